@@ -1,0 +1,301 @@
+/*
+ * sqllock: distributed locks that live in the SQL database an application
+ * already runs. This header is the whole backend-neutral API; attaching an
+ * existing connection needs <sqllock/pg.h> (libpq) or <sqllock/odbc.h>.
+ *
+ * Conventions: every function that can fail returns a sqllock_status and
+ * writes its results through out-parameters that come first. What comes back
+ * through an out-parameter belongs to the caller and is freed with the
+ * matching free function. Strings returned by a handle live until the next
+ * call on that handle.
+ *
+ * Threads: a sqllock_client, and every lock taken through it, may be used by
+ * one thread at a time, like a PGconn. The one exception is sqllock_cancel(),
+ * which may be called from any thread or from a signal handler.
+ */
+#ifndef SQLLOCK_H
+#define SQLLOCK_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SQLLOCK_VERSION_MAJOR 0
+#define SQLLOCK_VERSION_MINOR 1
+#define SQLLOCK_VERSION_PATCH 0
+#define SQLLOCK_VERSION "0.1.0"
+/* MAJOR * 10000 + MINOR * 100 + PATCH, comparable with sqllock_version(). */
+#define SQLLOCK_VERSION_NUMBER                                                 \
+    (SQLLOCK_VERSION_MAJOR * 10000 + SQLLOCK_VERSION_MINOR * 100 +             \
+     SQLLOCK_VERSION_PATCH)
+
+#if defined(_WIN32) && defined(SQLLOCK_BUILDING_DLL)
+#define SQLLOCK_EXTERN __declspec(dllexport)
+#elif defined(__GNUC__)
+#define SQLLOCK_EXTERN __attribute__((visibility("default")))
+#else
+#define SQLLOCK_EXTERN
+#endif
+
+/*
+ * Outcomes are >= 0, errors < 0. Values are fixed forever: new statuses are
+ * appended, none is ever renumbered or reused.
+ */
+typedef enum sqllock_status {
+    SQLLOCK_OK = 0,       /* done: the lock is held, released, or checked held */
+    SQLLOCK_BUSY = 1,     /* held elsewhere; a try (wait_ms == 0) gave up at once */
+    SQLLOCK_TIMEOUT = 2,  /* held elsewhere for the whole of wait_ms */
+    SQLLOCK_CANCELED = 3, /* the wait was ended by sqllock_cancel() */
+    SQLLOCK_DEADLOCK = 4, /* the server chose this wait as a deadlock victim */
+    SQLLOCK_LOST = 5,     /* the lock is no longer held (session ended, ...) */
+    SQLLOCK_EINVAL = -1,  /* bad argument: NULL, empty or overlong name, bad option */
+    SQLLOCK_ECONNECT = -2,/* cannot reach the server, or the connection broke */
+    SQLLOCK_ESERVER = -3, /* the server reported an error (see sqllock_errcode) */
+    SQLLOCK_ENOMEM = -4,  /* out of memory */
+    SQLLOCK_ENOTSUP = -5, /* this backend or build cannot do what was asked */
+    SQLLOCK_ESTATE = -6   /* not possible in the current state (no transaction,
+                             aborted transaction, name already held, ...) */
+} sqllock_status;
+
+/* The library's version as SQLLOCK_VERSION_NUMBER computes it, at run time. */
+SQLLOCK_EXTERN int sqllock_version(void);
+
+/*
+ * A static English description of s, e.g. "lock held elsewhere (busy)".
+ * Never NULL; an unknown value gives "unknown status".
+ */
+SQLLOCK_EXTERN const char *sqllock_status_str(sqllock_status s);
+
+/* ---- clients ------------------------------------------------------------ */
+
+/* One database connection and the locks taken through it. Opaque. */
+typedef struct sqllock_client sqllock_client;
+
+/*
+ * Opens a connection of the library's own and returns a client for it.
+ *
+ * url: "postgresql://..." or "postgres://..." URLs and libpq "key=value"
+ *      strings select the pg-advisory backend over libpq. "odbc:..." selects
+ *      ODBC (ENOTSUP in builds without it). Unless the string says otherwise
+ *      the connection gets application_name "sqllock[<pid>]@<host>" (as a
+ *      fallback: PGAPPNAME and application_name= still win), TCP keepalives
+ *      (idle 10 s, interval 5 s, 3 probes) and a 10 s connect timeout.
+ *
+ * On success *out is the new client (free with sqllock_client_free) and the
+ * result is SQLLOCK_OK. On failure the result is EINVAL (malformed string,
+ * unsupported scheme), ECONNECT (unreachable, refused, authentication
+ * failed) or ENOMEM, and *out is still a client that carries the reason in
+ * sqllock_errmsg() and must be freed; only when memory ran out before a
+ * client could exist is *out NULL. No message ever contains a password.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_connect(sqllock_client **out, const char *url);
+
+/*
+ * Closes the client. Locks still held through it are released first: on a
+ * connection the library opened, closing the session releases them; on an
+ * attached connection each session-scoped lock is unlocked (a connection
+ * whose transaction has failed cannot be sent anything, and its locks stay
+ * until the session ends). Every sqllock_lock of c is freed; using one
+ * afterwards is undefined. An attached connection is left open.
+ * sqllock_client_free(NULL) does nothing.
+ */
+SQLLOCK_EXTERN void sqllock_client_free(sqllock_client *c);
+
+/*
+ * Detail of the last failing call on c, for people: the reason, and the
+ * server's message where there was one. Never contains a password. Empty
+ * after a call that succeeded. Lives until the next call on c.
+ * sqllock_errmsg(NULL) returns a static string saying so.
+ */
+SQLLOCK_EXTERN const char *sqllock_errmsg(const sqllock_client *c);
+
+/*
+ * The five-character SQLSTATE (or ODBC SQLSTATE) of the last server error on
+ * c, for programs; "" when the last call had none. Lives as errmsg does.
+ */
+SQLLOCK_EXTERN const char *sqllock_errcode(const sqllock_client *c);
+
+/* The status the last call on c returned (useful after SQLLOCK_USING). */
+SQLLOCK_EXTERN sqllock_status sqllock_last_status(const sqllock_client *c);
+
+/* "pg-advisory", ...; "none" for a client whose connect failed or for NULL. */
+SQLLOCK_EXTERN const char *sqllock_backend_name(const sqllock_client *c);
+
+/*
+ * Asks a wait on c to stop: an acquire that is waiting returns
+ * SQLLOCK_CANCELED, unless the server granted the lock first, in which case
+ * it returns SQLLOCK_OK and the lock is held. When no acquire is waiting,
+ * the next acquire on c that would wait returns SQLLOCK_CANCELED instead of
+ * waiting (so a signal that arrives just before the wait is not lost); a
+ * try (wait_ms == 0) is not affected and leaves the request pending.
+ * Async-signal-safe and thread-safe: it only writes to a pipe. NULL is ignored.
+ */
+SQLLOCK_EXTERN void sqllock_cancel(sqllock_client *c);
+
+/* ---- locks -------------------------------------------------------------- */
+
+/* One held lock. Opaque; freed by sqllock_release(). */
+typedef struct sqllock_lock sqllock_lock;
+
+#define SQLLOCK_ACQUIRE_OPTS_VERSION 1
+#define SQLLOCK_WAIT_FOREVER (-1)
+#define SQLLOCK_EXCLUSIVE 0
+#define SQLLOCK_SHARED 1
+#define SQLLOCK_SESSION 0
+#define SQLLOCK_TRANSACTION 1
+
+/* Names are byte strings of 1 to SQLLOCK_NAME_MAX bytes. */
+#define SQLLOCK_NAME_MAX 1024
+
+/*
+ * How to acquire. Start from SQLLOCK_ACQUIRE_OPTS_INIT; fields are only ever
+ * appended, and a version this library does not know is SQLLOCK_EINVAL.
+ */
+typedef struct sqllock_acquire_opts {
+    int version;        /* SQLLOCK_ACQUIRE_OPTS_VERSION */
+    int64_t wait_ms;    /* 0: try once; > 0: wait up to this long (at most
+                           2147483647); SQLLOCK_WAIT_FOREVER: no limit */
+    int64_t ttl_ms;     /* 0: held until released or the session (or
+                           transaction) ends; > 0: a lease that expires;
+                           needs the lease backend (ENOTSUP without it) */
+    int mode;           /* SQLLOCK_EXCLUSIVE or SQLLOCK_SHARED */
+    int scope;          /* SQLLOCK_SESSION or SQLLOCK_TRANSACTION */
+    int64_t ttl_min_ms; /* lease only: a release earlier than this keeps the
+                           lease until then; 0 otherwise */
+} sqllock_acquire_opts;
+
+#define SQLLOCK_ACQUIRE_OPTS_INIT                                              \
+    { SQLLOCK_ACQUIRE_OPTS_VERSION, 0, 0, SQLLOCK_EXCLUSIVE, SQLLOCK_SESSION, 0 }
+
+/*
+ * Takes the lock called name through c.
+ *
+ * name: 1..SQLLOCK_NAME_MAX bytes, any bytes but NUL; it is data, never SQL.
+ * opts: NULL means SQLLOCK_ACQUIRE_OPTS_INIT (try once, exclusive, session).
+ *
+ * Waiting is done by the server's own lock queue, so a released lock passes
+ * to the next waiter at once; wait_ms bounds it on the server, and the
+ * session's settings are left as they were (the caller's lock_timeout and
+ * statement_timeout neither shorten the wait nor change).
+ *
+ * SQLLOCK_TRANSACTION scope takes the lock inside the transaction the
+ * connection is in (it must be in one: otherwise SQLLOCK_ESTATE) and the
+ * server releases it at COMMIT or ROLLBACK. A BUSY, TIMEOUT, CANCELED or
+ * DEADLOCK outcome leaves that transaction usable, as it was.
+ *
+ * Returns OK and sets *out to the held lock; BUSY, TIMEOUT, CANCELED or
+ * DEADLOCK when it was not taken; ESTATE when c already holds this name (or,
+ * on PostgreSQL, the same advisory key): advisory locks are re-entrant on the
+ * server, the library is not; EINVAL, ECONNECT, ESERVER, ENOMEM, ENOTSUP on
+ * errors. Whenever the result is not OK, *out is NULL and the lock is
+ * provably not held by c, even when the outcome raced with the grant.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_acquire(sqllock_lock **out, sqllock_client *c,
+                                              const char *name,
+                                              const sqllock_acquire_opts *opts);
+
+/*
+ * As sqllock_acquire(), for a raw 64-bit key that other tools lock by number
+ * (pg_advisory_lock(bigint) in migration tools and hand-written SQL).
+ * Backends without numeric keys return SQLLOCK_ENOTSUP.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_acquire_key(sqllock_lock **out, sqllock_client *c,
+                                                  int64_t key,
+                                                  const sqllock_acquire_opts *opts);
+
+/*
+ * Releases l and frees it. Returns OK, or LOST when the lock was no longer
+ * held (its session or transaction had ended); l is freed either way.
+ * The one exception is SQLLOCK_ESTATE: the connection is in a failed
+ * transaction (or busy with another query), nothing can be sent, and l
+ * stays valid and held: end the transaction, then call again.
+ *
+ * A transaction-scoped lock cannot be released before its transaction ends:
+ * release forgets the handle, returns OK while the transaction is still
+ * open (the server releases the lock at COMMIT or ROLLBACK) and LOST when it
+ * has already ended. sqllock_release(NULL) returns SQLLOCK_EINVAL.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_release(sqllock_lock *l);
+
+/*
+ * Asks the server whether l is still held: OK while it is, LOST once it is
+ * not (backend terminated, server restarted, transaction ended). ESTATE when
+ * the connection's transaction has failed and a session-scoped lock cannot
+ * be checked until it ends. NULL: SQLLOCK_EINVAL.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_check(sqllock_lock *l);
+
+/*
+ * Moves a lease's expiry to ttl_ms from now (by the server's clock).
+ * Locks that do not expire (server primitives) give SQLLOCK_ENOTSUP.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms);
+
+/*
+ * A number that is > 0 and strictly increases with every acquisition of the
+ * name, for fencing writes; 0 when the backend has none (advisory locks).
+ */
+SQLLOCK_EXTERN int64_t sqllock_fencing_token(const sqllock_lock *l);
+
+/* The name l was acquired with (NUL-terminated), or "" for a numeric key. */
+SQLLOCK_EXTERN const char *sqllock_lock_name(const sqllock_lock *l);
+
+/*
+ * The PostgreSQL advisory key for name: equal to hashtextextended(name, 0)
+ * as a server with UTF8 (or any ASCII-compatible) encoding on a little-endian
+ * machine computes it, so `SELECT pg_advisory_lock(hashtextextended('n', 0))`
+ * in psql takes the same lock. Computed locally; any bytes are accepted.
+ */
+SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
+
+/* ---- execute with lock ---------------------------------------------------- */
+
+/*
+ * Acquires name, runs fn(payload) only if that returned OK, stores fn's
+ * result in *fn_result_out (when not NULL) and releases the lock on every
+ * path. Returns the acquire status when the lock was not taken (fn did not
+ * run), otherwise the release status: OK, or LOST when the lock was lost at
+ * some point while fn ran. fn NULL: SQLLOCK_EINVAL.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_with(int *fn_result_out, sqllock_client *c,
+                                           const char *name,
+                                           const sqllock_acquire_opts *opts,
+                                           int (*fn)(void *payload), void *payload);
+
+/* ---- using-token ------------------------------------------------------------ */
+
+#if defined(__GNUC__) || defined(__clang__)
+/* Implementation of SQLLOCK_USING; not for direct use. */
+SQLLOCK_EXTERN sqllock_lock *sqllock__using_acquire(sqllock_client *c, const char *name,
+                                                    const sqllock_acquire_opts *opts);
+SQLLOCK_EXTERN void sqllock__using_release(sqllock_lock **l);
+
+#define SQLLOCK__CAT2(a, b) a##b
+#define SQLLOCK__CAT(a, b) SQLLOCK__CAT2(a, b)
+#define SQLLOCK__DONE SQLLOCK__CAT(sqllock__done_, __LINE__)
+
+/*
+ * SQLLOCK_USING(lock, client, name, opts) { if (lock) { ...held... } }
+ *
+ * Declares `sqllock_lock *lock` for the block that follows, set to the held
+ * lock or NULL when acquire did not return OK (sqllock_last_status(client)
+ * and sqllock_errmsg(client) say why). The lock is released on every way out
+ * of the block: falling off its end, break, continue, return, goto. Like a
+ * for statement, the block is the target of a break or continue inside it.
+ * Calling sqllock_release(lock) inside the block is not allowed. GCC and
+ * Clang (it uses the cleanup attribute).
+ */
+#define SQLLOCK_USING(lock, client, name, opts)                                \
+    for (sqllock_lock *lock __attribute__((cleanup(sqllock__using_release))) = \
+             sqllock__using_acquire((client), (name), (opts)),                 \
+             *SQLLOCK__DONE = 0;                                               \
+         !SQLLOCK__DONE; SQLLOCK__DONE = (sqllock_lock *)1)
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SQLLOCK_H */

@@ -1,0 +1,174 @@
+/*
+ * Clients: creating one from a URL (choosing the connector by the URL's
+ * form), freeing it, its per-client error state and its cancel pipe.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sqllock_int.h"
+
+static int make_cancel_pipe(int fds[2])
+{
+    if (pipe(fds) != 0)
+        return -1;
+    for (int i = 0; i < 2; i++) {
+        /* Non-blocking so that a flood of cancels can never block a signal
+           handler on a full pipe. */
+        if (fcntl(fds[i], F_SETFL, O_NONBLOCK) != 0 || fcntl(fds[i], F_SETFD, FD_CLOEXEC) != 0) {
+            close(fds[0]);
+            close(fds[1]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+sqllock_client *sqllock__client_new(void)
+{
+    sqllock_client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    if (make_cancel_pipe(c->cancel_pipe) != 0) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+sqllock_status sqllock__fail(sqllock_client *c, sqllock_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->errmsg, sizeof(c->errmsg), fmt, ap);
+    va_end(ap);
+    c->last_status = st;
+    return st;
+}
+
+void sqllock__set_errcode(sqllock_client *c, const char *sqlstate)
+{
+    if (sqlstate)
+        snprintf(c->errcode, sizeof(c->errcode), "%s", sqlstate);
+    else
+        c->errcode[0] = '\0';
+}
+
+int sqllock__cancel_fd(const sqllock_client *c)
+{
+    return c->cancel_pipe[0];
+}
+
+int sqllock__cancel_take(sqllock_client *c)
+{
+    char buf[64];
+    int taken = 0;
+    ssize_t n;
+    while ((n = read(c->cancel_pipe[0], buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR))
+        if (n > 0)
+            taken = 1;
+    return taken;
+}
+
+void sqllock_cancel(sqllock_client *c)
+{
+    if (!c)
+        return;
+    int saved = errno; /* a signal handler must not disturb errno */
+    ssize_t n;
+    do
+        n = write(c->cancel_pipe[1], "c", 1);
+    while (n < 0 && errno == EINTR);
+    errno = saved;
+}
+
+static int has_prefix(const char *s, const char *p)
+{
+    return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Length of an RFC 3986 scheme followed by "://" at the start of s, else 0. */
+static size_t scheme_len(const char *s)
+{
+    size_t i = 0;
+    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
+        return 0;
+    while (s[i] && (strchr("+-.", s[i]) || (s[i] >= '0' && s[i] <= '9') ||
+                    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+        i++;
+    return strncmp(s + i, "://", 3) == 0 ? i : 0;
+}
+
+sqllock_status sqllock_connect(sqllock_client **out, const char *url)
+{
+    if (!out)
+        return SQLLOCK_EINVAL;
+    *out = NULL;
+    sqllock_client *c = sqllock__client_new();
+    if (!c)
+        return SQLLOCK_ENOMEM;
+    *out = c;
+    if (!url || !*url)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "connect: the URL is %s", url ? "empty" : "NULL");
+    if (has_prefix(url, "odbc:"))
+        return sqllock__fail(c, SQLLOCK_ENOTSUP,
+                             "connect: this build of sqllock has no ODBC support");
+
+    /* Anything else with a scheme must be one libpq knows, or it is not ours. */
+    size_t n = scheme_len(url);
+    if (n && !has_prefix(url, "postgresql://") && !has_prefix(url, "postgres://")) {
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "connect: unsupported URL scheme \"%.*s\" (use postgresql://, "
+                             "postgres://, a key=value string or odbc:)",
+                             n > 32 ? 32 : (int)n, url);
+    }
+    sqllock_status st = sqllock__pg_open(c, url);
+    if (st == SQLLOCK_OK)
+        c->errmsg[0] = '\0';
+    c->last_status = st;
+    return st;
+}
+
+void sqllock_client_free(sqllock_client *c)
+{
+    if (!c)
+        return;
+    if (c->be) {
+        for (sqllock_lock *l = c->held.all; l; l = l->next) {
+            /* On our own connection the server releases everything when the
+               session closes; on a borrowed one we must unlock what we took. */
+            if (!c->owns_connection && l->kind == SQLLOCK_ENTRY_LIVE &&
+                l->scope == SQLLOCK_SESSION)
+                (void)c->be->release(c, l);
+        }
+        c->be->close(c);
+    }
+    sqllock__held_free(&c->held);
+    close(c->cancel_pipe[0]);
+    close(c->cancel_pipe[1]);
+    free(c);
+}
+
+const char *sqllock_errmsg(const sqllock_client *c)
+{
+    return c ? c->errmsg : "no client (NULL)";
+}
+
+const char *sqllock_errcode(const sqllock_client *c)
+{
+    return c ? c->errcode : "";
+}
+
+sqllock_status sqllock_last_status(const sqllock_client *c)
+{
+    return c ? c->last_status : SQLLOCK_EINVAL;
+}
+
+const char *sqllock_backend_name(const sqllock_client *c)
+{
+    return c && c->be ? c->be->name : "none";
+}

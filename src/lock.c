@@ -1,0 +1,287 @@
+/*
+ * The lock API over any backend: argument and option checks, the refusal of
+ * re-entry, handle allocation, and the execute-with-lock helpers built on
+ * acquire and release.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqllock_int.h"
+
+static void clear_error(sqllock_client *c)
+{
+    c->errmsg[0] = '\0';
+    c->errcode[0] = '\0';
+    c->last_status = SQLLOCK_OK;
+}
+
+static sqllock_status done(sqllock_client *c, sqllock_status st)
+{
+    c->last_status = st;
+    return st;
+}
+
+static sqllock_status check_opts(sqllock_client *c, const sqllock_acquire_opts *o)
+{
+    if (o->version != SQLLOCK_ACQUIRE_OPTS_VERSION)
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "acquire: options version %d is not supported (this library "
+                             "knows version %d; start from SQLLOCK_ACQUIRE_OPTS_INIT)",
+                             o->version, SQLLOCK_ACQUIRE_OPTS_VERSION);
+    if (o->wait_ms < 0 && o->wait_ms != SQLLOCK_WAIT_FOREVER)
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "acquire: wait_ms %lld is negative (use SQLLOCK_WAIT_FOREVER)",
+                             (long long)o->wait_ms);
+    if (o->wait_ms > INT_MAX)
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "acquire: wait_ms %lld exceeds %d (use SQLLOCK_WAIT_FOREVER)",
+                             (long long)o->wait_ms, INT_MAX);
+    if (o->mode != SQLLOCK_EXCLUSIVE && o->mode != SQLLOCK_SHARED)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: mode %d is neither "
+                             "SQLLOCK_EXCLUSIVE nor SQLLOCK_SHARED", o->mode);
+    if (o->scope != SQLLOCK_SESSION && o->scope != SQLLOCK_TRANSACTION)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: scope %d is neither "
+                             "SQLLOCK_SESSION nor SQLLOCK_TRANSACTION", o->scope);
+    if (o->ttl_ms < 0 || o->ttl_min_ms < 0)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: ttl_ms and ttl_min_ms must not be "
+                             "negative");
+    if (o->ttl_min_ms > 0 && o->ttl_min_ms > o->ttl_ms)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: ttl_min_ms (%lld) needs a ttl_ms at "
+                             "least as long (ttl_ms is %lld)",
+                             (long long)o->ttl_min_ms, (long long)o->ttl_ms);
+    if (o->ttl_ms > 0)
+        return sqllock__fail(c, SQLLOCK_ENOTSUP, "acquire: ttl_ms > 0 needs the lease "
+                             "backend, which this build of sqllock does not include");
+    return SQLLOCK_OK;
+}
+
+/*
+ * An entry with this identity is already in the set. A live session lock is
+ * certainly still ours; transaction-scoped and foreign entries may have
+ * ended without us seeing it, so the server decides.
+ */
+static sqllock_status refuse_or_forget(sqllock_client *c, sqllock_lock *e)
+{
+    if (!(e->kind == SQLLOCK_ENTRY_LIVE && e->scope == SQLLOCK_SESSION)) {
+        int held = c->be->still_held(c, e);
+        if (held < 0)
+            return (sqllock_status)held;
+        if (!held) {
+            if (e->kind == SQLLOCK_ENTRY_LIVE) {
+                sqllock__held_end(&c->held, e);
+            } else {
+                sqllock__held_remove(&c->held, e);
+                free(e);
+            }
+            return SQLLOCK_OK;
+        }
+    }
+    if (e->kind == SQLLOCK_ENTRY_FOREIGN)
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "acquire: the session already held this lock when it was "
+                             "attached; advisory locks are re-entrant on the server, so it "
+                             "is not taken twice");
+    return sqllock__fail(c, SQLLOCK_ESTATE,
+                         "acquire: this client already holds this lock%s%s%s (advisory "
+                         "locks are re-entrant on the server, so it is not taken twice)",
+                         e->name_len ? " (as \"" : "", e->name_len ? e->name : "",
+                         e->name_len ? "\")" : "");
+}
+
+static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char *name,
+                              int is_key, int64_t key, const sqllock_acquire_opts *opts)
+{
+    static const sqllock_acquire_opts defaults = SQLLOCK_ACQUIRE_OPTS_INIT;
+    if (!out)
+        return c ? sqllock__fail(c, SQLLOCK_EINVAL, "acquire: out is NULL") : SQLLOCK_EINVAL;
+    *out = NULL;
+    if (!c)
+        return SQLLOCK_EINVAL;
+    clear_error(c);
+    if (!c->be)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: the client is not connected "
+                             "(its connect failed)");
+    if (!opts)
+        opts = &defaults;
+    sqllock_status st = check_opts(c, opts);
+    if (st != SQLLOCK_OK)
+        return st;
+
+    size_t len = 0;
+    uint64_t ident;
+    if (is_key) {
+        if (!c->be->has_numeric_keys)
+            return sqllock__fail(c, SQLLOCK_ENOTSUP, "acquire: the %s backend has no "
+                                 "numeric keys", c->be->name);
+        ident = (uint64_t)key;
+    } else {
+        if (!name)
+            return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: the name is NULL");
+        len = strnlen(name, SQLLOCK_NAME_MAX + 1);
+        if (len == 0)
+            return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: the name is empty");
+        if (len > SQLLOCK_NAME_MAX)
+            return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: the name is longer than "
+                                 "SQLLOCK_NAME_MAX (%d bytes)", SQLLOCK_NAME_MAX);
+        ident = c->be->ident(name, len);
+    }
+
+    if (c->held.retired && !c->be->in_transaction(c))
+        sqllock__held_drop_retired(&c->held);
+    sqllock_lock *e = sqllock__held_find(&c->held, ident);
+    if (e && (st = refuse_or_forget(c, e)) != SQLLOCK_OK)
+        return done(c, st);
+
+    if (opts->wait_ms != 0 && sqllock__cancel_take(c))
+        return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: canceled before the wait began");
+
+    if (sqllock__held_reserve(&c->held) != SQLLOCK_OK)
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "acquire: out of memory");
+    sqllock_lock *l = calloc(1, sizeof(*l) + len + 1);
+    if (!l)
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "acquire: out of memory");
+    l->client = c;
+    l->be = c->be;
+    l->ident = ident;
+    l->mode = (unsigned char)opts->mode;
+    l->scope = (unsigned char)opts->scope;
+    l->kind = SQLLOCK_ENTRY_LIVE;
+    l->is_key = (unsigned char)is_key;
+    l->name_len = (uint32_t)len;
+    if (len)
+        memcpy(l->name, name, len);
+
+    st = c->be->acquire(c, l, opts->wait_ms);
+    if (st != SQLLOCK_OK) {
+        free(l);
+        return done(c, st);
+    }
+    sqllock__held_add(&c->held, l);
+    *out = l;
+    return done(c, SQLLOCK_OK);
+}
+
+sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident)
+{
+    if (sqllock__held_find(&c->held, ident))
+        return SQLLOCK_OK;
+    sqllock_lock *l = calloc(1, sizeof(*l) + 1);
+    if (!l || sqllock__held_reserve(&c->held) != SQLLOCK_OK) {
+        free(l);
+        return SQLLOCK_ENOMEM;
+    }
+    l->client = c;
+    l->be = c->be;
+    l->ident = ident;
+    l->kind = SQLLOCK_ENTRY_FOREIGN;
+    sqllock__held_add(&c->held, l);
+    return SQLLOCK_OK;
+}
+
+sqllock_status sqllock_acquire(sqllock_lock **out, sqllock_client *c, const char *name,
+                               const sqllock_acquire_opts *opts)
+{
+    return acquire(out, c, name, 0, 0, opts);
+}
+
+sqllock_status sqllock_acquire_key(sqllock_lock **out, sqllock_client *c, int64_t key,
+                                   const sqllock_acquire_opts *opts)
+{
+    return acquire(out, c, NULL, 1, key, opts);
+}
+
+sqllock_status sqllock_release(sqllock_lock *l)
+{
+    if (!l)
+        return SQLLOCK_EINVAL;
+    sqllock_client *c = l->client;
+    clear_error(c);
+    sqllock_status st = SQLLOCK_LOST;
+    if (l->kind == SQLLOCK_ENTRY_ENDED) {
+        sqllock__fail(c, SQLLOCK_LOST, "release: the transaction that held the lock had "
+                      "already ended");
+    } else {
+        st = l->be->release(c, l);
+        if (st == SQLLOCK_ESTATE)
+            return done(c, st);
+        if (st == SQLLOCK_OK && l->scope == SQLLOCK_TRANSACTION) {
+            /* The server keeps it until the transaction ends; so must the set,
+               or a second acquire in this transaction would be re-entrant. */
+            sqllock__held_retire(&c->held, l);
+            return done(c, st);
+        }
+    }
+    sqllock__held_remove(&c->held, l);
+    free(l);
+    return done(c, st);
+}
+
+sqllock_status sqllock_check(sqllock_lock *l)
+{
+    if (!l)
+        return SQLLOCK_EINVAL;
+    sqllock_client *c = l->client;
+    clear_error(c);
+    if (l->kind == SQLLOCK_ENTRY_ENDED)
+        return sqllock__fail(c, SQLLOCK_LOST, "check: the transaction that held the lock "
+                             "has ended");
+    return done(c, l->be->check(c, l));
+}
+
+sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms)
+{
+    if (!l)
+        return SQLLOCK_EINVAL;
+    sqllock_client *c = l->client;
+    clear_error(c);
+    if (!l->be->extend)
+        return sqllock__fail(c, SQLLOCK_ENOTSUP, "extend: %s locks do not expire, so there "
+                             "is nothing to extend", l->be->name);
+    if (ttl_ms <= 0)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "extend: ttl_ms must be > 0");
+    return done(c, l->be->extend(c, l, ttl_ms));
+}
+
+int64_t sqllock_fencing_token(const sqllock_lock *l)
+{
+    return l ? l->token : 0;
+}
+
+const char *sqllock_lock_name(const sqllock_lock *l)
+{
+    return l ? l->name : "";
+}
+
+sqllock_status sqllock_with(int *fn_result_out, sqllock_client *c, const char *name,
+                            const sqllock_acquire_opts *opts, int (*fn)(void *payload),
+                            void *payload)
+{
+    if (!c)
+        return SQLLOCK_EINVAL;
+    if (!fn)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "with: fn is NULL");
+    sqllock_lock *l;
+    sqllock_status st = sqllock_acquire(&l, c, name, opts);
+    if (st != SQLLOCK_OK)
+        return st;
+    int r = fn(payload);
+    if (fn_result_out)
+        *fn_result_out = r;
+    return sqllock_release(l);
+}
+
+sqllock_lock *sqllock__using_acquire(sqllock_client *c, const char *name,
+                                     const sqllock_acquire_opts *opts)
+{
+    sqllock_lock *l = NULL;
+    (void)sqllock_acquire(&l, c, name, opts);
+    return l;
+}
+
+void sqllock__using_release(sqllock_lock **l)
+{
+    if (*l)
+        (void)sqllock_release(*l);
+}

@@ -1,0 +1,446 @@
+/*
+ * The pg-advisory backend: PostgreSQL advisory locks over libpq.
+ *
+ * A try is one statement. A wait is one pipeline that bounds the wait with
+ * lock_timeout and lifts statement_timeout, both set transaction-locally so
+ * that the session is left as it was found:
+ *
+ *   idle session:   set_config(local) ; pg_advisory_lock ; Sync
+ *                   (the implicit transaction ends at Sync, and so do the
+ *                   settings; the session lock stays)
+ *   in transaction: SAVEPOINT ; capture+set_config ; pg_advisory[_xact]_lock ;
+ *                   restore the captured settings ; RELEASE SAVEPOINT
+ *                   (a failed wait is rolled back to the savepoint, so the
+ *                   caller's transaction stays usable)
+ *
+ * PostgreSQL can grant a lock in the instant its lock_timeout (or a cancel)
+ * fires and still raise the error; a session lock granted that way would be
+ * held with nobody knowing. So after every failed session-scoped wait we
+ * look in pg_locks and unlock what the session holds under that key.
+ * Transaction-scoped waits run inside the savepoint, whose rollback releases
+ * such a grant by itself.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pq_int.h"
+
+enum {
+    S_TRY,         /* + 2 * scope + mode */
+    S_LOCK = 4,    /* + 2 * scope + mode */
+    S_UNLOCK = 8,  /* + mode */
+    S_SET = 10,
+    S_CAPTURE,
+    S_RESTORE,
+    S_SAVEPOINT,
+    S_ROLLBACK_TO,
+    S_RELEASE_SP,
+    S_HELD,
+    S_CLEANUP,
+    S_COUNT
+};
+
+/* "sqllock1_": the 1 changes whenever a statement's text changes, so that
+   two library versions attached to one connection do not share names. */
+const char *const pg_stmt_name[S_COUNT] = {
+    "sqllock1_try", "sqllock1_try_shared", "sqllock1_xtry", "sqllock1_xtry_shared",
+    "sqllock1_lock", "sqllock1_lock_shared", "sqllock1_xlock", "sqllock1_xlock_shared",
+    "sqllock1_unlock", "sqllock1_unlock_shared",
+    "sqllock1_set", "sqllock1_capture", "sqllock1_restore",
+    "sqllock1_savepoint", "sqllock1_rollback_to", "sqllock1_release_savepoint",
+    "sqllock1_held", "sqllock1_cleanup",
+};
+
+#define HELD_WHERE                                                             \
+    " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"                    \
+    " AND pid = pg_catalog.pg_backend_pid() AND objsubid = 1 AND granted"      \
+    " AND database = (SELECT oid FROM pg_catalog.pg_database"                  \
+    "                 WHERE datname = pg_catalog.current_database())"          \
+    " AND classid = $1::pg_catalog.oid AND objid = $2::pg_catalog.oid"
+
+/* Every function is schema-qualified: the caller's search_path must not be
+   able to put another pg_advisory_lock in front of ours. */
+const char *const pg_stmt_sql[S_COUNT] = {
+    "SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int8)",
+    "SELECT pg_catalog.pg_try_advisory_lock_shared($1::pg_catalog.int8)",
+    "SELECT pg_catalog.pg_try_advisory_xact_lock($1::pg_catalog.int8)",
+    "SELECT pg_catalog.pg_try_advisory_xact_lock_shared($1::pg_catalog.int8)",
+    "SELECT pg_catalog.pg_advisory_lock($1::pg_catalog.int8)",
+    "SELECT pg_catalog.pg_advisory_lock_shared($1::pg_catalog.int8)",
+    "SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int8)",
+    "SELECT pg_catalog.pg_advisory_xact_lock_shared($1::pg_catalog.int8)",
+    "SELECT pg_catalog.pg_advisory_unlock($1::pg_catalog.int8)",
+    "SELECT pg_catalog.pg_advisory_unlock_shared($1::pg_catalog.int8)",
+    "SELECT pg_catalog.set_config('lock_timeout', $1, true),"
+    " pg_catalog.set_config('statement_timeout', '0', true)",
+    "SELECT pg_catalog.current_setting('lock_timeout'),"
+    " pg_catalog.current_setting('statement_timeout'),"
+    " pg_catalog.set_config('lock_timeout', $1, true),"
+    " pg_catalog.set_config('statement_timeout', '0', true)",
+    "SELECT pg_catalog.set_config('lock_timeout', $1, true),"
+    " pg_catalog.set_config('statement_timeout', $2, true)",
+    "SAVEPOINT sqllock_wait",
+    "ROLLBACK TO SAVEPOINT sqllock_wait",
+    "RELEASE SAVEPOINT sqllock_wait",
+    "SELECT EXISTS (SELECT 1" HELD_WHERE " AND ($3::pg_catalog.text IS NULL OR mode = $3))",
+    "SELECT CASE WHEN $3 = 'ShareLock'"
+    " THEN pg_catalog.pg_advisory_unlock_shared($4::pg_catalog.int8)"
+    " ELSE pg_catalog.pg_advisory_unlock($4::pg_catalog.int8) END" HELD_WHERE
+    " AND mode = $3",
+};
+const int pg_stmt_count = S_COUNT;
+
+/* The text forms a lock is sent as: the key, and pg_locks' view of it. */
+struct keytext {
+    char key[24], classid[12], objid[12];
+    const char *mode;
+};
+
+static void keytext(struct keytext *k, const sqllock_lock *l)
+{
+    snprintf(k->key, sizeof(k->key), "%lld", (long long)(int64_t)l->ident);
+    snprintf(k->classid, sizeof(k->classid), "%u", (unsigned)(l->ident >> 32));
+    snprintf(k->objid, sizeof(k->objid), "%u", (unsigned)(l->ident & 0xffffffffu));
+    k->mode = l->mode == SQLLOCK_SHARED ? "ShareLock" : "ExclusiveLock";
+}
+
+static struct pq_state *state(sqllock_client *c)
+{
+    return c->be_state;
+}
+
+static uint64_t pg_ident(const char *name, size_t len)
+{
+    return sqllock__hashtext64((const unsigned char *)name, len);
+}
+
+/* A statement we prepared has vanished (DEALLOCATE ALL, DISCARD ALL). */
+static int vanished(const struct pqx *x)
+{
+    return strcmp(x->sqlstate, "26000") == 0;
+}
+
+/* One statement, one row, the first column: 1 for 't', 0 for 'f'. */
+static sqllock_status run_bool(sqllock_client *c, int stmt, int n, const char *const *params,
+                               int *result, const char *what)
+{
+    struct pq_state *s = state(c);
+    for (int attempt = 0;; attempt++) {
+        struct pqx x;
+        struct pqx_step r;
+        sqllock_status st = pqx_begin(&x, c, s, 0);
+        if (st != SQLLOCK_OK)
+            return st == SQLLOCK_ECONNECT ? pqx_fail(&x, what) : st;
+        pqx_send(&x, pg_stmt_name[stmt], n, params);
+        pqx_sync(&x);
+        pqx_read(&x, &r);
+        pqx_end(&x);
+        if (r.ok == 1 && !x.failed) {
+            *result = r.value[0][0] == 't';
+            return SQLLOCK_OK;
+        }
+        /* Re-prepare only where the failure cannot have aborted the
+           caller's transaction; inside one, that is the caller's to end. */
+        if (attempt == 0 && vanished(&x) && pq_txn(s) == PQTRANS_IDLE &&
+            pq_prepare_all(c, s) == SQLLOCK_OK)
+            continue;
+        return pqx_fail(&x, what);
+    }
+}
+
+/*
+ * After a failed session-scoped wait: unlock the key if the server granted
+ * it anyway. Tried a few times because a cancel we sent during the wait may
+ * still land on this statement.
+ */
+static sqllock_status unlock_orphan(sqllock_client *c, const struct keytext *k)
+{
+    const char *params[4] = {k->classid, k->objid, k->mode, k->key};
+    sqllock_status st = SQLLOCK_OK;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        int ignored;
+        st = run_bool(c, S_CLEANUP, 4, params, &ignored, "acquire (cleanup)");
+        if (st == SQLLOCK_OK || st == SQLLOCK_ECONNECT)
+            return SQLLOCK_OK; /* a dead session holds nothing */
+    }
+    return st;
+}
+
+static void format_timeout(char *buf, size_t n, int64_t wait_ms)
+{
+    if (wait_ms == SQLLOCK_WAIT_FOREVER)
+        snprintf(buf, n, "0");
+    else
+        snprintf(buf, n, "%lldms", (long long)wait_ms);
+}
+
+static sqllock_status try_lock(sqllock_client *c, sqllock_lock *l, const struct keytext *k)
+{
+    const char *params[1] = {k->key};
+    int got;
+    sqllock_status st = run_bool(c, S_TRY + 2 * l->scope + l->mode, 1, params, &got, "acquire");
+    if (st != SQLLOCK_OK)
+        return st;
+    if (!got)
+        return sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lock is held by another session");
+    return SQLLOCK_OK;
+}
+
+/* Waiting in an idle session: the pipeline is its own implicit transaction. */
+static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct keytext *k,
+                                const char *timeout)
+{
+    struct pq_state *s = state(c);
+    for (int attempt = 0;; attempt++) {
+        struct pqx x;
+        struct pqx_step set, lock;
+        sqllock_status st = pqx_begin(&x, c, s, 1);
+        if (st != SQLLOCK_OK)
+            return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "acquire") : st;
+        pqx_send(&x, pg_stmt_name[S_SET], 1, &timeout);
+        pqx_send(&x, pg_stmt_name[S_LOCK + l->mode], 1, (const char *const[]){k->key});
+        pqx_sync(&x);
+        pqx_read(&x, &set);
+        pqx_read(&x, &lock);
+        pqx_end(&x);
+        if (lock.ok == 1 && !x.failed)
+            return SQLLOCK_OK;
+        if (attempt == 0 && vanished(&x) && pq_prepare_all(c, s) == SQLLOCK_OK)
+            continue;
+        st = pqx_fail(&x, "acquire");
+        if (x.broken)
+            return st;
+        sqllock_status cleanup = unlock_orphan(c, k);
+        return cleanup == SQLLOCK_OK ? st : cleanup;
+    }
+}
+
+/* Rolls the caller's transaction back to our savepoint after a failure. */
+static sqllock_status undo_savepoint(sqllock_client *c)
+{
+    struct pqx x;
+    struct pqx_step a, b;
+    sqllock_status st = SQLLOCK_OK;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        st = pqx_begin(&x, c, state(c), 0);
+        if (st != SQLLOCK_OK)
+            return st;
+        pqx_send(&x, pg_stmt_name[S_ROLLBACK_TO], 0, NULL);
+        pqx_send(&x, pg_stmt_name[S_RELEASE_SP], 0, NULL);
+        pqx_sync(&x);
+        pqx_read(&x, &a);
+        pqx_read(&x, &b);
+        pqx_end(&x);
+        if (!x.failed)
+            return SQLLOCK_OK;
+        if (x.broken)
+            return SQLLOCK_ECONNECT;
+    }
+    return SQLLOCK_ESERVER;
+}
+
+/*
+ * Waiting inside the caller's transaction. The settings are captured and
+ * restored rather than rolled back, because rolling back to the savepoint
+ * would also release a transaction-scoped lock. The restore is queued only
+ * once the captured values are known, behind the waiting statement.
+ */
+static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l,
+                                  const struct keytext *k, const char *timeout)
+{
+    struct pq_state *s = state(c);
+    struct pqx x;
+    struct pqx_step sp, cap, lock, restore, rel;
+    sqllock_status st = pqx_begin(&x, c, s, 1);
+    if (st != SQLLOCK_OK)
+        return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "acquire") : st;
+    pqx_send(&x, pg_stmt_name[S_SAVEPOINT], 0, NULL);
+    pqx_send(&x, pg_stmt_name[S_CAPTURE], 1, &timeout);
+    pqx_flush_request(&x);
+    pqx_send(&x, pg_stmt_name[S_LOCK + 2 * l->scope + l->mode], 1,
+             (const char *const[]){k->key});
+    pqx_read(&x, &sp);
+    pqx_read(&x, &cap);
+    if (cap.ok == 1) {
+        pqx_send(&x, pg_stmt_name[S_RESTORE], 2,
+                 (const char *const[]){cap.value[0], cap.value[1]});
+        pqx_send(&x, pg_stmt_name[S_RELEASE_SP], 0, NULL);
+    }
+    pqx_sync(&x);
+    pqx_read(&x, &lock);
+    if (cap.ok == 1) {
+        pqx_read(&x, &restore);
+        pqx_read(&x, &rel);
+    }
+    pqx_end(&x);
+    if (!x.failed)
+        return SQLLOCK_OK;
+
+    st = pqx_fail(&x, "acquire");
+    if (x.broken || sp.ok != 1)
+        return st; /* no savepoint of ours to return to */
+    sqllock_status undo = undo_savepoint(c);
+    if (undo != SQLLOCK_OK)
+        return sqllock__fail(c, undo, "acquire: the wait failed (%s) and the transaction "
+                             "could not be rolled back to its savepoint",
+                             sqllock_status_str(st));
+    if (l->scope == SQLLOCK_SESSION) {
+        sqllock_status cleanup = unlock_orphan(c, k);
+        if (cleanup != SQLLOCK_OK)
+            return cleanup;
+    }
+    return st;
+}
+
+static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
+{
+    struct pq_state *s = state(c);
+    int txn = pq_txn(s);
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: the connection to the server "
+                             "is closed or broken");
+    if (txn == PQTRANS_INERROR)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: the connection's transaction "
+                             "has failed; ROLLBACK first");
+    if (txn == PQTRANS_ACTIVE)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: the connection is busy with "
+                             "another query");
+    if (l->scope == SQLLOCK_TRANSACTION && txn != PQTRANS_INTRANS)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: transaction scope needs an open "
+                             "transaction on the connection (BEGIN first)");
+    struct keytext k;
+    keytext(&k, l);
+    if (wait_ms == 0)
+        return try_lock(c, l, &k);
+    char timeout[32];
+    format_timeout(timeout, sizeof(timeout), wait_ms);
+    return txn == PQTRANS_IDLE ? wait_idle(c, l, &k, timeout) : wait_in_txn(c, l, &k, timeout);
+}
+
+static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
+{
+    struct pq_state *s = state(c);
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the "
+                             "lock with it");
+    int txn = pq_txn(s);
+    if (l->scope == SQLLOCK_TRANSACTION) {
+        if (txn == PQTRANS_INTRANS || txn == PQTRANS_ACTIVE)
+            return SQLLOCK_OK; /* the server releases it at COMMIT or ROLLBACK */
+        return sqllock__fail(c, SQLLOCK_LOST, "release: the transaction that held the lock "
+                             "has already ended (or failed)");
+    }
+    if (txn == PQTRANS_INERROR)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "release: the connection's transaction has "
+                             "failed, so nothing can be sent; ROLLBACK, then release again "
+                             "(the lock is still held)");
+    struct keytext k;
+    keytext(&k, l);
+    int was_held;
+    sqllock_status st = run_bool(c, S_UNLOCK + l->mode, 1, (const char *const[]){k.key},
+                                 &was_held, "release");
+    if (st == SQLLOCK_ECONNECT)
+        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the "
+                             "lock with it");
+    if (st == SQLLOCK_OK && !was_held)
+        return sqllock__fail(c, SQLLOCK_LOST, "release: the server says this session no "
+                             "longer held the lock");
+    return st;
+}
+
+static sqllock_status pg_check(sqllock_client *c, sqllock_lock *l)
+{
+    struct pq_state *s = state(c);
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
+                             "with it");
+    int txn = pq_txn(s);
+    if (l->scope == SQLLOCK_TRANSACTION && txn != PQTRANS_INTRANS && txn != PQTRANS_ACTIVE)
+        return sqllock__fail(c, SQLLOCK_LOST, "check: the transaction that held the lock has "
+                             "ended (or failed)");
+    if (txn == PQTRANS_INERROR)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "check: the connection's transaction has "
+                             "failed, so nothing can be sent until it ends");
+    struct keytext k;
+    keytext(&k, l);
+    int held;
+    sqllock_status st = run_bool(c, S_HELD, 3, (const char *const[]){k.classid, k.objid, k.mode},
+                                 &held, "check");
+    if (st == SQLLOCK_ECONNECT)
+        return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
+                             "with it");
+    if (st == SQLLOCK_OK && !held)
+        return sqllock__fail(c, SQLLOCK_LOST, "check: the session no longer holds the lock");
+    return st;
+}
+
+static int pg_still_held(sqllock_client *c, const sqllock_lock *e)
+{
+    struct pq_state *s = state(c);
+    int txn = pq_txn(s);
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return 0;
+    if (e->kind != SQLLOCK_ENTRY_FOREIGN && e->scope == SQLLOCK_TRANSACTION &&
+        txn != PQTRANS_INTRANS)
+        return 0;
+    if (txn != PQTRANS_IDLE && txn != PQTRANS_INTRANS)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: the connection's transaction has "
+                             "failed or is busy");
+    struct keytext k;
+    keytext(&k, e);
+    int held;
+    sqllock_status st = run_bool(c, S_HELD, 3, (const char *const[]){k.classid, k.objid, NULL},
+                                 &held, "acquire");
+    return st == SQLLOCK_OK ? held : (int)st;
+}
+
+static int pg_in_transaction(sqllock_client *c)
+{
+    int txn = pq_txn(state(c));
+    return txn == PQTRANS_INTRANS || txn == PQTRANS_INERROR || txn == PQTRANS_ACTIVE;
+}
+
+static void pg_close(sqllock_client *c)
+{
+    pq_state_free(state(c));
+    c->be_state = NULL;
+}
+
+sqllock_status pg_snapshot_held(sqllock_client *c, struct pq_state *s)
+{
+    PGresult *r = PQexec(s->conn,
+                         "SELECT (classid::pg_catalog.int8 << 32) | objid::pg_catalog.int8"
+                         " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
+                         " AND pid = pg_catalog.pg_backend_pid() AND objsubid = 1 AND granted"
+                         " AND database = (SELECT oid FROM pg_catalog.pg_database"
+                         " WHERE datname = pg_catalog.current_database())");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char clean[512];
+        sqllock__redact(clean, sizeof(clean), PQresultErrorMessage(r),
+                        (const char *const *)s->secrets, 0);
+        sqllock__set_errcode(c, PQresultErrorField(r, PG_DIAG_SQLSTATE));
+        PQclear(r);
+        return sqllock__fail(c, SQLLOCK_ESERVER, "attach: reading pg_locks failed: %s", clean);
+    }
+    sqllock_status st = SQLLOCK_OK;
+    for (int i = 0; i < PQntuples(r) && st == SQLLOCK_OK; i++) {
+        long long key = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+        st = sqllock__add_foreign(c, (uint64_t)key);
+    }
+    PQclear(r);
+    return st == SQLLOCK_OK ? st : sqllock__fail(c, st, "attach: out of memory");
+}
+
+const struct sqllock_backend sqllock__pg_advisory = {
+    .name = "pg-advisory",
+    .has_numeric_keys = 1,
+    .ident = pg_ident,
+    .acquire = pg_acquire,
+    .release = pg_release,
+    .check = pg_check,
+    .extend = NULL,
+    .still_held = pg_still_held,
+    .in_transaction = pg_in_transaction,
+    .close = pg_close,
+};

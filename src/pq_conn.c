@@ -1,0 +1,237 @@
+/*
+ * libpq connections: opening one of our own (with the defaults a lock
+ * holder needs: an application_name that identifies it, TCP keepalives, a
+ * bounded connect timeout) or attaching one the application holds, and
+ * preparing the backend's statements on it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pq_int.h"
+#include "sqllock/pg.h"
+
+void pq_state_free(struct pq_state *s)
+{
+    if (!s)
+        return;
+    if (s->owned && s->conn)
+        PQfinish(s->conn);
+    PQfreeCancel(s->cancel);
+    for (size_t i = 0; i < sizeof(s->secrets) / sizeof(s->secrets[0]); i++)
+        free(s->secrets[i]);
+    free(s);
+}
+
+static int add_secret(struct pq_state *s, const char *secret, size_t len)
+{
+    if (!secret || !len)
+        return 0;
+    /* The last slot stays NULL: the list is NULL-terminated. */
+    for (size_t i = 0; i + 1 < sizeof(s->secrets) / sizeof(s->secrets[0]); i++) {
+        if (!s->secrets[i]) {
+            s->secrets[i] = strndup(secret, len);
+            return s->secrets[i] ? 0 : -1;
+        }
+    }
+    return 0;
+}
+
+/* The password as typed in a URL's userinfo, which may be percent-encoded
+   and so differ from the decoded value libpq reports. */
+static int add_url_password(struct pq_state *s, const char *url)
+{
+    const char *p = strstr(url, "://");
+    if (!p)
+        return 0;
+    p += 3;
+    size_t authority = strcspn(p, "/?");
+    const char *at = NULL;
+    for (size_t i = 0; i < authority; i++)
+        if (p[i] == '@')
+            at = p + i;
+    if (!at)
+        return 0;
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    return colon ? add_secret(s, colon + 1, (size_t)(at - colon - 1)) : 0;
+}
+
+static int collect_secrets(struct pq_state *s, const char *conninfo, PQconninfoOption *opts)
+{
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val && add_secret(s, o->val, strlen(o->val)))
+            return -1;
+    return add_url_password(s, conninfo);
+}
+
+static void discard_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s)
+{
+    /* Another client on this connection may have prepared some already;
+       preparing one twice would fail and abort the caller's transaction. */
+    char have[64] = {0};
+    PGresult *r = PQexec(s->conn, "SELECT name FROM pg_catalog.pg_prepared_statements"
+                                  " WHERE name LIKE 'sqllock1\\_%'");
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        char clean[512];
+        sqllock__redact(clean, sizeof(clean), PQresultErrorMessage(r),
+                        (const char *const *)s->secrets, 0);
+        sqllock__set_errcode(c, PQresultErrorField(r, PG_DIAG_SQLSTATE));
+        PQclear(r);
+        return sqllock__fail(c, PQstatus(s->conn) == CONNECTION_OK ? SQLLOCK_ESERVER
+                                                                   : SQLLOCK_ECONNECT,
+                             "preparing statements: %s", clean);
+    }
+    for (int i = 0; i < PQntuples(r); i++)
+        for (int k = 0; k < pg_stmt_count; k++)
+            if (strcmp(PQgetvalue(r, i, 0), pg_stmt_name[k]) == 0)
+                have[k] = 1;
+    PQclear(r);
+
+    struct pqx x;
+    sqllock_status st = pqx_begin(&x, c, s, 0);
+    if (st != SQLLOCK_OK)
+        return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "preparing statements") : st;
+    for (int k = 0; k < pg_stmt_count; k++)
+        if (!have[k])
+            pqx_send_prepare(&x, pg_stmt_name[k], pg_stmt_sql[k]);
+    pqx_end(&x);
+    if (x.failed)
+        return pqx_fail(&x, "preparing statements");
+    s->prepared = 1;
+    return SQLLOCK_OK;
+}
+
+/* What a freshly connected session needs before the first lock. */
+static sqllock_status setup(sqllock_client *c, struct pq_state *s)
+{
+    if (PQserverVersion(s->conn) < 90600)
+        return sqllock__fail(c, SQLLOCK_ENOTSUP, "the server is PostgreSQL %d; sqllock needs "
+                             "9.6 or later", PQserverVersion(s->conn));
+    s->cancel = PQgetCancel(s->conn);
+    if (!s->cancel)
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
+    return pq_prepare_all(c, s);
+}
+
+static void install(sqllock_client *c, struct pq_state *s, int owned)
+{
+    c->be = &sqllock__pg_advisory;
+    c->be_state = s;
+    c->owns_connection = owned;
+}
+
+static void uninstall(sqllock_client *c)
+{
+    pq_state_free(c->be_state);
+    c->be = NULL;
+    c->be_state = NULL;
+}
+
+sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
+{
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+    if (!opts) {
+        if (!perr)
+            return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
+        /* We could not parse out the password, so hide every quoted
+           fragment libpq echoed back. */
+        char clean[512];
+        const char *env[] = {getenv("PGPASSWORD"), NULL};
+        sqllock__redact(clean, sizeof(clean), perr, env, 1);
+        PQfreemem(perr);
+        clean[strcspn(clean, "\n")] = '\0';
+        return sqllock__fail(c, SQLLOCK_EINVAL, "connect: malformed connection string: %s",
+                             clean);
+    }
+    struct pq_state *s = calloc(1, sizeof(*s));
+    if (!s || collect_secrets(s, conninfo, opts) ||
+        add_secret(s, getenv("PGPASSWORD"), getenv("PGPASSWORD") ? strlen(getenv("PGPASSWORD")) : 0)) {
+        PQconninfoFree(opts);
+        pq_state_free(s);
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
+    }
+    PQconninfoFree(opts);
+    s->owned = 1;
+
+    char appname[64], host[32] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(appname, sizeof(appname), "sqllock[%ld]@%s", (long)getpid(), host);
+    /* Our defaults come first: the caller's string is expanded after them and
+       wins for every key it names (libpq keeps the last value it reads). */
+    const char *kw[8], *val[8];
+    int n = 0;
+    kw[n] = "fallback_application_name", val[n++] = appname;
+    kw[n] = "keepalives", val[n++] = "1";
+    kw[n] = "keepalives_idle", val[n++] = "10";
+    kw[n] = "keepalives_interval", val[n++] = "5";
+    kw[n] = "keepalives_count", val[n++] = "3";
+    if (!getenv("PGCONNECT_TIMEOUT"))
+        kw[n] = "connect_timeout", val[n++] = "10";
+    kw[n] = "dbname", val[n++] = conninfo;
+    kw[n] = NULL, val[n] = NULL;
+
+    s->conn = PQconnectdbParams(kw, val, 1);
+    install(c, s, 1);
+    if (!s->conn) {
+        uninstall(c);
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
+    }
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        char clean[SQLLOCK_ERRMSG_MAX - 32];
+        sqllock__redact(clean, sizeof(clean), PQerrorMessage(s->conn),
+                        (const char *const *)s->secrets, 0);
+        size_t len = strlen(clean);
+        while (len && (clean[len - 1] == '\n' || clean[len - 1] == ' '))
+            clean[--len] = '\0';
+        uninstall(c);
+        return sqllock__fail(c, SQLLOCK_ECONNECT, "connect: %s", clean);
+    }
+    PQsetNoticeProcessor(s->conn, discard_notice, NULL);
+    sqllock_status st = setup(c, s);
+    if (st != SQLLOCK_OK)
+        uninstall(c);
+    return st;
+}
+
+sqllock_status sqllock_attach_pg(sqllock_client **out, PGconn *conn)
+{
+    if (!out)
+        return SQLLOCK_EINVAL;
+    sqllock_client *c = *out = sqllock__client_new();
+    if (!c)
+        return SQLLOCK_ENOMEM;
+    if (!conn)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "attach: the connection is NULL");
+    if (PQstatus(conn) != CONNECTION_OK)
+        return sqllock__fail(c, SQLLOCK_ECONNECT, "attach: the connection is not connected");
+    PGTransactionStatusType txn = PQtransactionStatus(conn);
+    if (txn == PQTRANS_ACTIVE || PQpipelineStatus(conn) != PQ_PIPELINE_OFF)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "attach: the connection is busy with a query "
+                             "or in pipeline mode");
+    if (txn == PQTRANS_INERROR)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "attach: the connection's transaction has "
+                             "failed; ROLLBACK first");
+    struct pq_state *s = calloc(1, sizeof(*s));
+    if (!s)
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "attach: out of memory");
+    s->conn = conn;
+    install(c, s, 0);
+    sqllock_status st = setup(c, s);
+    if (st == SQLLOCK_OK)
+        st = pg_snapshot_held(c, s);
+    if (st != SQLLOCK_OK) {
+        sqllock__held_free(&c->held);
+        uninstall(c);
+        return st;
+    }
+    c->last_status = SQLLOCK_OK;
+    return SQLLOCK_OK;
+}

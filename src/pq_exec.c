@@ -1,0 +1,248 @@
+/*
+ * Exchanges with a PostgreSQL server over libpq: a pipeline of prepared
+ * statements sent in one write and read back one step at a time. Reading
+ * never blocks inside libpq: it polls the socket together with the client's
+ * cancel pipe, so sqllock_cancel() (even from a signal handler) can end a
+ * wait that the server is doing.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "pq_int.h"
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int pq_txn(const struct pq_state *s)
+{
+    return (int)PQtransactionStatus(s->conn);
+}
+
+void pq_cancel_now(struct pq_state *s)
+{
+    char err[256];
+    if (s->cancel)
+        (void)PQcancel(s->cancel, err, sizeof(err));
+}
+
+static void record(struct pqx *x, const char *sqlstate, const char *msg)
+{
+    if (x->failed)
+        return;
+    x->failed = 1;
+    snprintf(x->sqlstate, sizeof(x->sqlstate), "%s", sqlstate ? sqlstate : "");
+    /* libpq messages end in a newline and may span lines; keep the first. */
+    size_t n = strcspn(msg ? msg : "", "\n");
+    snprintf(x->msg, sizeof(x->msg), "%.*s", (int)n, msg ? msg : "");
+}
+
+static void broke(struct pqx *x)
+{
+    x->broken = 1;
+    record(x, "08006", PQerrorMessage(x->s->conn));
+}
+
+sqllock_status pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable)
+{
+    memset(x, 0, sizeof(*x));
+    x->c = c;
+    x->s = s;
+    x->cancelable = cancelable;
+    if (PQstatus(s->conn) != CONNECTION_OK) {
+        broke(x);
+        return SQLLOCK_ECONNECT;
+    }
+    if (PQtransactionStatus(s->conn) == PQTRANS_ACTIVE ||
+        PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF || !PQenterPipelineMode(s->conn))
+        return sqllock__fail(c, SQLLOCK_ESTATE, "the connection is busy with another query "
+                             "or in pipeline mode");
+    return SQLLOCK_OK;
+}
+
+void pqx_send(struct pqx *x, const char *stmt, int nparams, const char *const *params)
+{
+    if (!x->broken && !PQsendQueryPrepared(x->s->conn, stmt, nparams, params, NULL, NULL, 0))
+        broke(x);
+    x->unsynced = 1;
+}
+
+void pqx_send_sql(struct pqx *x, const char *sql, int nparams, const char *const *params)
+{
+    if (!x->broken && !PQsendQueryParams(x->s->conn, sql, nparams, NULL, params, NULL, NULL, 0))
+        broke(x);
+    x->unsynced = 1;
+}
+
+void pqx_send_prepare(struct pqx *x, const char *name, const char *sql)
+{
+    if (!x->broken && !PQsendPrepare(x->s->conn, name, sql, 0, NULL))
+        broke(x);
+    x->unsynced = 1;
+}
+
+void pqx_flush_request(struct pqx *x)
+{
+    if (!x->broken && !PQsendFlushRequest(x->s->conn))
+        broke(x);
+}
+
+void pqx_sync(struct pqx *x)
+{
+    if (!x->broken && !PQpipelineSync(x->s->conn))
+        broke(x);
+    x->unsynced = 0;
+    x->syncs++;
+}
+
+/*
+ * Waits until the socket is readable. A cancel request makes us ask the
+ * server to cancel, and ask again with backoff while no answer comes:
+ * PostgreSQL drops a cancel that arrives while it is still reading the
+ * statement, so one request can be lost in that instant.
+ */
+static int wait_input(struct pqx *x)
+{
+    struct pollfd p[2] = {
+        {.fd = PQsocket(x->s->conn), .events = POLLIN},
+        {.fd = sqllock__cancel_fd(x->c), .events = POLLIN},
+    };
+    for (;;) {
+        int timeout = -1;
+        if (x->cancels_sent) {
+            long long left = x->next_cancel_ms - now_ms();
+            timeout = left < 0 ? 0 : (int)left;
+        }
+        int n = poll(p, x->cancelable ? 2 : 1, timeout);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return 0;
+        if (x->cancelable && (p[1].revents & POLLIN) && sqllock__cancel_take(x->c))
+            x->canceled = 1;
+        if (x->canceled && (x->cancels_sent == 0 || now_ms() >= x->next_cancel_ms)) {
+            pq_cancel_now(x->s);
+            int backoff = 100 << (x->cancels_sent < 4 ? x->cancels_sent : 4);
+            x->cancels_sent++;
+            x->next_cancel_ms = now_ms() + (backoff > 1000 ? 1000 : backoff);
+        }
+        if (p[0].revents)
+            return 1;
+    }
+}
+
+/* Next result of the pipeline, or NULL between steps; sets broken on failure. */
+static PGresult *next_result(struct pqx *x)
+{
+    PGconn *conn = x->s->conn;
+    if (PQflush(conn) != 0) {
+        broke(x);
+        return NULL;
+    }
+    while (PQisBusy(conn)) {
+        if (!wait_input(x) || !PQconsumeInput(conn)) {
+            broke(x);
+            return NULL;
+        }
+    }
+    PGresult *r = PQgetResult(conn);
+    if (PQstatus(conn) != CONNECTION_OK && !x->broken)
+        broke(x);
+    return r;
+}
+
+void pqx_read(struct pqx *x, struct pqx_step *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->ok = -1;
+    if (x->broken)
+        return;
+    PGresult *res;
+    while ((res = next_result(x)) != NULL) {
+        switch (PQresultStatus(res)) {
+        case PGRES_TUPLES_OK:
+            for (int i = 0; i < PQX_VALUES && i < PQnfields(res) && PQntuples(res) > 0; i++)
+                snprintf(r->value[i], PQX_VALUE_MAX, "%s", PQgetvalue(res, 0, i));
+            /* fall through */
+        case PGRES_COMMAND_OK:
+            r->ok = 1;
+            break;
+        case PGRES_PIPELINE_ABORTED:
+            r->ok = -1;
+            break;
+        case PGRES_PIPELINE_SYNC:
+            /* A step read after its sync: it was never sent. */
+            x->syncs--;
+            PQclear(res);
+            return;
+        default: {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+            r->ok = 0;
+            snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", state ? state : "");
+            record(x, state, msg ? msg : PQresultErrorMessage(res));
+            break;
+        }
+        }
+        PQclear(res);
+        if (x->broken)
+            return;
+    }
+}
+
+void pqx_end(struct pqx *x)
+{
+    PGconn *conn = x->s->conn;
+    if (x->unsynced)
+        pqx_sync(x);
+    /* Read up to the last sync, so the connection is idle for its owner. */
+    while (!x->broken && x->syncs > 0) {
+        PGresult *res = next_result(x);
+        if (!res)
+            continue;
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_SYNC)
+            x->syncs--;
+        else if (st == PGRES_FATAL_ERROR)
+            record(x, PQresultErrorField(res, PG_DIAG_SQLSTATE),
+                   PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY));
+        PQclear(res);
+    }
+    if (x->broken) {
+        /* Nothing more will come on a dead connection; drop what is queued. */
+        PGresult *res;
+        for (int i = 0; i < 64 && (res = PQgetResult(conn)) != NULL; i++)
+            PQclear(res);
+    }
+    (void)PQexitPipelineMode(conn);
+}
+
+sqllock_status pqx_fail(struct pqx *x, const char *what)
+{
+    sqllock_client *c = x->c;
+    char clean[sizeof(x->msg)];
+    sqllock__redact(clean, sizeof(clean), x->msg, (const char *const *)x->s->secrets, 0);
+    sqllock__set_errcode(c, x->sqlstate);
+    if (x->broken)
+        return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server was "
+                             "lost: %s", what, clean[0] ? clean : "no detail");
+    if (strcmp(x->sqlstate, "55P03") == 0)
+        return sqllock__fail(c, SQLLOCK_TIMEOUT, "%s: timed out waiting for the lock", what);
+    if (strcmp(x->sqlstate, "57014") == 0)
+        return sqllock__fail(c, SQLLOCK_CANCELED, "%s: %s", what,
+                             x->canceled ? "wait canceled by sqllock_cancel()"
+                                         : "statement canceled by the server");
+    if (strcmp(x->sqlstate, "40P01") == 0)
+        return sqllock__fail(c, SQLLOCK_DEADLOCK, "%s: deadlock detected: %s", what, clean);
+    if (strcmp(x->sqlstate, "25P02") == 0)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the connection's transaction has "
+                             "failed; ROLLBACK first", what);
+    return sqllock__fail(c, SQLLOCK_ESERVER, "%s: server error %s: %s", what, x->sqlstate,
+                         clean);
+}

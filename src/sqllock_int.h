@@ -1,0 +1,160 @@
+/*
+ * Internal to the library: the core's view of clients and locks, and the
+ * table of functions through which it drives a backend. Never installed.
+ *
+ * Division of labour: the core checks arguments, owns every allocation and
+ * the error buffer, and keeps the set of locks a client holds (so re-entry is
+ * refused the same way on every backend). A backend only talks to its
+ * server; it sees a lock as its identity plus mode and scope.
+ */
+#ifndef SQLLOCK_INT_H
+#define SQLLOCK_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sqllock.h"
+
+#if defined(__GNUC__)
+#define SQLLOCK_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SQLLOCK_PRINTF(f, a)
+#endif
+
+#define SQLLOCK_ERRMSG_MAX 1024
+
+/* What a held-set entry stands for. */
+enum sqllock_entry_kind {
+    SQLLOCK_ENTRY_LIVE,     /* a handle the caller owns */
+    SQLLOCK_ENTRY_RETIRED,  /* a released transaction lock, held until the
+                               transaction ends; no handle refers to it */
+    SQLLOCK_ENTRY_FOREIGN,  /* held by the session before it was attached */
+    SQLLOCK_ENTRY_ENDED     /* a handle whose transaction ended; no longer
+                               in the set */
+};
+
+struct sqllock_lock {
+    sqllock_client *client;
+    const struct sqllock_backend *be;
+    sqllock_lock *bucket_next;       /* held-set chain */
+    sqllock_lock *prev, *next;       /* every entry of the client */
+    uint64_t ident;                  /* the server-side identity: same ident,
+                                        same lock */
+    int64_t token;                   /* fencing token, 0 if none */
+    unsigned char mode, scope, kind, is_key;
+    uint32_t name_len;
+    char name[];                     /* NUL-terminated */
+};
+
+struct sqllock_held {
+    sqllock_lock **buckets;
+    size_t nbuckets;                 /* a power of two, or 0 */
+    size_t count;
+    size_t retired;                  /* how many are SQLLOCK_ENTRY_RETIRED */
+    sqllock_lock *all;               /* list through prev/next */
+};
+
+/*
+ * What the core asks of a backend. Every member is required unless its
+ * comment says it may be NULL. `c` always has be_state set by the backend's
+ * own open/attach function, and every call may set the client's error with
+ * sqllock__fail().
+ */
+struct sqllock_backend {
+    const char *name;
+
+    /* 1 if raw numeric keys are locks on this backend (sqllock_acquire_key). */
+    int has_numeric_keys;
+
+    /* The identity of a name: two names with one identity are one lock. */
+    uint64_t (*ident)(const char *name, size_t len);
+
+    /*
+     * Takes l (ident, name, mode and scope filled in), waiting as wait_ms
+     * says (0, > 0, or SQLLOCK_WAIT_FOREVER) and returning early with
+     * CANCELED when c's cancel pipe becomes readable. Any result other than
+     * OK must leave the lock provably not held and the session as it was.
+     * May set l->token.
+     */
+    sqllock_status (*acquire)(sqllock_client *c, sqllock_lock *l, int64_t wait_ms);
+
+    /* Releases l on the server: OK, LOST if it was not held, ESTATE if
+       nothing can be sent now (l stays held), or an error. */
+    sqllock_status (*release)(sqllock_client *c, sqllock_lock *l);
+
+    /* OK while l is held, LOST once it is not. */
+    sqllock_status (*check)(sqllock_client *c, sqllock_lock *l);
+
+    /* Moves a lease's expiry; NULL when locks do not expire. */
+    sqllock_status (*extend)(sqllock_client *c, sqllock_lock *l, int64_t ttl_ms);
+
+    /*
+     * Whether a transaction-scoped or foreign entry with this identity is
+     * still held by the session: 1 yes, 0 no, or a negative status. Called
+     * only when an acquire collides with such an entry.
+     */
+    int (*still_held)(sqllock_client *c, const sqllock_lock *entry);
+
+    /* 1 while the transaction in which transaction-scoped locks were taken
+       may still be open; 0 once it has certainly ended. */
+    int (*in_transaction)(sqllock_client *c);
+
+    /* Closes the connection if the backend opened it; frees be_state. */
+    void (*close)(sqllock_client *c);
+};
+
+struct sqllock_client {
+    const struct sqllock_backend *be;  /* NULL for a client whose connect failed */
+    void *be_state;
+    int owns_connection;               /* opened by sqllock_connect */
+    int cancel_pipe[2];                /* sqllock_cancel writes, waits poll */
+    struct sqllock_held held;
+    sqllock_status last_status;
+    char errcode[6];                   /* SQLSTATE of the last server error */
+    char errmsg[SQLLOCK_ERRMSG_MAX];
+};
+
+/* client.c */
+sqllock_client *sqllock__client_new(void);
+/* Records a failure on c and returns st. Never put a password in fmt's output. */
+sqllock_status sqllock__fail(sqllock_client *c, sqllock_status st, const char *fmt, ...)
+    SQLLOCK_PRINTF(3, 4);
+/* Sets the SQLSTATE shown by sqllock_errcode (NULL clears it). */
+void sqllock__set_errcode(sqllock_client *c, const char *sqlstate);
+/* Consumes a pending sqllock_cancel request: 1 if there was one. */
+int sqllock__cancel_take(sqllock_client *c);
+/* The fd that becomes readable when sqllock_cancel is called. */
+int sqllock__cancel_fd(const sqllock_client *c);
+
+/* Connectors: each opens or attaches its transport and installs a backend on
+   c (be, be_state, owns_connection), or fails through sqllock__fail. */
+sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo);
+
+/* lock.c: records a lock the session held before sqllock saw it. */
+sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident);
+
+/* held.c */
+sqllock_lock *sqllock__held_find(const struct sqllock_held *h, uint64_t ident);
+/* Makes room for one more entry, so that the add after a successful
+   acquire cannot fail. */
+sqllock_status sqllock__held_reserve(struct sqllock_held *h);
+void sqllock__held_add(struct sqllock_held *h, sqllock_lock *l);
+void sqllock__held_remove(struct sqllock_held *h, sqllock_lock *l);
+/* Takes a live entry out of the hash (its lock is gone) but keeps it on the
+   list, because the caller still owns the handle: kind becomes ENDED. */
+void sqllock__held_end(struct sqllock_held *h, sqllock_lock *l);
+/* Marks a live entry RETIRED: its handle is gone, the lock is not. */
+void sqllock__held_retire(struct sqllock_held *h, sqllock_lock *l);
+/* Removes and frees every RETIRED entry (their transaction has ended). */
+void sqllock__held_drop_retired(struct sqllock_held *h);
+void sqllock__held_free(struct sqllock_held *h);
+
+/* keyhash.c: PostgreSQL's hash_bytes_extended(k, len, 0) */
+uint64_t sqllock__hashtext64(const unsigned char *k, size_t len);
+
+/* redact.c: copies src into dst (size n), masking each secret and, when
+   mask_quoted, every "double-quoted" fragment. */
+void sqllock__redact(char *dst, size_t n, const char *src, const char *const *secrets,
+                     int mask_quoted);
+
+#endif /* SQLLOCK_INT_H */
