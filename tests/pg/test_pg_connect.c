@@ -1,0 +1,149 @@
+/*
+ * Connecting: every accepted URL form, and every bad one with a clear status
+ * and a message that never shows the password; a silent server bounded by
+ * the connect timeout; a server restart seen as LOST.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "support.h"
+
+#define PASSWORD "s3cret-Pa55"
+
+static sqllock_status connect_status(const char *url, char *msg, size_t n)
+{
+    sqllock_client *c = NULL;
+    sqllock_status st = sqllock_connect(&c, url);
+    snprintf(msg, n, "%s", sqllock_errmsg(c));
+    sqllock_client_free(c);
+    return st;
+}
+
+static void t_url_forms(void)
+{
+    const char *tcp = t_env("SQLLOCK_TEST_TCP_URL");
+    const char *unix_url = t_url();
+    CHECK(tcp && unix_url);
+    char msg[1024], alt[512];
+    CHECK_ST(connect_status(tcp, msg, sizeof(msg)), SQLLOCK_OK, NULL);
+    CHECK_ST(connect_status(unix_url, msg, sizeof(msg)), SQLLOCK_OK, NULL);
+    /* postgres:// is the same as postgresql:// */
+    snprintf(alt, sizeof(alt), "postgres://%s", strstr(tcp, "://") + 3);
+    CHECK_ST(connect_status(alt, msg, sizeof(msg)), SQLLOCK_OK, NULL);
+    /* An application_name in the URL wins over the library's fallback. */
+    PGconn *admin = t_admin();
+    CHECK(admin);
+    const char *appname = t_tag("mine");
+    snprintf(alt, sizeof(alt), "%s?application_name=%s", tcp, appname);
+    sqllock_client *c;
+    CHECK_ST(sqllock_connect(&c, alt), SQLLOCK_OK, c);
+    CHECK(t_pid(admin, appname) > 0);
+    sqllock_client_free(c);
+    PQfinish(admin);
+}
+
+static void t_bad_urls(void)
+{
+    const char *tcp = t_env("SQLLOCK_TEST_TCP_URL");
+    CHECK(tcp);
+    char msg[1024], url[512];
+    CHECK_ST(sqllock_connect(NULL, "x"), SQLLOCK_EINVAL, NULL);
+    CHECK_ST(connect_status(NULL, msg, sizeof(msg)), SQLLOCK_EINVAL, NULL);
+    CHECK_ST(connect_status("", msg, sizeof(msg)), SQLLOCK_EINVAL, NULL);
+    CHECK_ST(connect_status("mysql://u:" PASSWORD "@h/db", msg, sizeof(msg)), SQLLOCK_EINVAL, NULL);
+    CHECK(strstr(msg, "mysql") && !strstr(msg, PASSWORD));
+    CHECK_ST(connect_status("odbc:Driver=X;PWD=" PASSWORD, msg, sizeof(msg)), SQLLOCK_ENOTSUP, NULL);
+    CHECK(!strstr(msg, PASSWORD));
+    /* Malformed strings in which libpq would echo the password back. */
+    const char *malformed[] = {
+        "host=localhost password=" PASSWORD " sslmode",
+        "host=localhost password='" PASSWORD,
+        "postgresql://u:" PASSWORD "@localhost:5432/db?bad%zz=1",
+        "postgresql://u:" PASSWORD "@localhost:notaport/db",
+        "postgresql://u:" PASSWORD "@localhost/db?" PASSWORD,
+        "postgresql://u:" PASSWORD "@[::1/db",
+        "host=localhost " PASSWORD,
+        "postgresql://u@localhost/db?password=" PASSWORD "&nonsense_option=1",
+    };
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+        sqllock_status st = connect_status(malformed[i], msg, sizeof(msg));
+        CHECKF(st == SQLLOCK_EINVAL || st == SQLLOCK_ECONNECT, "%s: %s", malformed[i],
+               sqllock_status_str(st));
+        CHECKF(msg[0] && !strstr(msg, PASSWORD), "password shown for %s: %s", malformed[i], msg);
+        CHECKF(!strstr(msg, "s3cret"), "password fragment shown for %s: %s", malformed[i], msg);
+        printf("  %s -> %s\n", sqllock_status_str(st), msg);
+    }
+    /* Wrong password: ECONNECT, says why, does not echo it. */
+    const char *wrong = t_env("SQLLOCK_TEST_WRONGPW_URL");
+    CHECK(wrong);
+    CHECK_ST(connect_status(wrong, msg, sizeof(msg)), SQLLOCK_ECONNECT, NULL);
+    CHECK(strstr(msg, "password authentication failed") && !strstr(msg, "wrong-password"));
+    /* The right password in a URL whose database does not exist. */
+    snprintf(url, sizeof(url), "%s", tcp);
+    char *slash = strrchr(url, '/');
+    CHECK(slash);
+    snprintf(slash, sizeof(url) - (size_t)(slash - url), "/no_such_db_%d", (int)getpid());
+    CHECK_ST(connect_status(url, msg, sizeof(msg)), SQLLOCK_ECONNECT, NULL);
+    CHECK(!strstr(msg, PASSWORD));
+    /* A port nobody listens on. */
+    CHECK_ST(connect_status("host=127.0.0.1 port=1 connect_timeout=2", msg, sizeof(msg)),
+             SQLLOCK_ECONNECT, NULL);
+}
+
+/* A host that accepts TCP but never answers: the connect timeout bounds it. */
+static void t_silent_server_bounded(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    CHECK(s >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    CHECK(bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(s, 8) == 0);
+    CHECK(getsockname(s, (struct sockaddr *)&a, &len) == 0);
+    char url[128], msg[1024];
+    snprintf(url, sizeof(url), "host=127.0.0.1 port=%d connect_timeout=2 user=x dbname=x",
+             ntohs(a.sin_port));
+    long long t0 = t_now_ms();
+    sqllock_status st = connect_status(url, msg, sizeof(msg));
+    long long took = t_now_ms() - t0;
+    close(s);
+    CHECK_ST(st, SQLLOCK_ECONNECT, NULL);
+    printf("silent server: ECONNECT after %lld ms: %s\n", took, msg);
+    CHECKF(took >= 1500 && took < 6000, "took %lld ms", took);
+}
+
+static void t_server_restart(void)
+{
+    const char *restart = t_env("SQLLOCK_TEST_RESTART_CMD");
+    const char *name = t_tag("restart");
+    sqllock_client *a = t_client(t_tag("a"));
+    CHECK(restart && a);
+    sqllock_lock *l;
+    CHECK_ST(sqllock_acquire(&l, a, name, NULL), SQLLOCK_OK, a);
+    CHECK(system(restart) == 0);
+    long long t0 = t_now_ms();
+    CHECK_ST(sqllock_check(l), SQLLOCK_LOST, a);
+    CHECK_ST(sqllock_release(l), SQLLOCK_LOST, a);
+    CHECKF(t_now_ms() - t0 < 5000, "noticing the restart took %lld ms", t_now_ms() - t0);
+    sqllock_client *b = t_client(t_tag("b"));
+    CHECK(b);
+    CHECK_ST(sqllock_acquire(&l, b, name, NULL), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_release(l), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+static const struct tcase cases[] = {
+    {"url_forms", t_url_forms,
+     "postgresql://, postgres:// and key=value strings connect; a URL's application_name wins"},
+    {"bad_urls", t_bad_urls,
+     "malformed, unsupported, wrong-password and unreachable URLs fail clearly, never showing the password"},
+    {"silent_server_bounded", t_silent_server_bounded,
+     "a server that accepts but never answers fails after the connect timeout, not never"},
+    {"server_restart", t_server_restart,
+     "after pg_ctl restart -m immediate check and release say LOST and a new client gets the lock"},
+};
+
+T_MAIN(cases)

@@ -1,0 +1,665 @@
+/*
+ * The behaviour every backend shares, through the public API only. ctest
+ * runs this one binary once per backend and transport (the URL comes from
+ * the variable named by SQLLOCK_SUITE_URL_VAR); the admin connection is used
+ * only to find a client's session and to disturb it.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "support.h"
+
+static sqllock_acquire_opts wait_opts(int64_t wait_ms)
+{
+    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    o.wait_ms = wait_ms;
+    return o;
+}
+
+/* Whether a fresh client can take name at once: proof nobody else holds it. */
+static int free_for_others(const char *name)
+{
+    sqllock_client *c = t_client(t_tag("probe"));
+    sqllock_lock *l = NULL;
+    int ok = c && sqllock_acquire(&l, c, name, NULL) == SQLLOCK_OK;
+    if (l)
+        sqllock_release(l);
+    sqllock_client_free(c);
+    return ok;
+}
+
+static void t_try_busy_then_free(void)
+{
+    const char *name = t_tag("try");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
+    sqllock_lock *la, *lb;
+    CHECK(a && b);
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_BUSY, b);
+    CHECK(lb == NULL);
+    CHECK_ST(sqllock_check(la), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+static void t_timeout_bounded(void)
+{
+    const char *name = t_tag("timeout");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
+    CHECK(a && b);
+    sqllock_lock *la, *lb;
+    sqllock_acquire_opts o = wait_opts(400);
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    long long t0 = t_now_ms();
+    CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_TIMEOUT, b);
+    long long took = t_now_ms() - t0;
+    CHECKF(took >= 390 && took < 3000, "a 400 ms wait took %lld ms", took);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    /* b's timed-out wait left nothing behind: a third client gets it. */
+    CHECK(free_for_others(name));
+    /* And b's session still works. */
+    CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+struct waiter {
+    sqllock_client *c;
+    const char *name;
+    int64_t wait_ms;
+    sqllock_status st;
+    long long done_ms;
+    sqllock_lock *l;
+    sqllock_lock *drop_on_failure; /* let go of this if the wait fails */
+    char errcode[6];
+};
+
+static void *waiter_main(void *arg)
+{
+    struct waiter *w = arg;
+    sqllock_acquire_opts o = wait_opts(w->wait_ms);
+    w->st = sqllock_acquire(&w->l, w->c, w->name, &o);
+    w->done_ms = t_now_ms();
+    snprintf(w->errcode, sizeof(w->errcode), "%s", sqllock_errcode(w->c));
+    if (w->st != SQLLOCK_OK && w->drop_on_failure)
+        sqllock_release(w->drop_on_failure);
+    return NULL;
+}
+
+static void t_forever_handoff(void)
+{
+    const char *name = t_tag("handoff");
+    const char *bname = t_tag("b");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(bname);
+    PGconn *admin = t_admin();
+    CHECK(a && b && admin);
+    sqllock_lock *la;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    struct waiter w = {b, name, SQLLOCK_WAIT_FOREVER, SQLLOCK_EINVAL, 0, NULL, NULL, ""};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, waiter_main, &w) == 0);
+    /* The waiter is queued on the server, not polling from the client. */
+    int blocked = t_wait_blocked(admin, t_pid(admin, bname), 5000);
+    long long released = t_now_ms();
+    sqllock_status rs = sqllock_release(la);
+    pthread_join(th, NULL);
+    CHECK(blocked);
+    CHECK_ST(rs, SQLLOCK_OK, a);
+    CHECK_ST(w.st, SQLLOCK_OK, b);
+    printf("handoff: waiter got the lock %lld ms after release returned\n",
+           w.done_ms - released);
+    CHECKF(w.done_ms - released < 1000, "handoff took %lld ms", w.done_ms - released);
+    CHECK_ST(sqllock_release(w.l), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+    PQfinish(admin);
+}
+
+static void t_cancel_from_thread(void)
+{
+    const char *name = t_tag("cancel");
+    const char *bname = t_tag("b");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(bname);
+    PGconn *admin = t_admin();
+    CHECK(a && b && admin);
+    sqllock_lock *la, *lb;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    struct waiter w = {b, name, SQLLOCK_WAIT_FOREVER, SQLLOCK_EINVAL, 0, NULL, NULL, ""};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, waiter_main, &w) == 0);
+    int blocked = t_wait_blocked(admin, t_pid(admin, bname), 5000);
+    long long t0 = t_now_ms();
+    sqllock_cancel(b);
+    pthread_join(th, NULL);
+    CHECK(blocked);
+    CHECK_ST(w.st, SQLLOCK_CANCELED, b);
+    CHECKF(w.done_ms - t0 < 2000, "cancel took %lld ms", w.done_ms - t0);
+    /* b holds nothing and is usable: it sees the lock as busy, then free. */
+    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_BUSY, b);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK(free_for_others(name));
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+    PQfinish(admin);
+}
+
+static sqllock_client *volatile signal_target;
+static void on_alarm(int sig)
+{
+    (void)sig;
+    sqllock_cancel(signal_target);
+}
+
+static void t_cancel_from_signal(void)
+{
+    const char *name = t_tag("sigcancel");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
+    CHECK(a && b);
+    sqllock_lock *la, *lb;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    signal_target = b;
+    struct sigaction sa = {.sa_handler = on_alarm};
+    sigemptyset(&sa.sa_mask);
+    CHECK(sigaction(SIGALRM, &sa, NULL) == 0);
+    struct itimerval it = {.it_value = {.tv_sec = 0, .tv_usec = 300000}};
+    CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
+    sqllock_acquire_opts o = wait_opts(SQLLOCK_WAIT_FOREVER);
+    long long t0 = t_now_ms();
+    sqllock_status st = sqllock_acquire(&lb, b, name, &o);
+    long long took = t_now_ms() - t0;
+    signal(SIGALRM, SIG_DFL);
+    CHECK_ST(st, SQLLOCK_CANCELED, b);
+    CHECKF(took >= 250 && took < 3000, "canceled after %lld ms", took);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK(free_for_others(name));
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+static void t_cancel_before_wait(void)
+{
+    const char *name = t_tag("early");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
+    CHECK(a && b);
+    sqllock_lock *la, *lb;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    sqllock_cancel(b);
+    /* A try does not wait, so it neither sees nor consumes the request. */
+    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_BUSY, b);
+    sqllock_acquire_opts o = wait_opts(SQLLOCK_WAIT_FOREVER);
+    CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_CANCELED, b);
+    /* Consumed: the next bounded wait really waits. */
+    o.wait_ms = 200;
+    CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_TIMEOUT, b);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+static void t_shared_exclusive(void)
+{
+    const char *name = t_tag("rw");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b")),
+                   *w = t_client(t_tag("w"));
+    CHECK(a && b && w);
+    sqllock_acquire_opts sh = SQLLOCK_ACQUIRE_OPTS_INIT;
+    sh.mode = SQLLOCK_SHARED;
+    sqllock_lock *la, *lb, *lw;
+    CHECK_ST(sqllock_acquire(&la, a, name, &sh), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_acquire(&lb, b, name, &sh), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_acquire(&lw, w, name, NULL), SQLLOCK_BUSY, w);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_acquire(&lw, w, name, NULL), SQLLOCK_BUSY, w);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_acquire(&lw, w, name, NULL), SQLLOCK_OK, w);
+    CHECK_ST(sqllock_acquire(&la, a, name, &sh), SQLLOCK_BUSY, a);
+    CHECK_ST(sqllock_release(lw), SQLLOCK_OK, w);
+    CHECK_ST(sqllock_acquire(&la, a, name, &sh), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+    sqllock_client_free(w);
+}
+
+static void t_reacquire_refused(void)
+{
+    const char *name = t_tag("again");
+    sqllock_client *a = t_client(t_tag("a"));
+    CHECK(a);
+    sqllock_lock *l1, *l2;
+    sqllock_acquire_opts sh = SQLLOCK_ACQUIRE_OPTS_INIT, wait = wait_opts(200);
+    sh.mode = SQLLOCK_SHARED;
+    CHECK_ST(sqllock_acquire(&l1, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_acquire(&l2, a, name, NULL), SQLLOCK_ESTATE, a);
+    CHECK_ST(sqllock_acquire(&l2, a, name, &wait), SQLLOCK_ESTATE, a);
+    CHECK_ST(sqllock_acquire(&l2, a, name, &sh), SQLLOCK_ESTATE, a);
+    CHECK(l2 == NULL);
+    CHECK_ST(sqllock_release(l1), SQLLOCK_OK, a);
+    /* One release really released it: the server does not count two holds. */
+    CHECK(free_for_others(name));
+    CHECK_ST(sqllock_acquire(&l1, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_release(l1), SQLLOCK_OK, a);
+    sqllock_client_free(a);
+}
+
+static void t_terminated_backend(void)
+{
+    const char *name = t_tag("term");
+    const char *aname = t_tag("a");
+    sqllock_client *a = t_client(aname);
+    PGconn *admin = t_admin();
+    CHECK(a && admin);
+    sqllock_lock *la;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", t_pid(admin, aname));
+    CHECK(t_sql_ll(admin, "SELECT pg_terminate_backend($1::int, 5000)::int", pid, NULL) == 1);
+    CHECK_ST(sqllock_check(la), SQLLOCK_LOST, a);
+    CHECK_ST(sqllock_release(la), SQLLOCK_LOST, a);
+    CHECK(free_for_others(name));
+    /* The dead client fails cleanly, without crashing or hanging. */
+    sqllock_lock *l2;
+    sqllock_status st = sqllock_acquire(&l2, a, name, NULL);
+    CHECKF(st == SQLLOCK_ECONNECT, "acquire on a dead connection: %s", sqllock_status_str(st));
+    sqllock_client_free(a);
+    PQfinish(admin);
+}
+
+static int count_calls(void *p)
+{
+    (*(int *)p)++;
+    return 42;
+}
+
+static void t_with(void)
+{
+    const char *name = t_tag("with");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
+    CHECK(a && b);
+    int calls = 0, result = 0;
+    CHECK_ST(sqllock_with(&result, a, name, NULL, count_calls, &calls), SQLLOCK_OK, a);
+    CHECK(calls == 1 && result == 42);
+    CHECK(free_for_others(name));
+    sqllock_lock *lb;
+    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_OK, b);
+    result = 0;
+    CHECK_ST(sqllock_with(&result, a, name, NULL, count_calls, &calls), SQLLOCK_BUSY, a);
+    CHECK(calls == 1 && result == 0); /* fn did not run */
+    CHECK_ST(sqllock_with(NULL, a, name, NULL, NULL, NULL), SQLLOCK_EINVAL, a);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+/* Each leaves the SQLLOCK_USING block a different way; the caller then
+   proves the lock was released. */
+static int using_return(sqllock_client *c, const char *name)
+{
+    SQLLOCK_USING(l, c, name, NULL) {
+        if (l)
+            return 1;
+    }
+    return 0;
+}
+
+static int using_break(sqllock_client *c, const char *name)
+{
+    int held = 0;
+    for (int i = 0; i < 3; i++) {
+        SQLLOCK_USING(l, c, name, NULL) {
+            held += l != NULL;
+            break; /* leaves the USING block, not the for loop */
+        }
+        if (i == 0)
+            break;
+    }
+    return held;
+}
+
+static int using_goto(sqllock_client *c, const char *name)
+{
+    int held = 0;
+    SQLLOCK_USING(l, c, name, NULL) {
+        held = l != NULL;
+        if (held)
+            goto out;
+        held = -1;
+    }
+out:
+    return held;
+}
+
+static int using_fall_off(sqllock_client *c, const char *name)
+{
+    int held = 0;
+    SQLLOCK_USING(l, c, name, NULL) {
+        held = l != NULL;
+    }
+    return held;
+}
+
+static void t_using_every_exit(void)
+{
+    const char *name = t_tag("using");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
+    CHECK(a && b);
+    CHECK(using_return(a, name) == 1);
+    CHECK(free_for_others(name));
+    CHECK(using_break(a, name) == 1);
+    CHECK(free_for_others(name));
+    CHECK(using_goto(a, name) == 1);
+    CHECK(free_for_others(name));
+    CHECK(using_fall_off(a, name) == 1);
+    CHECK(free_for_others(name));
+    /* Not taken: lock is NULL, the status says why, nothing to release. */
+    sqllock_lock *lb;
+    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_OK, b);
+    int entered = 0;
+    SQLLOCK_USING(l, a, name, NULL) {
+        entered = 1;
+        CHECK(l == NULL);
+        CHECK(sqllock_last_status(a) == SQLLOCK_BUSY);
+    }
+    CHECK(entered);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+static void t_deadlock(void)
+{
+    const char *x = t_tag("dx"), *y = t_tag("dy");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
+    CHECK(a && b);
+    sqllock_lock *lax, *lby;
+    CHECK_ST(sqllock_acquire(&lax, a, x, NULL), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_acquire(&lby, b, y, NULL), SQLLOCK_OK, b);
+    struct waiter wa = {a, y, SQLLOCK_WAIT_FOREVER, SQLLOCK_EINVAL, 0, NULL, lax, ""};
+    struct waiter wb = {b, x, SQLLOCK_WAIT_FOREVER, SQLLOCK_EINVAL, 0, NULL, lby, ""};
+    pthread_t ta, tb;
+    CHECK(pthread_create(&ta, NULL, waiter_main, &wa) == 0);
+    CHECK(pthread_create(&tb, NULL, waiter_main, &wb) == 0);
+    /* The server picks a victim, whose wait fails and which then lets go of
+       what it holds, so that the other wait can finish. */
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    struct waiter *victim = wa.st == SQLLOCK_DEADLOCK ? &wa : &wb;
+    struct waiter *winner = victim == &wa ? &wb : &wa;
+    CHECKF(victim->st == SQLLOCK_DEADLOCK && winner->st == SQLLOCK_OK,
+           "expected one DEADLOCK and one OK, got %s and %s", sqllock_status_str(wa.st),
+           sqllock_status_str(wb.st));
+    CHECK(strcmp(victim->errcode, "40P01") == 0);
+    CHECK_ST(sqllock_release(winner->l), SQLLOCK_OK, winner->c);
+    CHECK_ST(sqllock_release(winner == &wa ? lax : lby), SQLLOCK_OK, winner->c);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+struct shared_run {
+    const char *name, *table;
+    int procs, rounds;
+};
+
+/* One process of the mutual-exclusion run: rounds of read-sleep-write of a
+   counter under the lock, reporting each held interval through fd. */
+static int exclusion_child(const struct shared_run *r, int id, int fd, int start_fd)
+{
+    char appname[64];
+    snprintf(appname, sizeof(appname), "excl-%d-%d", (int)getppid(), id);
+    sqllock_client *c = t_client(appname);
+    PGconn *pc = t_pq(appname);
+    if (!c || !pc)
+        return 2;
+    char buf;
+    if (read(start_fd, &buf, 1) < 0) /* barrier: the parent closes the pipe */
+        return 2;
+    char sel[128], upd[128];
+    snprintf(sel, sizeof(sel), "SELECT n FROM %s", r->table);
+    snprintf(upd, sizeof(upd), "UPDATE %s SET n = $1::int", r->table);
+    sqllock_acquire_opts o = wait_opts(SQLLOCK_WAIT_FOREVER);
+    for (int i = 0; i < r->rounds; i++) {
+        sqllock_lock *l;
+        if (sqllock_acquire(&l, c, r->name, &o) != SQLLOCK_OK)
+            return 3;
+        long long iv[2] = {0, 0};
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        iv[0] = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        long long n = t_sql_ll(pc, sel, NULL, NULL);
+        usleep(1000); /* widen the window a broken lock would lose updates in */
+        char v[24];
+        snprintf(v, sizeof(v), "%lld", n + 1);
+        const char *p[1] = {v};
+        PGresult *res = PQexecParams(pc, upd, 1, NULL, p, NULL, NULL, 0);
+        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        PQclear(res);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        iv[1] = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        if (!ok || write(fd, iv, sizeof(iv)) != sizeof(iv))
+            return 4;
+        if (sqllock_release(l) != SQLLOCK_OK)
+            return 5;
+    }
+    PQfinish(pc);
+    sqllock_client_free(c);
+    return 0;
+}
+
+static int cmp_iv(const void *a, const void *b)
+{
+    const long long *x = a, *y = b;
+    return x[0] < y[0] ? -1 : x[0] > y[0];
+}
+
+static void t_mutual_exclusion(void)
+{
+    struct shared_run r = {t_tag("excl"), NULL, 8, 25};
+    char table[64];
+    snprintf(table, sizeof(table), "sqllock_test_counter_%d", (int)getpid());
+    r.table = table;
+    PGconn *admin = t_admin();
+    CHECK(admin);
+    char sql[512];
+    snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s; CREATE TABLE %s (n int); "
+             "INSERT INTO %s VALUES (0); GRANT ALL ON %s TO PUBLIC", table, table, table, table);
+    CHECK(t_exec(admin, sql));
+    int data[2], start[2];
+    CHECK(pipe(data) == 0 && pipe(start) == 0);
+    pid_t kids[16];
+    for (int i = 0; i < r.procs; i++) {
+        kids[i] = fork();
+        CHECK(kids[i] >= 0);
+        if (kids[i] == 0) {
+            close(data[0]);
+            close(start[1]);
+            _exit(exclusion_child(&r, i, data[1], start[0]));
+        }
+    }
+    close(data[1]);
+    close(start[0]);
+    close(start[1]); /* all start together */
+    long long (*iv)[2] = calloc((size_t)(r.procs * r.rounds), sizeof(*iv));
+    int got = 0;
+    ssize_t n;
+    while (got < r.procs * r.rounds && (n = read(data[0], iv[got], sizeof(iv[0]))) == sizeof(iv[0]))
+        got++;
+    close(data[0]);
+    int bad_exit = 0;
+    for (int i = 0; i < r.procs; i++) {
+        int status;
+        waitpid(kids[i], &status, 0);
+        bad_exit += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+    }
+    snprintf(sql, sizeof(sql), "SELECT n FROM %s", table);
+    long long final = t_sql_ll(admin, sql, NULL, NULL);
+    snprintf(sql, sizeof(sql), "DROP TABLE %s", table);
+    t_exec(admin, sql);
+    PQfinish(admin);
+    qsort(iv, (size_t)got, sizeof(iv[0]), cmp_iv);
+    int overlaps = 0;
+    for (int i = 1; i < got; i++)
+        overlaps += iv[i][0] < iv[i - 1][1];
+    free(iv);
+    printf("%d processes x %d rounds: counter %lld, %d intervals, %d overlaps\n", r.procs,
+           r.rounds, final, got, overlaps);
+    CHECK(bad_exit == 0);
+    CHECK(got == r.procs * r.rounds);
+    CHECK(final == r.procs * r.rounds);
+    CHECK(overlaps == 0);
+}
+
+static void t_bad_names(void)
+{
+    sqllock_client *a = t_client(t_tag("a"));
+    PGconn *admin = t_admin();
+    CHECK(a && admin);
+    sqllock_lock *l;
+    CHECK_ST(sqllock_acquire(&l, a, NULL, NULL), SQLLOCK_EINVAL, a);
+    CHECK(strstr(sqllock_errmsg(a), "NULL"));
+    CHECK_ST(sqllock_acquire(&l, a, "", NULL), SQLLOCK_EINVAL, a);
+    CHECK(strstr(sqllock_errmsg(a), "empty"));
+    char *big = malloc(10241);
+    CHECK(big);
+    memset(big, 'x', 10240);
+    big[10240] = '\0';
+    CHECK_ST(sqllock_acquire(&l, a, big, NULL), SQLLOCK_EINVAL, a);
+    CHECK(strstr(sqllock_errmsg(a), "SQLLOCK_NAME_MAX"));
+    big[SQLLOCK_NAME_MAX] = '\0'; /* the longest valid name */
+    CHECK_ST(sqllock_acquire(&l, a, big, NULL), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
+    free(big);
+
+    /* Names are data: quotes and SQL in a name reach no SQL text. */
+    CHECK(t_exec(admin, "CREATE TABLE IF NOT EXISTS sqllock_test_victim (x int)"));
+    const char *odd[] = {"'; DROP TABLE sqllock_test_victim; --", "\"quoted\" 'name'",
+                         "back\\slash", "ünïcødé ✓", "\xff\xfe invalid utf-8", "$1", "%s%n"};
+    for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
+        CHECK_ST(sqllock_acquire(&l, a, odd[i], NULL), SQLLOCK_OK, a);
+        CHECK(strcmp(sqllock_lock_name(l), odd[i]) == 0);
+        CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
+    }
+    CHECK(t_sql_ll(admin, "SELECT count(*) FROM pg_tables WHERE tablename = "
+                          "'sqllock_test_victim'", NULL, NULL) == 1);
+    /* A C string ends at its first NUL: "ab\0cd" is the name "ab". */
+    const char with_nul[] = "ab\0cd";
+    sqllock_lock *l2;
+    CHECK_ST(sqllock_acquire(&l, a, with_nul, NULL), SQLLOCK_OK, a);
+    CHECK(strcmp(sqllock_lock_name(l), "ab") == 0);
+    CHECK_ST(sqllock_acquire(&l2, a, "ab", NULL), SQLLOCK_ESTATE, a);
+    CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
+    sqllock_client_free(a);
+    PQfinish(admin);
+}
+
+static void t_bad_arguments(void)
+{
+    sqllock_client *a = t_client(t_tag("a"));
+    CHECK(a);
+    sqllock_lock *l = (sqllock_lock *)&l;
+    CHECK_ST(sqllock_acquire(NULL, a, "x", NULL), SQLLOCK_EINVAL, a);
+    CHECK_ST(sqllock_acquire(&l, NULL, "x", NULL), SQLLOCK_EINVAL, NULL);
+    CHECK(l == NULL);
+    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    o.version = 99;
+    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    CHECK(strstr(sqllock_errmsg(a), "version 99"));
+    o = wait_opts(-5);
+    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    o = wait_opts(1LL << 40);
+    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    o = wait_opts(0);
+    o.mode = 7;
+    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    o = wait_opts(0);
+    o.scope = 9;
+    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    o = wait_opts(0);
+    o.ttl_ms = -1;
+    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    o = wait_opts(0);
+    o.ttl_min_ms = 5;
+    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    CHECK_ST(sqllock_release(NULL), SQLLOCK_EINVAL, NULL);
+    CHECK_ST(sqllock_check(NULL), SQLLOCK_EINVAL, NULL);
+    CHECK_ST(sqllock_extend(NULL, 10), SQLLOCK_EINVAL, NULL);
+    CHECK(sqllock_fencing_token(NULL) == 0);
+    CHECK_ST(sqllock_acquire(&l, a, "x", NULL), SQLLOCK_OK, a);
+    CHECK(sqllock_fencing_token(l) == 0); /* server primitives have no token */
+    CHECK_ST(sqllock_extend(l, 1000), SQLLOCK_ENOTSUP, a);
+    CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
+    sqllock_cancel(NULL);
+    sqllock_client_free(NULL);
+    CHECK(strcmp(sqllock_backend_name(NULL), "none") == 0);
+    CHECK(sqllock_errmsg(NULL) != NULL);
+    sqllock_client_free(a);
+}
+
+static void t_many_locks(void)
+{
+    enum { N = 3000 };
+    sqllock_client *a = t_client(t_tag("a"));
+    CHECK(a);
+    sqllock_lock **ls = calloc(N, sizeof(*ls));
+    CHECK(ls);
+    char name[64];
+    int ok = 1;
+    for (int i = 0; i < N && ok; i++) {
+        snprintf(name, sizeof(name), "many-%d-%d", (int)getpid(), i);
+        ok = sqllock_acquire(&ls[i], a, name, NULL) == SQLLOCK_OK;
+    }
+    snprintf(name, sizeof(name), "many-%d-%d", (int)getpid(), N / 2);
+    sqllock_lock *again;
+    sqllock_status st = sqllock_acquire(&again, a, name, NULL);
+    /* Release half, free the client with the rest still held. */
+    for (int i = 0; i < N && ok; i += 2)
+        ok = sqllock_release(ls[i]) == SQLLOCK_OK;
+    free(ls);
+    sqllock_client_free(a);
+    CHECK(ok);
+    CHECK(st == SQLLOCK_ESTATE);
+    CHECK(free_for_others(name));
+}
+
+static const struct tcase cases[] = {
+    {"try_busy_then_free", t_try_busy_then_free,
+     "a try gets a free lock, gives BUSY while another session holds it, and gets it after release"},
+    {"timeout_bounded", t_timeout_bounded,
+     "a bounded wait returns TIMEOUT after about wait_ms and leaves nothing held"},
+    {"forever_handoff", t_forever_handoff,
+     "a wait-forever waiter is queued on the server and gets the lock as soon as it is released"},
+    {"cancel_from_thread", t_cancel_from_thread,
+     "sqllock_cancel from another thread ends a wait with CANCELED; nothing is held after"},
+    {"cancel_from_signal", t_cancel_from_signal,
+     "sqllock_cancel from a signal handler ends a wait with CANCELED"},
+    {"cancel_before_wait", t_cancel_before_wait,
+     "a cancel that arrives before the wait is not lost, and is consumed once"},
+    {"shared_exclusive", t_shared_exclusive,
+     "shared holders coexist and exclude an exclusive one, and the reverse"},
+    {"reacquire_refused", t_reacquire_refused,
+     "acquiring a name the client holds is ESTATE in every mode, and one release frees it"},
+    {"terminated_backend", t_terminated_backend,
+     "after pg_terminate_backend check and release say LOST and others can take the lock"},
+    {"with", t_with, "sqllock_with runs fn only when the lock was taken and always releases it"},
+    {"using_every_exit", t_using_every_exit,
+     "SQLLOCK_USING releases on return, break, goto and falling off the end"},
+    {"deadlock", t_deadlock,
+     "of two clients waiting for each other the server picks one, which gets DEADLOCK (40P01)"},
+    {"mutual_exclusion", t_mutual_exclusion,
+     "8 processes x 25 read-sleep-write rounds under the lock lose no update and never overlap"},
+    {"bad_names", t_bad_names,
+     "NULL, empty and overlong names are EINVAL; quotes, SQL and any bytes are plain data"},
+    {"bad_arguments", t_bad_arguments,
+     "bad options and NULL handles give EINVAL or ENOTSUP with a message, never a crash"},
+    {"many_locks", t_many_locks,
+     "3000 locks on one client: re-entry still refused, client_free with locks held frees them"},
+};
+
+T_MAIN(cases)

@@ -1,0 +1,157 @@
+/* See support.h. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "support.h"
+
+long long t_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *t_env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v && *v)
+        return v;
+    if (getenv("SQLLOCK_TEST_REQUIRE_SERVER"))
+        t_fail(__FILE__, __LINE__, "%s is not set and a server is required", name);
+    else
+        t_skip("no server configured (set SQLLOCK_TEST_URL and friends, or run ci/test)");
+    return NULL;
+}
+
+const char *t_url(void)
+{
+    const char *var = getenv("SQLLOCK_SUITE_URL_VAR");
+    return t_env(var && *var ? var : "SQLLOCK_TEST_URL");
+}
+
+const char *t_tag(const char *prefix)
+{
+    static char buf[256][96];
+    static int n;
+    char *b = buf[n % 256];
+    snprintf(b, sizeof(buf[0]), "%s-%ld-%d", prefix, (long)getpid(), n);
+    n++;
+    return b;
+}
+
+static char *with_appname(const char *url, const char *appname)
+{
+    size_t len = strlen(url) + strlen(appname) + 32;
+    char *s = malloc(len);
+    if (!s)
+        return NULL;
+    if (strncmp(url, "postgres", 8) == 0)
+        snprintf(s, len, "%s%sapplication_name=%s", url, strchr(url, '?') ? "&" : "?", appname);
+    else
+        snprintf(s, len, "%s application_name=%s", url, appname);
+    return s;
+}
+
+sqllock_client *t_client(const char *appname)
+{
+    const char *url = t_url();
+    if (!url)
+        return NULL;
+    char *full = with_appname(url, appname);
+    sqllock_client *c = NULL;
+    sqllock_status st = sqllock_connect(&c, full);
+    free(full);
+    if (st != SQLLOCK_OK) {
+        t_fail(__FILE__, __LINE__, "connect failed: %s", sqllock_errmsg(c));
+        sqllock_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static PGconn *pq_open(const char *url, const char *appname)
+{
+    char *full = with_appname(url, appname);
+    PGconn *pc = PQconnectdb(full);
+    free(full);
+    if (PQstatus(pc) != CONNECTION_OK) {
+        t_fail(__FILE__, __LINE__, "libpq connect failed: %s", PQerrorMessage(pc));
+        PQfinish(pc);
+        return NULL;
+    }
+    return pc;
+}
+
+PGconn *t_admin(void)
+{
+    const char *url = t_env("SQLLOCK_TEST_ADMIN_URL");
+    return url ? pq_open(url, "sqllock-test-admin") : NULL;
+}
+
+PGconn *t_pq(const char *appname)
+{
+    const char *url = t_url();
+    return url ? pq_open(url, appname) : NULL;
+}
+
+long long t_sql_ll(PGconn *pc, const char *sql, const char *p1, const char *p2)
+{
+    const char *params[2] = {p1, p2};
+    int n = p2 ? 2 : p1 ? 1 : 0;
+    PGresult *r = PQexecParams(pc, sql, n, NULL, params, NULL, NULL, 0);
+    long long v = -1;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0)
+        v = PQgetisnull(r, 0, 0) ? 0 : strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    else
+        t_fail(__FILE__, __LINE__, "%s: %s", sql, PQerrorMessage(pc));
+    PQclear(r);
+    return v;
+}
+
+int t_exec(PGconn *pc, const char *sql)
+{
+    PGresult *r = PQexec(pc, sql);
+    ExecStatusType st = PQresultStatus(r);
+    PQclear(r);
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return 1;
+    t_fail(__FILE__, __LINE__, "%s: %s", sql, PQerrorMessage(pc));
+    return 0;
+}
+
+int t_pid(PGconn *admin, const char *appname)
+{
+    return (int)t_sql_ll(admin, "SELECT coalesce(max(pid), 0) FROM pg_stat_activity "
+                                "WHERE application_name = $1", appname, NULL);
+}
+
+int t_holds(PGconn *admin, int pid, int64_t key)
+{
+    char p[16], k[24];
+    snprintf(p, sizeof(p), "%d", pid);
+    snprintf(k, sizeof(k), "%lld", (long long)key);
+    return (int)t_sql_ll(admin,
+                         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                         " AND pid = $1::int AND objsubid = 1"
+                         " AND classid = (($2::int8 >> 32) & 4294967295)::oid"
+                         " AND objid = ($2::int8 & 4294967295)::oid",
+                         p, k);
+}
+
+int t_wait_blocked(PGconn *admin, int pid, int timeout_ms)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", pid);
+    long long end = t_now_ms() + timeout_ms;
+    do {
+        if (t_sql_ll(admin, "SELECT count(*) FROM pg_locks WHERE pid = $1::int AND NOT granted",
+                     p, NULL) > 0)
+            return 1;
+        usleep(2000);
+    } while (t_now_ms() < end);
+    return 0;
+}
