@@ -4,6 +4,8 @@
  * caller's COMMIT and ROLLBACK, and a failed transaction has a defined
  * outcome for release.
  */
+#include <pthread.h>
+
 #include "sqllock/pg.h"
 #include "support.h"
 
@@ -111,13 +113,30 @@ static void t_transaction_scope(void)
     PQfinish(pc);
 }
 
-/* A wait that fails inside the caller's transaction leaves it usable, in
-   both scopes, and holds nothing. */
+struct canceler {
+    sqllock_client *target;
+    int pid;
+    int blocked;
+};
+
+/* Cancels the target's wait once the server shows it waiting. */
+static void *cancel_when_blocked(void *arg)
+{
+    struct canceler *k = arg;
+    PGconn *admin = t_admin();
+    k->blocked = admin && t_wait_blocked(admin, k->pid, 5000);
+    sqllock_cancel(k->target);
+    PQfinish(admin);
+    return NULL;
+}
+
+/* A wait that fails (timeout, cancel) inside the caller's transaction leaves
+   it usable, in both scopes, and holds nothing. */
 static void t_failed_wait_keeps_transaction(void)
 {
-    const char *name = t_tag("keep");
+    const char *name = t_tag("keep"), *pname = t_tag("p");
     sqllock_client *holder = t_client(t_tag("h"));
-    PGconn *pc = t_pq(t_tag("p"));
+    PGconn *pc = t_pq(pname);
     CHECK(holder && pc);
     sqllock_client *c;
     CHECK_ST(sqllock_attach_pg(&c, pc), SQLLOCK_OK, c);
@@ -130,6 +149,15 @@ static void t_failed_wait_keeps_transaction(void)
         CHECK(PQtransactionStatus(pc) == PQTRANS_INTRANS);
         o = opts(0, scope);
         CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_BUSY, c);
+        struct canceler k = {c, PQbackendPID(pc), 0};
+        pthread_t th;
+        CHECK(pthread_create(&th, NULL, cancel_when_blocked, &k) == 0);
+        o = opts(SQLLOCK_WAIT_FOREVER, scope);
+        sqllock_status st = sqllock_acquire(&l, c, name, &o);
+        pthread_join(th, NULL);
+        CHECK(k.blocked);
+        CHECK_ST(st, SQLLOCK_CANCELED, c);
+        CHECK(PQtransactionStatus(pc) == PQTRANS_INTRANS);
     }
     CHECK(t_exec(pc, "COMMIT"));
     CHECK(t_sql_ll(pc, "SELECT count(*) FROM keep_me", NULL, NULL) == 1);
@@ -233,7 +261,7 @@ static const struct tcase cases[] = {
     {"transaction_scope", t_transaction_scope,
      "transaction locks need a transaction, end at COMMIT and ROLLBACK, and are never re-entered"},
     {"failed_wait_keeps_transaction", t_failed_wait_keeps_transaction,
-     "a timed-out wait inside the caller's transaction leaves it open and its work intact"},
+     "a timed-out or canceled wait inside the caller's transaction leaves it open and intact"},
     {"release_in_failed_transaction", t_release_in_failed_transaction,
      "release in a failed transaction is ESTATE and keeps the lock; after ROLLBACK it works"},
     {"statements_reprepared", t_statements_reprepared,

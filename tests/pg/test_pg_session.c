@@ -100,11 +100,18 @@ static void t_caller_timeouts_do_not_cut(void)
     CHECK_ST(sqllock_attach_pg(&c, pc), SQLLOCK_OK, c);
     sqllock_lock *h, *l;
     CHECK_ST(sqllock_acquire(&h, holder, name, NULL), SQLLOCK_OK, holder);
-    sqllock_acquire_opts o = wait_opts(700, SQLLOCK_SESSION);
-    long long t0 = t_now_ms();
-    CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_TIMEOUT, c);
-    long long took = t_now_ms() - t0;
-    CHECKF(took >= 690, "a 700 ms wait ended after %lld ms", took);
+    sqllock_acquire_opts o;
+    /* Idle, and inside a transaction in both scopes. */
+    for (int i = 0; i < 3; i++) {
+        if (i == 1)
+            CHECK(t_exec(pc, "BEGIN"));
+        o = wait_opts(700, i == 2 ? SQLLOCK_TRANSACTION : SQLLOCK_SESSION);
+        long long t0 = t_now_ms();
+        CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_TIMEOUT, c);
+        long long took = t_now_ms() - t0;
+        CHECKF(took >= 690, "a 700 ms wait ended after %lld ms", took);
+    }
+    CHECK(t_exec(pc, "COMMIT"));
     /* Forever means forever: released after 600 ms, it is granted. */
     struct delayed_release d = {h, 600};
     pthread_t th;
