@@ -90,6 +90,7 @@ const char *const pg_stmt_sql[S_COUNT] = {
     " AND mode = $3",
 };
 const int pg_stmt_count = S_COUNT;
+_Static_assert(S_COUNT <= PG_STMT_MAX, "raise PG_STMT_MAX");
 
 /* The text forms a lock is sent as: the key, and pg_locks' view of it. */
 struct keytext {
@@ -415,14 +416,8 @@ sqllock_status pg_snapshot_held(sqllock_client *c, struct pq_state *s)
                          " AND pid = pg_catalog.pg_backend_pid() AND objsubid = 1 AND granted"
                          " AND database = (SELECT oid FROM pg_catalog.pg_database"
                          " WHERE datname = pg_catalog.current_database())");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        char clean[512];
-        sqllock__redact(clean, sizeof(clean), PQresultErrorMessage(r),
-                        (const char *const *)s->secrets, 0);
-        sqllock__set_errcode(c, PQresultErrorField(r, PG_DIAG_SQLSTATE));
-        PQclear(r);
-        return sqllock__fail(c, SQLLOCK_ESERVER, "attach: reading pg_locks failed: %s", clean);
-    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pq_fail_result(c, s, r, "attach: reading pg_locks failed");
     sqllock_status st = SQLLOCK_OK;
     for (int i = 0; i < PQntuples(r) && st == SQLLOCK_OK; i++) {
         long long key = strtoll(PQgetvalue(r, i, 0), NULL, 10);

@@ -75,19 +75,11 @@ sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s)
 {
     /* Another client on this connection may have prepared some already;
        preparing one twice would fail and abort the caller's transaction. */
-    char have[64] = {0};
+    char have[PG_STMT_MAX] = {0};
     PGresult *r = PQexec(s->conn, "SELECT name FROM pg_catalog.pg_prepared_statements"
                                   " WHERE name LIKE 'sqllock1\\_%'");
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        char clean[512];
-        sqllock__redact(clean, sizeof(clean), PQresultErrorMessage(r),
-                        (const char *const *)s->secrets, 0);
-        sqllock__set_errcode(c, PQresultErrorField(r, PG_DIAG_SQLSTATE));
-        PQclear(r);
-        return sqllock__fail(c, PQstatus(s->conn) == CONNECTION_OK ? SQLLOCK_ESERVER
-                                                                   : SQLLOCK_ECONNECT,
-                             "preparing statements: %s", clean);
-    }
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return pq_fail_result(c, s, r, "preparing statements");
     for (int i = 0; i < PQntuples(r); i++)
         for (int k = 0; k < pg_stmt_count; k++)
             if (strcmp(PQgetvalue(r, i, 0), pg_stmt_name[k]) == 0)

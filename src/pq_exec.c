@@ -246,3 +246,17 @@ sqllock_status pqx_fail(struct pqx *x, const char *what)
     return sqllock__fail(c, SQLLOCK_ESERVER, "%s: server error %s: %s", what, x->sqlstate,
                          clean);
 }
+
+sqllock_status pq_fail_result(sqllock_client *c, struct pq_state *s, PGresult *r,
+                              const char *what)
+{
+    char clean[512];
+    sqllock__redact(clean, sizeof(clean), PQresultErrorMessage(r),
+                    (const char *const *)s->secrets, 0);
+    clean[strcspn(clean, "\n")] = '\0';
+    sqllock__set_errcode(c, PQresultErrorField(r, PG_DIAG_SQLSTATE));
+    PQclear(r);
+    return sqllock__fail(c, PQstatus(s->conn) == CONNECTION_OK ? SQLLOCK_ESERVER
+                                                               : SQLLOCK_ECONNECT,
+                         "%s: %s", what, clean);
+}

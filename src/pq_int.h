@@ -61,6 +61,9 @@ void pqx_read(struct pqx *x, struct pqx_step *r);
 void pqx_end(struct pqx *x);
 /* Turns the exchange's first error into a status and message on c. */
 sqllock_status pqx_fail(struct pqx *x, const char *what);
+/* Turns a failed PGresult (which it clears) into a status and message. */
+sqllock_status pq_fail_result(sqllock_client *c, struct pq_state *s, PGresult *r,
+                              const char *what);
 /* PQTRANS_* of the connection. */
 int pq_txn(const struct pq_state *s);
 /* Sends a request to cancel what conn is running; async-signal-unsafe. */
@@ -73,7 +76,9 @@ void pq_state_free(struct pq_state *s);
 
 /* pg_advisory.c */
 extern const struct sqllock_backend sqllock__pg_advisory;
-/* The statements the backend prepares: names and SQL, pg_stmt_count of each. */
+/* The statements the backend prepares: names and SQL, pg_stmt_count
+   (at most PG_STMT_MAX) of each. */
+#define PG_STMT_MAX 32
 extern const char *const pg_stmt_name[];
 extern const char *const pg_stmt_sql[];
 extern const int pg_stmt_count;
