@@ -130,7 +130,7 @@ static sqllock_status run_bool(sqllock_client *c, int stmt, int n, const char *c
     for (int attempt = 0;; attempt++) {
         struct pqx x;
         struct pqx_step r;
-        sqllock_status st = pqx_begin(&x, c, s, 0);
+        sqllock_status st = pqx_begin_one(&x, c, s);
         if (st != SQLLOCK_OK)
             return st == SQLLOCK_ECONNECT ? pqx_fail(&x, what) : st;
         pqx_send(&x, pg_stmt_name[stmt], n, params);

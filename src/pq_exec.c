@@ -49,21 +49,34 @@ static void broke(struct pqx *x)
     record(x, "08006", PQerrorMessage(x->s->conn));
 }
 
-sqllock_status pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable)
+static sqllock_status begin(struct pqx *x, sqllock_client *c, struct pq_state *s,
+                            int cancelable, int pipeline)
 {
     memset(x, 0, sizeof(*x));
     x->c = c;
     x->s = s;
     x->cancelable = cancelable;
+    x->single = !pipeline;
     if (PQstatus(s->conn) != CONNECTION_OK) {
         broke(x);
         return SQLLOCK_ECONNECT;
     }
     if (PQtransactionStatus(s->conn) == PQTRANS_ACTIVE ||
-        PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF || !PQenterPipelineMode(s->conn))
+        PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF ||
+        (pipeline && !PQenterPipelineMode(s->conn)))
         return sqllock__fail(c, SQLLOCK_ESTATE, "the connection is busy with another query "
                              "or in pipeline mode");
     return SQLLOCK_OK;
+}
+
+sqllock_status pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable)
+{
+    return begin(x, c, s, cancelable, 1);
+}
+
+sqllock_status pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *s)
+{
+    return begin(x, c, s, 0, 0);
 }
 
 void pqx_send(struct pqx *x, const char *stmt, int nparams, const char *const *params)
@@ -95,6 +108,8 @@ void pqx_flush_request(struct pqx *x)
 
 void pqx_sync(struct pqx *x)
 {
+    if (x->single)
+        return; /* outside pipeline mode libpq sends Sync with the statement */
     if (!x->broken && !PQpipelineSync(x->s->conn))
         broke(x);
     x->unsynced = 0;
@@ -199,7 +214,7 @@ void pqx_read(struct pqx *x, struct pqx_step *r)
 void pqx_end(struct pqx *x)
 {
     PGconn *conn = x->s->conn;
-    if (x->unsynced)
+    if (x->unsynced && !x->single)
         pqx_sync(x);
     /* Read up to the last sync, so the connection is idle for its owner. */
     while (!x->broken && x->syncs > 0) {
@@ -220,7 +235,8 @@ void pqx_end(struct pqx *x)
         for (int i = 0; i < 64 && (res = PQgetResult(conn)) != NULL; i++)
             PQclear(res);
     }
-    (void)PQexitPipelineMode(conn);
+    if (!x->single)
+        (void)PQexitPipelineMode(conn);
 }
 
 sqllock_status pqx_fail(struct pqx *x, const char *what)

@@ -34,6 +34,7 @@ struct pqx {
     sqllock_client *c;
     struct pq_state *s;
     int cancelable;         /* watch the cancel pipe while reading */
+    int single;             /* one statement, outside pipeline mode */
     int canceled;           /* sqllock_cancel was called during the exchange */
     int cancels_sent;
     long long next_cancel_ms;
@@ -48,6 +49,8 @@ struct pqx {
 /* pq_exec.c */
 /* Starts an exchange; fails with ESTATE if conn is busy or ECONNECT if bad. */
 sqllock_status pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable);
+/* Starts an exchange of exactly one statement, which needs no pipeline. */
+sqllock_status pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *s);
 void pqx_send(struct pqx *x, const char *stmt, int nparams, const char *const *params);
 /* An unnamed statement, for what runs too rarely to be worth preparing. */
 void pqx_send_sql(struct pqx *x, const char *sql, int nparams, const char *const *params);
