@@ -120,7 +120,8 @@ SQLLOCK_EXTERN const char *sqllock_errcode(const sqllock_client *c);
 /* The status the last call on c returned (useful after SQLLOCK_USING). */
 SQLLOCK_EXTERN sqllock_status sqllock_last_status(const sqllock_client *c);
 
-/* "pg-advisory", ...; "none" for a client whose connect failed or for NULL. */
+/* "pg-advisory", ...; "none" for a client whose connect failed or for NULL.
+   A static string. */
 SQLLOCK_EXTERN const char *sqllock_backend_name(const sqllock_client *c);
 
 /*
@@ -239,7 +240,8 @@ SQLLOCK_EXTERN sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms);
  */
 SQLLOCK_EXTERN int64_t sqllock_fencing_token(const sqllock_lock *l);
 
-/* The name l was acquired with (NUL-terminated), or "" for a numeric key. */
+/* The name l was acquired with (NUL-terminated), or "" for a numeric key
+   or NULL. Lives as long as l. */
 SQLLOCK_EXTERN const char *sqllock_lock_name(const sqllock_lock *l);
 
 /*
@@ -247,6 +249,7 @@ SQLLOCK_EXTERN const char *sqllock_lock_name(const sqllock_lock *l);
  * as a server with UTF8 (or any ASCII-compatible) encoding on a little-endian
  * machine computes it, so `SELECT pg_advisory_lock(hashtextextended('n', 0))`
  * in psql takes the same lock. Computed locally; any bytes are accepted.
+ * NULL gives 0.
  */
 SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
 
