@@ -38,31 +38,41 @@ static int add_secret(struct pq_state *s, const char *secret, size_t len)
     return 0;
 }
 
-/* The password as typed in a URL's userinfo, which may be percent-encoded
-   and so differ from the decoded value libpq reports. */
-static int add_url_password(struct pq_state *s, const char *url)
+/*
+ * The password as typed in a URL's userinfo, which may be percent-encoded
+ * and so differ from the decoded value libpq reports. Returns 1 when the
+ * authority holds more than one '@': libpq then splits the password at the
+ * first one and the rest of it becomes part of the host name, which libpq's
+ * messages quote, so the caller must mask quoted fragments as well.
+ */
+static int add_url_password(struct pq_state *s, const char *url, int *ambiguous)
 {
     const char *p = strstr(url, "://");
+    *ambiguous = 0;
     if (!p)
         return 0;
     p += 3;
     size_t authority = strcspn(p, "/?");
     const char *at = NULL;
-    for (size_t i = 0; i < authority; i++)
-        if (p[i] == '@')
+    for (size_t i = 0; i < authority; i++) {
+        if (p[i] == '@') {
+            *ambiguous = at != NULL;
             at = p + i;
+        }
+    }
     if (!at)
         return 0;
     const char *colon = memchr(p, ':', (size_t)(at - p));
     return colon ? add_secret(s, colon + 1, (size_t)(at - colon - 1)) : 0;
 }
 
-static int collect_secrets(struct pq_state *s, const char *conninfo, PQconninfoOption *opts)
+static int collect_secrets(struct pq_state *s, const char *conninfo, PQconninfoOption *opts,
+                           int *ambiguous)
 {
     for (PQconninfoOption *o = opts; o->keyword; o++)
         if (strcmp(o->keyword, "password") == 0 && o->val && add_secret(s, o->val, strlen(o->val)))
             return -1;
-    return add_url_password(s, conninfo);
+    return add_url_password(s, conninfo, ambiguous);
 }
 
 static void discard_notice(void *arg, const char *message)
@@ -144,7 +154,8 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
                              clean);
     }
     struct pq_state *s = calloc(1, sizeof(*s));
-    if (!s || collect_secrets(s, conninfo, opts) ||
+    int ambiguous = 0;
+    if (!s || collect_secrets(s, conninfo, opts, &ambiguous) ||
         add_secret(s, getenv("PGPASSWORD"), getenv("PGPASSWORD") ? strlen(getenv("PGPASSWORD")) : 0)) {
         PQconninfoFree(opts);
         pq_state_free(s);
@@ -179,7 +190,7 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
     if (PQstatus(s->conn) != CONNECTION_OK) {
         char clean[SQLLOCK_ERRMSG_MAX - 32];
         sqllock__redact(clean, sizeof(clean), PQerrorMessage(s->conn),
-                        (const char *const *)s->secrets, 0);
+                        (const char *const *)s->secrets, ambiguous);
         size_t len = strlen(clean);
         while (len && (clean[len - 1] == '\n' || clean[len - 1] == ' '))
             clean[--len] = '\0';

@@ -55,7 +55,10 @@ static void t_bad_urls(void)
     CHECK_ST(connect_status("", msg, sizeof(msg)), SQLLOCK_EINVAL, NULL);
     CHECK_ST(connect_status("mysql://u:" PASSWORD "@h/db", msg, sizeof(msg)), SQLLOCK_EINVAL, NULL);
     CHECK(strstr(msg, "mysql") && !strstr(msg, PASSWORD));
-    CHECK_ST(connect_status("odbc:Driver=X;PWD=" PASSWORD, msg, sizeof(msg)), SQLLOCK_ENOTSUP, NULL);
+    /* ENOTSUP without ODBC; with it, the driver manager finds no driver X. */
+    sqllock_status odbc_st = connect_status("odbc:Driver=X;PWD=" PASSWORD, msg, sizeof(msg));
+    CHECKF(odbc_st == SQLLOCK_ENOTSUP || odbc_st == SQLLOCK_ECONNECT, "odbc: %s: %s",
+           sqllock_status_str(odbc_st), msg);
     CHECK(!strstr(msg, PASSWORD));
     /* Malformed strings in which libpq would echo the password back. */
     const char *malformed[] = {
@@ -67,13 +70,16 @@ static void t_bad_urls(void)
         "postgresql://u:" PASSWORD "@[::1/db",
         "host=localhost " PASSWORD,
         "postgresql://u@localhost/db?password=" PASSWORD "&nonsense_option=1",
+        /* An unencoded '@' in the password: libpq takes the rest as the host. */
+        "postgresql://u:s3cret@Pa55@127.0.0.1:1/db",
     };
     for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
         sqllock_status st = connect_status(malformed[i], msg, sizeof(msg));
         CHECKF(st == SQLLOCK_EINVAL || st == SQLLOCK_ECONNECT, "%s: %s", malformed[i],
                sqllock_status_str(st));
         CHECKF(msg[0] && !strstr(msg, PASSWORD), "password shown for %s: %s", malformed[i], msg);
-        CHECKF(!strstr(msg, "s3cret"), "password fragment shown for %s: %s", malformed[i], msg);
+        CHECKF(!strstr(msg, "s3cret") && !strstr(msg, "Pa55"), "password fragment shown for %s: %s",
+               malformed[i], msg);
         printf("  %s -> %s\n", sqllock_status_str(st), msg);
     }
     /* Wrong password: ECONNECT, says why, does not echo it. */
