@@ -1,0 +1,92 @@
+/*
+ * Watching the lock while PROGRAM runs. Each check is a query, and a server
+ * that has stopped answering (or a network that drops packets) can hold it
+ * for as long as TCP takes to give up; the checks therefore run on a thread
+ * of their own, so that the main loop keeps passing signals on and reaping
+ * PROGRAM whatever the database does. While the thread runs it is the only
+ * user of the client, as the library requires.
+ */
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+struct checker {
+    pthread_t thread;
+    int stop[2];          /* written by checker_stop() */
+    int lost[2];          /* written by the thread when the lock is gone */
+    sqllock_client *client;
+    sqllock_lock *lock;
+    int every_ms;
+    char reason[512];     /* written before lost[1], read after lost[0] */
+};
+
+static void *run_checks(void *arg)
+{
+    struct checker *k = arg;
+    struct pollfd p = {.fd = k->stop[0], .events = POLLIN};
+    while (poll(&p, 1, k->every_ms) == 0) {
+        if (sqllock_check(k->lock) != SQLLOCK_OK) {
+            snprintf(k->reason, sizeof(k->reason), "%s", sqllock_errmsg(k->client));
+            (void)!write(k->lost[1], "x", 1);
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void free_checker(struct checker *k)
+{
+    for (int i = 0; i < 2; i++) {
+        if (k->stop[i] >= 0)
+            close(k->stop[i]);
+        if (k->lost[i] >= 0)
+            close(k->lost[i]);
+    }
+    free(k);
+}
+
+struct checker *checker_start(sqllock_client *c, sqllock_lock *l, int every_ms)
+{
+    struct checker *k = malloc(sizeof(*k));
+    if (!k)
+        return NULL;
+    *k = (struct checker){.stop = {-1, -1}, .lost = {-1, -1}, .client = c, .lock = l,
+                          .every_ms = every_ms};
+    if (pipe(k->stop) != 0 || pipe(k->lost) != 0) {
+        free_checker(k);
+        return NULL;
+    }
+    /* Signals are for the main thread, which passes them on to PROGRAM. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&k->thread, NULL, run_checks, k);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err != 0) {
+        free_checker(k);
+        return NULL;
+    }
+    return k;
+}
+
+int checker_fd(const struct checker *k)
+{
+    return k->lost[0];
+}
+
+const char *checker_reason(const struct checker *k)
+{
+    return k->reason;
+}
+
+void checker_stop(struct checker *k)
+{
+    (void)!write(k->stop[1], "x", 1);
+    pthread_join(k->thread, NULL);
+    free_checker(k);
+}

@@ -1,0 +1,182 @@
+/*
+ * Internal to the sqllock command: the exit statuses it promises, the
+ * context every subcommand receives, and the helpers the subcommand files
+ * share (messages, durations, the command's own libpq connection and the
+ * pg_locks queries). The command is a client of the public API like any
+ * other program; nothing here reaches into the library's internals.
+ */
+#ifndef SQLLOCK_CLI_H
+#define SQLLOCK_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <libpq-fe.h>
+
+#include "sqllock.h"
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CLI_PRINTF(f, a)
+#endif
+
+/* The BSD sysexits values, so that scripts can tell the cases apart. */
+#define CLI_EXIT_USAGE 64       /* EX_USAGE: bad invocation or bad URL */
+#define CLI_EXIT_UNAVAILABLE 69 /* EX_UNAVAILABLE: the database cannot be reached */
+#define CLI_EXIT_LOST 70        /* EX_SOFTWARE: the lock was lost while PROGRAM ran */
+#define CLI_EXIT_OSERR 71       /* EX_OSERR: fork, pipe or the like failed */
+#define CLI_EXIT_BUSY 75        /* EX_TEMPFAIL: the lock could not be had */
+#define CLI_EXIT_NOTFOUND 127   /* PROGRAM not found, as shells say */
+#define CLI_EXIT_NOEXEC 126     /* PROGRAM found but not executable */
+
+/* What the global options set; each subcommand may also set them. */
+struct cli {
+    const char *url;  /* --url, or NULL: see cli_url() */
+    int verbose;      /* -v */
+};
+
+/* A subcommand: argv[0] is its name; returns the process's exit status. */
+typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
+
+int cmd_run(struct cli *cli, int argc, char **argv);
+int cmd_status(struct cli *cli, int argc, char **argv);
+int cmd_list(struct cli *cli, int argc, char **argv);
+int cmd_key(struct cli *cli, int argc, char **argv);
+
+/* main.c: the database to use: --url, else $SQLLOCK_URL, else $DATABASE_URL
+   (empty values count as unset); NULL when there is none. */
+const char *cli_url(const struct cli *cli);
+
+/* Whether url is one libpq reads (not "odbc:..."): status, list and the
+   reports of -v read pg_locks over libpq. */
+int cli_url_is_libpq(const char *url);
+
+/* The help texts, printed by --help and `sqllock help COMMAND`. */
+extern const char cmd_run_help[], cmd_status_help[], cmd_list_help[], cmd_key_help[];
+
+/* ---- messages (message.c) -------------------------------------------------- */
+
+/* Prints "sqllock: <message>" on stderr as exactly one line: line breaks in
+   the message (libpq's detail lines) become "; ". */
+void cli_err(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* cli_err(), then returns CLI_EXIT_USAGE with a pointer to --help. */
+int cli_usage(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3);
+
+/* Reports what getopt_long() complained about (it returned c, '?' or ':',
+   and is quiet because opterr is 0); returns CLI_EXIT_USAGE. */
+int cli_bad_option(const char *command, int c, char **argv);
+
+/* ---- text (text.c) ----------------------------------------------------------- */
+
+/* Parses a whole non-negative decimal integer in [0, max]; -1 if s is not one. */
+int64_t cli_parse_uint(const char *s, int64_t max);
+
+/* Length of the valid UTF-8 sequence at p (1 for ASCII), 0 if invalid. */
+size_t cli_utf8_len(const unsigned char *p);
+
+/* Writes s as a JSON string (quotes included); invalid UTF-8 becomes U+FFFD. */
+void cli_json_string(FILE *f, const char *s);
+
+/* ---- durations (duration.c) ------------------------------------------------ */
+
+/*
+ * "250ms", "10s", "5m", "1h" or a bare number of seconds, into *ms. The number
+ * is a decimal integer; anything else (sign, empty, fraction, unknown unit,
+ * trailing junk, more than INT64_MAX ms) is refused. 0 on success, -1 not.
+ */
+int cli_parse_duration(int64_t *ms, const char *s);
+
+/* ---- the command's own libpq connection (pgconn.c) ------------------------- */
+
+/*
+ * Opens a plain libpq connection for what the lock API does not offer
+ * (reading pg_locks). purpose becomes its fallback application_name. Returns
+ * 0 with *out set, or an exit status (CLI_EXIT_USAGE for a malformed URL,
+ * CLI_EXIT_UNAVAILABLE otherwise) after saying why on stderr, with every
+ * password and quoted fragment masked.
+ */
+int cli_pg_open(PGconn **out, const char *url, const char *purpose);
+
+/* ---- holders and waiters (holders.c) --------------------------------------- */
+
+/* One row of pg_locks for an advisory lock, with its session's details. */
+struct holder {
+    int64_t key;          /* the int8 key when pair == 0 */
+    int pair;             /* 1 for a pg_advisory_lock(int4, int4) lock */
+    uint32_t pair1, pair2;
+    int shared;           /* ShareLock rather than ExclusiveLock */
+    int granted;          /* 0: waiting */
+    long pid;             /* 0 for a prepared transaction */
+    char *appname;        /* NULL when not visible to this role */
+    char *client;         /* "local", an address, or NULL */
+    char *session_since;  /* backend_start, UTC, ISO 8601 */
+    char *waiting_since;  /* pg_locks.waitstart (PostgreSQL 14+), or NULL */
+};
+
+struct holders {
+    struct holder *rows;
+    int count;
+};
+
+/* Fills *out with the advisory locks on the current database, only those of
+   *key when key is not NULL; holders first. 0, or -1 after saying why. */
+int holders_fetch(struct holders *out, PGconn *conn, const int64_t *key);
+void holders_free(struct holders *h);
+/* Number of rows that hold (granted). */
+int holders_granted(const struct holders *h);
+/* One human-readable line for h, without a newline. */
+void holder_print_text(FILE *f, const struct holder *h, int with_key);
+/* One JSON object for h, followed by a newline. */
+void holder_print_json(FILE *f, const struct holder *h);
+
+/* ---- reporting a wait (waitreport.c) --------------------------------------- */
+
+struct waitreport;
+
+/* Says on stderr now, and every few seconds until waitreport_stop(), who
+   holds the lock with this key. NULL if it could not start (not fatal). */
+struct waitreport *waitreport_start(const char *url, const char *name, int64_t key);
+void waitreport_stop(struct waitreport *w);
+
+/* Says once, on stderr, who holds the lock with this key (a failed wait). */
+void waitreport_once(const char *url, const char *name, int64_t key);
+
+/* ---- watching the lock while PROGRAM runs (checker.c) ---------------------- */
+
+struct checker;
+
+/* Calls sqllock_check(l) every every_ms on a thread of its own, which is
+   the only user of c until checker_stop(). NULL if it could not start. */
+struct checker *checker_start(sqllock_client *c, sqllock_lock *l, int every_ms);
+/* Becomes readable once a check found the lock gone; the thread then ends. */
+int checker_fd(const struct checker *k);
+/* Why the lock was found gone; valid once checker_fd() is readable. */
+const char *checker_reason(const struct checker *k);
+/* Ends the thread (after the check in progress, if any) and frees k. */
+void checker_stop(struct checker *k);
+
+/* ---- signals and the child (signals.c) ------------------------------------- */
+
+/*
+ * Catches SIGINT, SIGTERM, SIGHUP (unless ignored at start) and SIGCHLD.
+ * Each signal is queued on a self-pipe; the first three also call
+ * sqllock_cancel() on the client given to signals_set_client(), so that a
+ * waiting acquire returns SQLLOCK_CANCELED. 0, or -1 with errno.
+ */
+int signals_init(void);
+/* The client to cancel (NULL: none). */
+void signals_set_client(sqllock_client *c);
+/* The first of SIGINT, SIGTERM, SIGHUP that arrived, or 0. Checked after
+   signals_set_client(), so that one arriving before the client existed is
+   not lost. */
+int signals_terminating(void);
+/* The fd that becomes readable when a signal was queued. */
+int signals_fd(void);
+/* The next queued signal, or 0 when none; *from_kernel is set when the
+   terminal (or another kernel source) sent it rather than kill(2). */
+int signals_next(int *from_kernel);
+
+#endif /* SQLLOCK_CLI_H */

@@ -1,0 +1,451 @@
+/*
+ * `sqllock run NAME [options] -- PROGRAM [ARGS...]`: flock(1) across
+ * machines. Takes the lock through the public API, runs PROGRAM as a child
+ * (never through a shell), passes SIGINT, SIGTERM and SIGHUP on to it, and
+ * releases the lock once it has exited. While PROGRAM runs the lock is
+ * checked every --check-every; a lock that is gone means another holder may
+ * already be running, so PROGRAM is stopped (SIGTERM, then SIGKILL after
+ * --grace) and the exit status says so (70).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+const char cmd_run_help[] =
+    "usage: sqllock run NAME [-n | -w DURATION] [-s] [--ttl DURATION] [-E CODE]\n"
+    "                   [--check-every DURATION] [--grace DURATION]\n"
+    "                   -- PROGRAM [ARGS...]\n"
+    "\n"
+    "Takes the lock NAME, runs PROGRAM (not through a shell) while holding it and\n"
+    "releases it once PROGRAM has exited. SIGINT, SIGTERM and SIGHUP are passed on\n"
+    "to PROGRAM. The lock is checked every --check-every while PROGRAM runs; if it\n"
+    "is lost (connection killed, server restarted, lease expired), PROGRAM gets\n"
+    "SIGTERM, then SIGKILL after --grace, and sqllock exits 70.\n"
+    "\n"
+    "Options:\n"
+    "  -n, --nonblock           try once; if the lock is held, give up at once\n"
+    "  -w, --wait DURATION      wait at most DURATION (default: wait for ever)\n"
+    "  -s, --shared             a shared lock: other shared holders may run too,\n"
+    "                           exclusive ones may not\n"
+    "      --ttl DURATION       a lease that expires DURATION after it was taken\n"
+    "                           (needs the lease backend; not in this build)\n"
+    "  -E, --conflict-exit-code CODE\n"
+    "                           exit CODE (0-255) instead of 75 when the lock\n"
+    "                           could not be had\n"
+    "      --check-every DURATION\n"
+    "                           how often to check that the lock is held (5s)\n"
+    "      --grace DURATION     time PROGRAM has to exit after SIGTERM once the\n"
+    "                           lock is lost, before SIGKILL (5s)\n"
+    "  -v, --verbose            say what it waits for and who holds the lock\n"
+    "      --url URL            the database, as for sqllock --url\n"
+    "  -h, --help               this help\n"
+    "\n"
+    "DURATION is 250ms, 10s, 5m, 1h or a bare number of seconds (whole numbers).\n"
+    "\n"
+    "Exit status: PROGRAM's own (128+N if signal N killed it); 75 the lock could\n"
+    "not be had (busy or timed out; see -E); 69 the database cannot be reached;\n"
+    "64 usage error; 70 the lock was lost while PROGRAM ran; 126 or 127 PROGRAM\n"
+    "could not be run; 128+N signal N ended the wait for the lock.\n";
+
+#define DEFAULT_CHECK_MS 5000
+#define DEFAULT_GRACE_MS 5000
+/* The longest the supervising loop sleeps, so that a SIGCHLD dropped by a
+   full self-pipe delays noticing PROGRAM's exit by no more than this. */
+#define REAP_EVERY_MS 1000
+
+struct run_opts {
+    const char *name;
+    int64_t wait_ms;
+    int shared;
+    int64_t ttl_ms;
+    int busy_code;
+    int64_t check_ms, grace_ms;
+    char **program;
+};
+
+enum { OPT_TTL = 256, OPT_CHECK, OPT_GRACE, OPT_URL };
+
+static const struct option long_opts[] = {
+    {"nonblock", no_argument, NULL, 'n'},
+    {"no-wait", no_argument, NULL, 'n'},
+    {"wait", required_argument, NULL, 'w'},
+    {"timeout", required_argument, NULL, 'w'},
+    {"shared", no_argument, NULL, 's'},
+    {"ttl", required_argument, NULL, OPT_TTL},
+    {"conflict-exit-code", required_argument, NULL, 'E'},
+    {"check-every", required_argument, NULL, OPT_CHECK},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"verbose", no_argument, NULL, 'v'},
+    {"url", required_argument, NULL, OPT_URL},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int duration_arg(int64_t *ms, const char *option, const char *value, int64_t min,
+                        int64_t max)
+{
+    if (cli_parse_duration(ms, value) != 0)
+        return cli_usage("run", "bad DURATION '%s' for %s (use e.g. 250ms, 10s, 5m, 1h)",
+                         value, option);
+    if (*ms < min || *ms > max)
+        return cli_usage("run", "%s %s is out of range (%lldms to %lldms)", option, value,
+                         (long long)min, (long long)max);
+    return 0;
+}
+
+/* 0 to go on, or the exit status; *help set for --help. */
+static int parse(struct cli *cli, struct run_opts *o, int argc, char **argv, int *help)
+{
+    int dashdash = 1, nonblock = 0, waits = 0, c, err;
+    while (dashdash < argc && strcmp(argv[dashdash], "--") != 0)
+        dashdash++;
+    opterr = 0;
+    /* The options end at "--": what follows belongs to PROGRAM. */
+    while ((c = getopt_long(dashdash, argv, ":nw:sE:vh", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            nonblock = 1;
+            break;
+        case 'w':
+            waits = 1;
+            if ((err = duration_arg(&o->wait_ms, "--wait", optarg, 0, INT_MAX)))
+                return err;
+            break;
+        case 's':
+            o->shared = 1;
+            break;
+        case OPT_TTL:
+            if ((err = duration_arg(&o->ttl_ms, "--ttl", optarg, 1, INT64_MAX)))
+                return err;
+            break;
+        case 'E': {
+            int64_t code = cli_parse_uint(optarg, 255);
+            if (code < 0)
+                return cli_usage("run", "bad exit code '%s' for -E (use 0 to 255)", optarg);
+            o->busy_code = (int)code;
+            break;
+        }
+        case OPT_CHECK:
+            if ((err = duration_arg(&o->check_ms, "--check-every", optarg, 1, INT_MAX)))
+                return err;
+            break;
+        case OPT_GRACE:
+            if ((err = duration_arg(&o->grace_ms, "--grace", optarg, 0, INT_MAX)))
+                return err;
+            break;
+        case 'v':
+            cli->verbose = 1;
+            break;
+        case OPT_URL:
+            cli->url = optarg;
+            break;
+        case 'h':
+            *help = 1;
+            return 0;
+        default:
+            return cli_bad_option("run", c, argv);
+        }
+    }
+    if (nonblock && waits)
+        return cli_usage("run", "-n and -w exclude each other");
+    if (nonblock)
+        o->wait_ms = 0;
+    if (optind == dashdash)
+        return cli_usage("run", "missing NAME");
+    if (dashdash == argc)
+        return cli_usage("run", "missing -- before PROGRAM");
+    if (optind + 1 < dashdash)
+        return cli_usage("run", "unexpected argument '%s' before -- (PROGRAM and its "
+                         "arguments go after it)", argv[optind + 1]);
+    o->name = argv[optind];
+    if (!*o->name || strlen(o->name) > SQLLOCK_NAME_MAX)
+        return cli_usage("run", "NAME must be 1 to %d bytes", SQLLOCK_NAME_MAX);
+    if (dashdash + 1 == argc)
+        return cli_usage("run", "missing PROGRAM after --");
+    o->program = argv + dashdash + 1;
+    return 0;
+}
+
+/* The exit status for an acquire that did not return OK. */
+static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
+                        sqllock_status st, const char *url)
+{
+    switch (st) {
+    case SQLLOCK_BUSY:
+        /* An expected outcome, silent as flock's (cron mails every line). */
+        if (cli->verbose && cli_url_is_libpq(url))
+            waitreport_once(url, o->name, sqllock_advisory_key(o->name));
+        else if (cli->verbose)
+            cli_err("lock \"%s\" is held elsewhere", o->name);
+        return o->busy_code;
+    case SQLLOCK_TIMEOUT:
+        if (cli->verbose)
+            cli_err("gave up waiting for lock \"%s\" after %lldms", o->name,
+                    (long long)o->wait_ms);
+        return o->busy_code;
+    case SQLLOCK_CANCELED: /* only our signal handler cancels */
+        return 128 + signals_terminating();
+    case SQLLOCK_DEADLOCK:
+        cli_err("%s", sqllock_errmsg(c));
+        return o->busy_code;
+    case SQLLOCK_ENOTSUP:
+        cli_err("--ttl cannot be used: %s", sqllock_errmsg(c));
+        return CLI_EXIT_USAGE;
+    case SQLLOCK_EINVAL:
+        cli_err("%s", sqllock_errmsg(c));
+        return CLI_EXIT_USAGE;
+    default:
+        cli_err("%s", sqllock_errmsg(c));
+        return CLI_EXIT_UNAVAILABLE;
+    }
+}
+
+static sqllock_status take(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
+                           const char *url, sqllock_lock **lock)
+{
+    sqllock_acquire_opts ao = SQLLOCK_ACQUIRE_OPTS_INIT;
+    ao.mode = o->shared ? SQLLOCK_SHARED : SQLLOCK_EXCLUSIVE;
+    ao.ttl_ms = o->ttl_ms;
+    ao.wait_ms = 0;
+    /* With -v, a try first: only a lock that is busy is worth a report. */
+    int report = cli->verbose && o->wait_ms != 0;
+    sqllock_status st = SQLLOCK_BUSY;
+    if (report)
+        st = sqllock_acquire(lock, c, o->name, &ao);
+    if (st != SQLLOCK_BUSY)
+        return st;
+    struct waitreport *w = NULL;
+    /* The report reads pg_locks, over libpq. */
+    if (report && cli_url_is_libpq(url))
+        w = waitreport_start(url, o->name, sqllock_advisory_key(o->name));
+    else if (report)
+        cli_err("waiting for lock \"%s\" (who holds it is shown for PostgreSQL URLs only)",
+                o->name);
+    ao.wait_ms = o->wait_ms;
+    st = sqllock_acquire(lock, c, o->name, &ao);
+    waitreport_stop(w);
+    return st;
+}
+
+/*
+ * Whether sqllock runs in the foreground of a terminal. PROGRAM then stays
+ * in the terminal's foreground process group, so that it can read the
+ * terminal and ^C reaches it directly. Otherwise (cron, CI, containers)
+ * PROGRAM leads a process group of its own and every signal goes to that
+ * whole group, so that the children of a script stop with it.
+ */
+static int in_terminal_foreground(void)
+{
+    int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int fg = tcgetpgrp(fd) == getpgrp();
+    close(fd);
+    return fg;
+}
+
+/* Starts PROGRAM: its pid, or -1. *own_group: it leads a process group. */
+static pid_t spawn(char **program, int *own_group)
+{
+    *own_group = !in_terminal_foreground();
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid != 0) {
+        /* Both sides set the group, so that it exists before either acts. */
+        if (pid > 0 && *own_group)
+            (void)setpgid(pid, pid);
+        return pid;
+    }
+    if (*own_group)
+        (void)setpgid(0, 0);
+    /* If sqllock dies (even by SIGKILL), the server frees the lock at once;
+       PROGRAM must then not go on as if it still held it. */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+        _exit(128 + SIGTERM);
+    execvp(program[0], program);
+    int e = errno;
+    cli_err("cannot run '%s': %s", program[0], strerror(e));
+    _exit(e == ENOENT ? CLI_EXIT_NOTFOUND : CLI_EXIT_NOEXEC);
+}
+
+/* Passes queued signals on to PROGRAM. The terminal sends its SIGINT and
+   SIGHUP to the whole foreground process group, PROGRAM included, so those
+   are not sent a second time. */
+static void forward_signals(pid_t target)
+{
+    int sig, from_kernel;
+    while ((sig = signals_next(&from_kernel)) != 0) {
+        if (sig == SIGCHLD || (from_kernel && target > 0))
+            continue;
+        kill(target, sig);
+    }
+}
+
+static int poll_timeout(long long deadline)
+{
+    long long left = deadline - now_ms();
+    return left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+static int exit_status_of(int status)
+{
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return 128 + WTERMSIG(status);
+}
+
+/*
+ * Waits for the child while the checker watches the lock; signals go to
+ * target (the child, or -pgid for its process group). Returns the child's
+ * exit status as a shell reports it; *lost is set when the lock was found
+ * gone and the child was stopped for it.
+ */
+static int supervise(const struct run_opts *o, struct checker *k, pid_t child, pid_t target,
+                     int *lost)
+{
+    long long kill_at = 0;
+    int status, killed = 0;
+    struct pollfd p[2] = {{.fd = signals_fd(), .events = POLLIN},
+                          {.fd = checker_fd(k), .events = POLLIN}};
+    for (;;) {
+        pid_t r = waitpid(child, &status, WNOHANG);
+        if (r == child)
+            return exit_status_of(status);
+        if (r < 0 && errno != EINTR) {
+            cli_err("waiting for '%s': %s", o->program[0], strerror(errno));
+            return CLI_EXIT_OSERR;
+        }
+        if (*lost && !killed && now_ms() >= kill_at) {
+            cli_err("'%s' did not exit within the grace period; sending SIGKILL", o->program[0]);
+            kill(target, SIGKILL);
+            killed = 1;
+        }
+        long long deadline = now_ms() + REAP_EVERY_MS;
+        if (*lost && !killed && kill_at < deadline)
+            deadline = kill_at;
+        if (poll(p, *lost ? 1 : 2, poll_timeout(deadline)) <= 0)
+            continue;
+        if (p[0].revents)
+            forward_signals(target);
+        if (!*lost && p[1].revents) {
+            *lost = 1;
+            cli_err("lock \"%s\" lost while '%s' ran (%s); stopping it", o->name,
+                    o->program[0], checker_reason(k));
+            kill(target, SIGTERM);
+            kill_at = now_ms() + o->grace_ms;
+        }
+    }
+}
+
+static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
+                      sqllock_lock *lock)
+{
+    int own_group;
+    pid_t child = spawn(o->program, &own_group);
+    if (child < 0) {
+        cli_err("cannot start '%s': %s", o->program[0], strerror(errno));
+        sqllock_release(lock);
+        return CLI_EXIT_OSERR;
+    }
+    pid_t target = own_group ? -child : child;
+    /* Started after the fork, so that the child is forked from one thread. */
+    struct checker *k = checker_start(c, lock, (int)o->check_ms);
+    if (!k) {
+        cli_err("cannot watch the lock (out of threads or memory); stopping '%s'",
+                o->program[0]);
+        kill(target, SIGKILL);
+        (void)waitpid(child, NULL, 0);
+        sqllock_release(lock);
+        return CLI_EXIT_OSERR;
+    }
+    if (cli->verbose)
+        cli_err("holding lock \"%s\"; running '%s' (pid %ld)", o->name, o->program[0],
+                (long)child);
+    int lost = 0;
+    int code = supervise(o, k, child, target, &lost);
+    checker_stop(k);
+    sqllock_status st = sqllock_release(lock);
+    if (lost)
+        return CLI_EXIT_LOST;
+    if (st == SQLLOCK_LOST) {
+        cli_err("lock \"%s\" was lost at some point while '%s' ran (%s); it exited with "
+                "status %d", o->name, o->program[0], sqllock_errmsg(c), code);
+        return CLI_EXIT_LOST;
+    }
+    if (st != SQLLOCK_OK)
+        cli_err("releasing lock \"%s\": %s (closing the connection releases it)", o->name,
+                sqllock_errmsg(c));
+    else if (cli->verbose)
+        cli_err("'%s' exited with status %d; released lock \"%s\"", o->program[0], code,
+                o->name);
+    return code;
+}
+
+int cmd_run(struct cli *cli, int argc, char **argv)
+{
+    struct run_opts o = {.wait_ms = SQLLOCK_WAIT_FOREVER,
+                         .busy_code = CLI_EXIT_BUSY,
+                         .check_ms = DEFAULT_CHECK_MS,
+                         .grace_ms = DEFAULT_GRACE_MS};
+    int help = 0;
+    int code = parse(cli, &o, argc, argv, &help);
+    if (code || help) {
+        if (help)
+            fputs(cmd_run_help, stdout);
+        return code;
+    }
+    const char *url = cli_url(cli);
+    if (!url)
+        return cli_usage("run", "no database: give --url or set SQLLOCK_URL or DATABASE_URL");
+    if (signals_init() != 0) {
+        cli_err("cannot set up signal handling: %s", strerror(errno));
+        return CLI_EXIT_OSERR;
+    }
+
+    sqllock_client *c;
+    sqllock_status st = sqllock_connect(&c, url);
+    if (st != SQLLOCK_OK) {
+        cli_err("%s", sqllock_errmsg(c));
+        sqllock_client_free(c);
+        /* EINVAL: a malformed URL; ENOTSUP: one this build cannot use (odbc:). */
+        return st == SQLLOCK_EINVAL || st == SQLLOCK_ENOTSUP ? CLI_EXIT_USAGE
+                                                             : CLI_EXIT_UNAVAILABLE;
+    }
+    signals_set_client(c);
+    sqllock_lock *lock = NULL;
+    long long start = now_ms();
+    st = signals_terminating() ? SQLLOCK_CANCELED : take(cli, &o, c, url, &lock);
+    signals_set_client(NULL);
+    if (st == SQLLOCK_OK && signals_terminating()) {
+        /* Told to stop while the lock was being granted: do not start now. */
+        sqllock_release(lock);
+        st = SQLLOCK_CANCELED;
+    }
+    if (st != SQLLOCK_OK)
+        code = not_acquired(cli, &o, c, st, url);
+    else {
+        if (cli->verbose)
+            cli_err("took lock \"%s\" after %lldms", o.name, now_ms() - start);
+        code = run_locked(cli, &o, c, lock);
+    }
+    sqllock_client_free(c);
+    return code;
+}

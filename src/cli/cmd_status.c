@@ -1,0 +1,159 @@
+/*
+ * `sqllock status NAME` and `sqllock list`: who holds and who waits, read
+ * from pg_locks over the command's own connection. status answers one
+ * question for scripts through its exit status (0 free, 1 held); list shows
+ * every advisory lock on the database. Keys are hashes, so list cannot name
+ * the locks; `sqllock key NAME` goes the other way.
+ */
+#include <getopt.h>
+#include <string.h>
+
+#include "cli.h"
+
+const char cmd_status_help[] =
+    "usage: sqllock status NAME [--json]\n"
+    "\n"
+    "Shows who holds the lock NAME and who waits for it, one line each: state\n"
+    "(held or waiting), mode (exclusive or shared), the backend's pid, client\n"
+    "address (\"local\" for a Unix socket), application_name, session_start (when\n"
+    "the holder's session began: PostgreSQL does not record when a lock was\n"
+    "granted) and, for waiters, waiting_since. \"?\" marks what this role may not\n"
+    "see (pg_read_all_stats shows everything).\n"
+    "\n"
+    "Options:\n"
+    "      --json       one JSON object per holder or waiter, as list --json\n"
+    "      --url URL    the database, as for sqllock --url\n"
+    "  -h, --help       this help\n"
+    "\n"
+    "Exit status: 0 free, 1 held, 69 the database cannot be reached or read,\n"
+    "64 usage error.\n";
+
+const char cmd_list_help[] =
+    "usage: sqllock list [--json]\n"
+    "\n"
+    "Every advisory lock on the current database, held or waited for, one line\n"
+    "each: key, state, mode, pid, client, application_name, session_start and,\n"
+    "for waiters, waiting_since. Names are hashed into keys and cannot be read\n"
+    "back from them: 'sqllock key NAME' shows a name's key. Locks taken with the\n"
+    "two-integer form pg_advisory_lock(int4, int4) show as key=A/B.\n"
+    "\n"
+    "Options:\n"
+    "      --json       one JSON object per line: key (null for A/B keys),\n"
+    "                   key_pair ([A, B] or null), mode, state, pid, client,\n"
+    "                   application_name, session_start, waiting_since\n"
+    "      --url URL    the database, as for sqllock --url\n"
+    "  -h, --help       this help\n"
+    "\n"
+    "Exit status: 0, 69 the database cannot be reached or read, 64 usage error.\n";
+
+enum { OPT_JSON = 256, OPT_URL };
+
+static const struct option long_opts[] = {
+    {"json", no_argument, NULL, OPT_JSON},
+    {"url", required_argument, NULL, OPT_URL},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* Parses the options both commands share: 0, -1 after --help, or the exit
+   status of a usage error. */
+static int parse(struct cli *cli, int *json, int argc, char **argv, const char *help)
+{
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":vh", long_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON:
+            *json = 1;
+            break;
+        case OPT_URL:
+            cli->url = optarg;
+            break;
+        case 'v':
+            cli->verbose = 1;
+            break;
+        case 'h':
+            fputs(help, stdout);
+            return -1;
+        default:
+            return cli_bad_option(argv[0], c, argv);
+        }
+    }
+    return 0;
+}
+
+/* Connects and reads the rows, or returns the exit status. */
+static int fetch(struct cli *cli, const char *command, const int64_t *key, struct holders *h)
+{
+    const char *url = cli_url(cli);
+    if (!url)
+        return cli_usage(command, "no database: give --url or set SQLLOCK_URL or "
+                         "DATABASE_URL");
+    if (!cli_url_is_libpq(url))
+        return cli_usage(command, "reading pg_locks needs a PostgreSQL URL "
+                         "(postgresql://... or key=value), not odbc:");
+    PGconn *conn;
+    char purpose[32];
+    snprintf(purpose, sizeof(purpose), "sqllock %s", command);
+    int code = cli_pg_open(&conn, url, purpose);
+    if (code)
+        return code;
+    code = holders_fetch(h, conn, key) == 0 ? 0 : CLI_EXIT_UNAVAILABLE;
+    PQfinish(conn);
+    return code;
+}
+
+static void print_rows(const struct holders *h, int json, int with_key)
+{
+    for (int i = 0; i < h->count; i++) {
+        if (json) {
+            holder_print_json(stdout, &h->rows[i]);
+        } else {
+            holder_print_text(stdout, &h->rows[i], with_key);
+            fputc('\n', stdout);
+        }
+    }
+}
+
+int cmd_status(struct cli *cli, int argc, char **argv)
+{
+    int json = 0;
+    int code = parse(cli, &json, argc, argv, cmd_status_help);
+    if (code)
+        return code < 0 ? 0 : code;
+    if (optind == argc)
+        return cli_usage("status", "missing NAME");
+    if (optind + 1 < argc)
+        return cli_usage("status", "unexpected argument '%s'", argv[optind + 1]);
+    const char *name = argv[optind];
+    if (!*name || strlen(name) > SQLLOCK_NAME_MAX)
+        return cli_usage("status", "NAME must be 1 to %d bytes", SQLLOCK_NAME_MAX);
+
+    int64_t key = sqllock_advisory_key(name);
+    struct holders h;
+    if ((code = fetch(cli, "status", &key, &h)))
+        return code;
+    int held = holders_granted(&h) > 0;
+    if (!json)
+        printf("lock \"%s\" (key %lld) is %s\n", name, (long long)key, held ? "held" : "free");
+    print_rows(&h, json, 0);
+    holders_free(&h);
+    return held;
+}
+
+int cmd_list(struct cli *cli, int argc, char **argv)
+{
+    int json = 0;
+    int code = parse(cli, &json, argc, argv, cmd_list_help);
+    if (code)
+        return code < 0 ? 0 : code;
+    if (optind < argc)
+        return cli_usage("list", "unexpected argument '%s'", argv[optind]);
+    struct holders h;
+    if ((code = fetch(cli, "list", NULL, &h)))
+        return code;
+    print_rows(&h, json, 1);
+    holders_free(&h);
+    return 0;
+}
