@@ -114,9 +114,18 @@ sqllock_status sqllock_connect(sqllock_client **out, const char *url)
     *out = c;
     if (!url || !*url)
         return sqllock__fail(c, SQLLOCK_EINVAL, "connect: the URL is %s", url ? "empty" : "NULL");
-    if (has_prefix(url, "odbc:"))
+    if (has_prefix(url, "odbc:")) {
+#ifdef SQLLOCK_WITH_ODBC
+        sqllock_status ost = sqllock__odbc_open(c, url + strlen("odbc:"));
+        if (ost == SQLLOCK_OK)
+            c->errmsg[0] = '\0';
+        c->last_status = ost;
+        return ost;
+#else
         return sqllock__fail(c, SQLLOCK_ENOTSUP,
                              "connect: this build of sqllock has no ODBC support");
+#endif
+    }
 
     /* Anything else with a scheme must be one libpq knows, or it is not ours. */
     size_t n = scheme_len(url);

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pg_sql.h"
 #include "pq_int.h"
 
 enum {
@@ -52,42 +53,26 @@ const char *const pg_stmt_name[S_COUNT] = {
     "sqllock1_held", "sqllock1_cleanup",
 };
 
-#define HELD_WHERE                                                             \
-    " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"                    \
-    " AND pid = pg_catalog.pg_backend_pid() AND objsubid = 1 AND granted"      \
-    " AND database = (SELECT oid FROM pg_catalog.pg_database"                  \
-    "                 WHERE datname = pg_catalog.current_database())"          \
-    " AND classid = $1::pg_catalog.oid AND objid = $2::pg_catalog.oid"
-
-/* Every function is schema-qualified: the caller's search_path must not be
-   able to put another pg_advisory_lock in front of ours. */
+/* The texts are shared with the ODBC transport (pg_sql.h). */
 const char *const pg_stmt_sql[S_COUNT] = {
-    "SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int8)",
-    "SELECT pg_catalog.pg_try_advisory_lock_shared($1::pg_catalog.int8)",
-    "SELECT pg_catalog.pg_try_advisory_xact_lock($1::pg_catalog.int8)",
-    "SELECT pg_catalog.pg_try_advisory_xact_lock_shared($1::pg_catalog.int8)",
-    "SELECT pg_catalog.pg_advisory_lock($1::pg_catalog.int8)",
-    "SELECT pg_catalog.pg_advisory_lock_shared($1::pg_catalog.int8)",
-    "SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int8)",
-    "SELECT pg_catalog.pg_advisory_xact_lock_shared($1::pg_catalog.int8)",
-    "SELECT pg_catalog.pg_advisory_unlock($1::pg_catalog.int8)",
-    "SELECT pg_catalog.pg_advisory_unlock_shared($1::pg_catalog.int8)",
-    "SELECT pg_catalog.set_config('lock_timeout', $1, true),"
-    " pg_catalog.set_config('statement_timeout', '0', true)",
-    "SELECT pg_catalog.current_setting('lock_timeout'),"
-    " pg_catalog.current_setting('statement_timeout'),"
-    " pg_catalog.set_config('lock_timeout', $1, true),"
-    " pg_catalog.set_config('statement_timeout', '0', true)",
-    "SELECT pg_catalog.set_config('lock_timeout', $1, true),"
-    " pg_catalog.set_config('statement_timeout', $2, true)",
-    "SAVEPOINT sqllock_wait",
-    "ROLLBACK TO SAVEPOINT sqllock_wait",
-    "RELEASE SAVEPOINT sqllock_wait",
-    "SELECT EXISTS (SELECT 1" HELD_WHERE " AND ($3::pg_catalog.text IS NULL OR mode = $3))",
-    "SELECT CASE WHEN $3 = 'ShareLock'"
-    " THEN pg_catalog.pg_advisory_unlock_shared($4::pg_catalog.int8)"
-    " ELSE pg_catalog.pg_advisory_unlock($4::pg_catalog.int8) END" HELD_WHERE
-    " AND mode = $3",
+    PG_SQL_KEYFN("pg_try_advisory_lock", "$1"),
+    PG_SQL_KEYFN("pg_try_advisory_lock_shared", "$1"),
+    PG_SQL_KEYFN("pg_try_advisory_xact_lock", "$1"),
+    PG_SQL_KEYFN("pg_try_advisory_xact_lock_shared", "$1"),
+    PG_SQL_KEYFN("pg_advisory_lock", "$1"),
+    PG_SQL_KEYFN("pg_advisory_lock_shared", "$1"),
+    PG_SQL_KEYFN("pg_advisory_xact_lock", "$1"),
+    PG_SQL_KEYFN("pg_advisory_xact_lock_shared", "$1"),
+    PG_SQL_KEYFN("pg_advisory_unlock", "$1"),
+    PG_SQL_KEYFN("pg_advisory_unlock_shared", "$1"),
+    PG_SQL_SET("$1"),
+    PG_SQL_CAPTURE("$1"),
+    PG_SQL_RESTORE("$1", "$2"),
+    PG_SQL_SAVEPOINT,
+    PG_SQL_ROLLBACK_TO,
+    PG_SQL_RELEASE_SP,
+    PG_SQL_HELD("$1", "$2", "$3", "$3"),
+    PG_SQL_CLEANUP("$1", "$2", "$3", "$3", "$4", "$4"),
 };
 const int pg_stmt_count = S_COUNT;
 _Static_assert(S_COUNT <= PG_STMT_MAX, "raise PG_STMT_MAX");
@@ -410,12 +395,7 @@ static void pg_close(sqllock_client *c)
 
 sqllock_status pg_snapshot_held(sqllock_client *c, struct pq_state *s)
 {
-    PGresult *r = PQexec(s->conn,
-                         "SELECT (classid::pg_catalog.int8 << 32) | objid::pg_catalog.int8"
-                         " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
-                         " AND pid = pg_catalog.pg_backend_pid() AND objsubid = 1 AND granted"
-                         " AND database = (SELECT oid FROM pg_catalog.pg_database"
-                         " WHERE datname = pg_catalog.current_database())");
+    PGresult *r = PQexec(s->conn, PG_SQL_SNAPSHOT);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return pq_fail_result(c, s, r, "attach: reading pg_locks failed");
     sqllock_status st = SQLLOCK_OK;

@@ -129,6 +129,8 @@ int sqllock__cancel_fd(const sqllock_client *c);
 /* Connectors: each opens or attaches its transport and installs a backend on
    c (be, be_state, owns_connection), or fails through sqllock__fail. */
 sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo);
+/* The ODBC connection string after "odbc:" (builds with SQLLOCK_WITH_ODBC). */
+sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr);
 
 /* lock.c: records a lock the session held before sqllock saw it. */
 sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident);

@@ -1,0 +1,283 @@
+/*
+ * ODBC connections: opening one of our own from an "odbc:" URL (a bounded
+ * login timeout, connection pooling off, an application name), attaching
+ * one the application holds, and choosing the backend from the DBMS the
+ * driver reports, unless the URL's "backend=" attribute forces one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "odbc_int.h"
+#include "sqllock/odbc.h"
+
+#define LOGIN_TIMEOUT_S 10
+
+struct parsed {
+    struct odbc_state *s;
+    const char *backend;    /* the value of backend=, not NUL-terminated */
+    size_t backend_len;
+    size_t cut_start, cut_end; /* where backend=... sits in the string */
+    int has_app;
+    int has_keepalive;
+    int nomem;
+};
+
+static int add_secret(struct odbc_state *s, const char *v, size_t len)
+{
+    if (!len)
+        return 0;
+    for (int i = 0; i + 1 < ODBC_SECRETS; i++) {
+        if (!s->secrets[i]) {
+            s->secrets[i] = strndup(v, len);
+            return s->secrets[i] ? 0 : -1;
+        }
+    }
+    return 0;
+}
+
+static int parse_attr(void *arg, const char *key, size_t klen, const char *val, size_t vlen,
+                      size_t start, size_t end)
+{
+    struct parsed *p = arg;
+    if (klen == 3 && strncasecmp(key, "PWD", 3) == 0) {
+        /* Mask the value as written and, when braced, its content. */
+        if (add_secret(p->s, val, vlen) ||
+            (vlen >= 2 && val[0] == '{' && add_secret(p->s, val + 1, vlen - 2)))
+            p->nomem = 1;
+    } else if (klen == 7 && strncasecmp(key, "backend", 7) == 0) {
+        p->backend = val;
+        p->backend_len = vlen;
+        p->cut_start = start;
+        p->cut_end = end;
+    } else if (klen == 3 && strncasecmp(key, "APP", 3) == 0) {
+        p->has_app = 1;
+    } else if (klen >= 9 && strncasecmp(key, "Keepalive", 9) == 0) {
+        p->has_keepalive = 1;
+    }
+    return 0;
+}
+
+static const struct sqllock_backend *backend_named(const char *name, size_t len)
+{
+    if (len == 13 && strncmp(name, "mssql-applock", len) == 0)
+        return &sqllock__mssql_applock;
+    if (len == 11 && strncmp(name, "pg-advisory", len) == 0)
+        return &sqllock__pg_advisory_odbc;
+    return NULL;
+}
+
+/* The backend for the DBMS the driver reports, or NULL with c's error set. */
+static const struct sqllock_backend *detect(sqllock_client *c, struct odbc_state *s,
+                                            const char *what)
+{
+    SQLSMALLINT len = 0;
+    SQLRETURN r = SQLGetInfo(s->dbc, SQL_DBMS_NAME, s->dbms, sizeof(s->dbms), &len);
+    if (!SQL_SUCCEEDED(r)) {
+        odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, what, 0);
+        if (c->last_status == SQLLOCK_ESERVER)
+            sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the driver cannot say which DBMS it is "
+                          "connected to (is the connection open?): %s", what, c->errmsg);
+        return NULL;
+    }
+    if (strcmp(s->dbms, "Microsoft SQL Server") == 0)
+        return &sqllock__mssql_applock;
+    if (strcmp(s->dbms, "PostgreSQL") == 0)
+        return &sqllock__pg_advisory_odbc;
+    sqllock__fail(c, SQLLOCK_ENOTSUP, "%s: the ODBC driver reports the DBMS \"%s\"; sqllock "
+                  "supports Microsoft SQL Server and PostgreSQL (force a backend with "
+                  "backend=mssql-applock or backend=pg-advisory)", what, s->dbms);
+    return NULL;
+}
+
+static sqllock_status install(sqllock_client *c, struct odbc_state *s,
+                              const struct sqllock_backend *be)
+{
+    c->be = be;
+    c->be_state = s;
+    c->owns_connection = s->owned;
+    sqllock_status st = SQLLOCK_OK;
+    if (be == &sqllock__pg_advisory_odbc && !s->owned)
+        st = pg_odbc_snapshot_held(c, s);
+    if (st != SQLLOCK_OK) {
+        sqllock__held_free(&c->held);
+        c->be = NULL;
+        c->be_state = NULL;
+    }
+    return st;
+}
+
+/* Our own connection gets application_name "sqllock[<pid>]@<host>" when
+   the string set none: APP= for SQL Server, which psqlODBC ignores, and a
+   session setting for PostgreSQL, whose driver has no such keyword. */
+static void appname(char *buf, size_t n)
+{
+    char host[32] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(buf, n, "sqllock[%ld]@%s", (long)getpid(), host);
+}
+
+static sqllock_status pg_set_appname(sqllock_client *c, struct odbc_state *s)
+{
+    SQLHSTMT st = SQL_NULL_HSTMT;
+    if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &st)))
+        return odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "connect: setting application_name", 0);
+    char name[64];
+    SQLLEN len;
+    appname(name, sizeof(name));
+    SQLRETURN r = odbc_bind_text(st, 1, name, &len);
+    if (SQL_SUCCEEDED(r))
+        r = SQLExecDirect(st, (SQLCHAR *)"SELECT pg_catalog.set_config('application_name', ?, "
+                          "false) WHERE pg_catalog.current_setting('application_name') = ''",
+                          SQL_NTS);
+    sqllock_status result = SQL_SUCCEEDED(r) ? SQLLOCK_OK
+                            : odbc_fail(c, s, SQL_HANDLE_STMT, st,
+                                        "connect: setting application_name", 0);
+    SQLFreeHandle(SQL_HANDLE_STMT, st);
+    return result;
+}
+
+sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
+{
+    struct odbc_state *s = calloc(1, sizeof(*s));
+    if (!s)
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
+    s->owned = 1;
+    struct parsed p = {.s = s};
+    if (odbc_connstr_each(connstr, parse_attr, &p) != 0 || p.nomem) {
+        odbc_state_free(s);
+        if (p.nomem)
+            return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
+        return sqllock__fail(c, SQLLOCK_EINVAL, "connect: malformed ODBC connection string "
+                             "(expected key=value;... with {braced} values; not shown, as it "
+                             "may hold a password)");
+    }
+    const struct sqllock_backend *forced = NULL;
+    if (p.backend) {
+        forced = backend_named(p.backend, p.backend_len);
+        if (!forced) {
+            char clean[64];
+            snprintf(clean, sizeof(clean), "%.*s", p.backend_len > 40 ? 40 : (int)p.backend_len,
+                     p.backend);
+            odbc_state_free(s);
+            return sqllock__fail(c, SQLLOCK_EINVAL, "connect: unknown backend \"%s\" (use "
+                                 "mssql-applock or pg-advisory, or leave backend= out to "
+                                 "choose by the DBMS)", clean);
+        }
+    }
+
+    /* The string the driver sees: ours without backend=, plus defaults the
+       string does not set: APP= (SQL Server's application name) and TCP
+       keepalives (idle 10 s, interval 5 s) in both psqlODBC's and SQL
+       Server's keywords. ODBC drivers ignore keywords they do not know
+       (at most a 01S00 warning). */
+    char app[64];
+    appname(app, sizeof(app));
+    static const char keepalive[] =
+        "KeepaliveTime=10;KeepaliveInterval=5;KeepAlive=10;KeepAliveInterval=5";
+    size_t len = strlen(connstr);
+    size_t cap = len + sizeof(app) + sizeof(keepalive) + 16;
+    char *drv = malloc(cap);
+    if (!drv) {
+        odbc_state_free(s);
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
+    }
+    if (p.backend) {
+        memcpy(drv, connstr, p.cut_start);
+        strcpy(drv + p.cut_start, connstr + p.cut_end + (connstr[p.cut_end] == ';'));
+    } else {
+        strcpy(drv, connstr);
+    }
+    if (!p.has_app) {
+        size_t n = strlen(drv);
+        snprintf(drv + n, cap - n, "%sAPP=%s", n && drv[n - 1] != ';' ? ";" : "", app);
+    }
+    if (!p.has_keepalive) {
+        size_t n = strlen(drv);
+        snprintf(drv + n, cap - n, "%s%s", n && drv[n - 1] != ';' ? ";" : "", keepalive);
+    }
+
+    SQLRETURN r = SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &s->env);
+    if (SQL_SUCCEEDED(r))
+        r = SQLSetEnvAttr(s->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0);
+    /* Never pooled: a pooled connection is reset, not closed, and a reset
+       session would keep (or a reused one inherit) our session locks. Set
+       on our environment only; the process-wide setting is the app's. */
+    if (SQL_SUCCEEDED(r))
+        r = SQLSetEnvAttr(s->env, SQL_ATTR_CONNECTION_POOLING, (SQLPOINTER)SQL_CP_OFF, 0);
+    if (SQL_SUCCEEDED(r))
+        r = SQLAllocHandle(SQL_HANDLE_DBC, s->env, &s->dbc);
+    if (!SQL_SUCCEEDED(r)) {
+        free(drv);
+        odbc_state_free(s);
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: the ODBC driver manager could not "
+                             "allocate a connection");
+    }
+    (void)SQLSetConnectAttr(s->dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)(SQLULEN)LOGIN_TIMEOUT_S,
+                            0);
+    r = SQLDriverConnect(s->dbc, NULL, (SQLCHAR *)drv, SQL_NTS, NULL, 0, NULL,
+                         SQL_DRIVER_NOPROMPT);
+    free(drv);
+    if (!SQL_SUCCEEDED(r)) {
+        struct odbc_diag d;
+        odbc_diag_read(s, SQL_HANDLE_DBC, s->dbc, &d);
+        sqllock__set_errcode(c, d.sqlstate);
+        SQLFreeHandle(SQL_HANDLE_DBC, s->dbc);
+        s->dbc = SQL_NULL_HDBC;
+        odbc_state_free(s);
+        return sqllock__fail(c, SQLLOCK_ECONNECT, "connect: %s",
+                             d.msg[0] ? d.msg : "the driver gave no reason");
+    }
+    const struct sqllock_backend *be = detect(c, s, "connect");
+    if (forced && (be || c->last_status == SQLLOCK_ENOTSUP)) {
+        be = forced; /* detection only named the DBMS; the caller chose */
+        c->errmsg[0] = '\0';
+        sqllock__set_errcode(c, NULL);
+    }
+    sqllock_status st = be ? SQLLOCK_OK : c->last_status;
+    if (st == SQLLOCK_OK && be == &sqllock__pg_advisory_odbc && strcmp(s->dbms, "PostgreSQL") == 0)
+        st = pg_set_appname(c, s);
+    if (st == SQLLOCK_OK)
+        st = install(c, s, be);
+    if (st != SQLLOCK_OK)
+        odbc_state_free(s);
+    return st;
+}
+
+sqllock_status sqllock_attach_odbc_as(sqllock_client **out, SQLHDBC dbc, const char *backend)
+{
+    if (!out)
+        return SQLLOCK_EINVAL;
+    sqllock_client *c = *out = sqllock__client_new();
+    if (!c)
+        return SQLLOCK_ENOMEM;
+    if (!dbc)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "attach: the connection is NULL");
+    const struct sqllock_backend *forced = NULL;
+    if (backend && !(forced = backend_named(backend, strlen(backend))))
+        return sqllock__fail(c, SQLLOCK_EINVAL, "attach: unknown backend (use mssql-applock "
+                             "or pg-advisory, or NULL to choose by the DBMS)");
+    struct odbc_state *s = calloc(1, sizeof(*s));
+    if (!s)
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "attach: out of memory");
+    s->dbc = dbc;
+    const struct sqllock_backend *be = detect(c, s, "attach");
+    if (forced && (be || c->last_status == SQLLOCK_ENOTSUP)) {
+        be = forced;
+        c->errmsg[0] = '\0';
+    }
+    sqllock_status st = be ? install(c, s, be) : c->last_status;
+    if (st != SQLLOCK_OK) {
+        odbc_state_free(s);
+        return st;
+    }
+    c->last_status = SQLLOCK_OK;
+    return SQLLOCK_OK;
+}
+
+sqllock_status sqllock_attach_odbc(sqllock_client **out, SQLHDBC dbc)
+{
+    return sqllock_attach_odbc_as(out, dbc, NULL);
+}

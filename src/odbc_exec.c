@@ -1,0 +1,315 @@
+/*
+ * Statements over ODBC: preparing them once per connection, binding
+ * parameters, reading diagnostics (masked) into statuses and messages, and
+ * running a statement that may wait. A blocking SQLExecute cannot watch the
+ * client's cancel pipe the way the libpq transport polls its socket, so a
+ * waiting statement gets a watcher thread for the length of the call: it
+ * polls the cancel pipe and calls SQLCancel() on the statement, again with
+ * backoff until the statement returns, because a cancel that reaches the
+ * server just before the statement starts waiting is dropped by it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "odbc_int.h"
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h, struct odbc_diag *d)
+{
+    char raw[sizeof(d->msg)] = "";
+    size_t o = 0;
+    memset(d, 0, sizeof(*d));
+    for (SQLSMALLINT i = 1; i <= 4 && o + 1 < sizeof(raw); i++) {
+        SQLCHAR state[6], msg[512];
+        SQLINTEGER native = 0;
+        SQLSMALLINT len = 0;
+        SQLRETURN r = SQLGetDiagRec(type, h, i, state, &native, msg, sizeof(msg), &len);
+        if (!SQL_SUCCEEDED(r))
+            break;
+        if (i == 1) {
+            snprintf(d->sqlstate, sizeof(d->sqlstate), "%s", (char *)state);
+            d->native = (long)native;
+        }
+        /* Drivers end records with newlines and ';'; one line reads better. */
+        for (char *p = (char *)msg; *p; p++)
+            if (*p == '\n' || *p == '\r')
+                *p = ' ';
+        int w = snprintf(raw + o, sizeof(raw) - o, "%s[%s] %s", i > 1 ? "; " : "",
+                         (char *)state, (char *)msg);
+        if (w < 0)
+            break;
+        o += (size_t)w < sizeof(raw) - o ? (size_t)w : sizeof(raw) - o - 1;
+    }
+    sqllock__redact(d->msg, sizeof(d->msg), raw, (const char *const *)s->secrets, 0);
+}
+
+int odbc_dead(struct odbc_state *s)
+{
+    SQLUINTEGER dead = SQL_CD_FALSE;
+    SQLRETURN r = SQLGetConnectAttr(s->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL);
+    return SQL_SUCCEEDED(r) && dead == SQL_CD_TRUE;
+}
+
+int odbc_autocommit(struct odbc_state *s)
+{
+    SQLULEN ac = SQL_AUTOCOMMIT_ON;
+    SQLRETURN r = SQLGetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT, &ac, 0, NULL);
+    return !SQL_SUCCEEDED(r) || ac == SQL_AUTOCOMMIT_ON;
+}
+
+sqllock_status odbc_fail(sqllock_client *c, struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h,
+                         const char *what, int canceled)
+{
+    struct odbc_diag d;
+    odbc_diag_read(s, type, h, &d);
+    sqllock__set_errcode(c, d.sqlstate);
+    const char *st = d.sqlstate;
+    const char *msg = d.msg[0] ? d.msg : "no diagnostics";
+    if (odbc_dead(s) || strncmp(st, "08", 2) == 0)
+        return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server was lost: %s",
+                             what, msg);
+    if (strcmp(st, "HY008") == 0 || strcmp(st, "57014") == 0)
+        return sqllock__fail(c, SQLLOCK_CANCELED, "%s: %s", what,
+                             canceled ? "wait canceled by sqllock_cancel()"
+                                      : "statement canceled by the server");
+    if (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0 || d.native == 1205)
+        return sqllock__fail(c, SQLLOCK_DEADLOCK, "%s: deadlock detected: %s", what, msg);
+    if (strcmp(st, "55P03") == 0 || strcmp(st, "HYT00") == 0 || d.native == 1222)
+        return sqllock__fail(c, SQLLOCK_TIMEOUT, "%s: timed out waiting for the lock", what);
+    if (strcmp(st, "25P02") == 0)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the connection's transaction has failed; "
+                             "roll it back first", what);
+    return sqllock__fail(c, SQLLOCK_ESERVER, "%s: server error %s (native %ld): %s", what,
+                         st[0] ? st : "(none)", d.native, msg);
+}
+
+SQLHSTMT odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, const char *sql)
+{
+    if (s->stmt[i])
+        return s->stmt[i];
+    SQLHSTMT st = SQL_NULL_HSTMT;
+    SQLRETURN r = SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &st);
+    if (!SQL_SUCCEEDED(r)) {
+        odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "allocating a statement", 0);
+        return SQL_NULL_HSTMT;
+    }
+    r = SQLPrepare(st, (SQLCHAR *)sql, SQL_NTS);
+    if (!SQL_SUCCEEDED(r)) {
+        odbc_fail(c, s, SQL_HANDLE_STMT, st, "preparing a statement", 0);
+        SQLFreeHandle(SQL_HANDLE_STMT, st);
+        return SQL_NULL_HSTMT;
+    }
+    s->stmt[i] = st;
+    return st;
+}
+
+void odbc_reset(SQLHSTMT st)
+{
+    (void)SQLFreeStmt(st, SQL_CLOSE);
+    (void)SQLFreeStmt(st, SQL_RESET_PARAMS);
+}
+
+SQLRETURN odbc_bind_text(SQLHSTMT st, int i, const char *v, SQLLEN *len)
+{
+    *len = v ? SQL_NTS : SQL_NULL_DATA;
+    return SQLBindParameter(st, (SQLUSMALLINT)i, SQL_PARAM_INPUT, SQL_C_CHAR, SQL_VARCHAR,
+                            v ? (strlen(v) ? strlen(v) : 1) : 1, 0, (SQLPOINTER)v, 0, len);
+}
+
+SQLRETURN odbc_bind_i64(SQLHSTMT st, int i, const int64_t *v, SQLLEN *len)
+{
+    *len = 0;
+    return SQLBindParameter(st, (SQLUSMALLINT)i, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT, 0,
+                            0, (SQLPOINTER)v, 0, len);
+}
+
+SQLRETURN odbc_bind_i32(SQLHSTMT st, int i, const SQLINTEGER *v, SQLLEN *len)
+{
+    *len = 0;
+    return SQLBindParameter(st, (SQLUSMALLINT)i, SQL_PARAM_INPUT, SQL_C_SLONG, SQL_INTEGER, 0,
+                            0, (SQLPOINTER)v, 0, len);
+}
+
+int odbc_fetch_text(SQLHSTMT st, char *buf, size_t n)
+{
+    SQLRETURN r = SQLFetch(st);
+    if (r == SQL_NO_DATA)
+        return 0;
+    if (!SQL_SUCCEEDED(r))
+        return -1;
+    SQLLEN ind = 0;
+    r = SQLGetData(st, 1, SQL_C_CHAR, buf, (SQLLEN)n, &ind);
+    if (!SQL_SUCCEEDED(r))
+        return -1;
+    if (ind == SQL_NULL_DATA)
+        buf[0] = '\0';
+    return 1;
+}
+
+SQLRETURN odbc_end_tran(struct odbc_state *s, SQLSMALLINT how)
+{
+    return SQLEndTran(SQL_HANDLE_DBC, s->dbc, how);
+}
+
+/* ---- the watcher ---------------------------------------------------------- */
+
+struct watch {
+    sqllock_client *c;
+    SQLHSTMT st;
+    int stop[2];            /* written once the statement has returned */
+    pthread_mutex_t mu;     /* SQLCancel only while the statement runs */
+    int done;
+    int canceled;
+};
+
+static void *watch_main(void *arg)
+{
+    struct watch *w = arg;
+    struct pollfd p[2] = {
+        {.fd = sqllock__cancel_fd(w->c), .events = POLLIN},
+        {.fd = w->stop[0], .events = POLLIN},
+    };
+    int sent = 0;
+    long long next = 0;
+    for (;;) {
+        int timeout = -1;
+        if (w->canceled) {
+            long long left = next - now_ms();
+            timeout = left < 0 ? 0 : (int)left;
+        }
+        int n = poll(p, 2, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n > 0 && (p[1].revents & (POLLIN | POLLHUP)))
+            break;
+        if (!w->canceled && n > 0 && (p[0].revents & POLLIN) && sqllock__cancel_take(w->c)) {
+            w->canceled = 1;
+            p[0].events = 0; /* seen: from now on only the stop pipe matters */
+        }
+        if (w->canceled && now_ms() >= next) {
+            pthread_mutex_lock(&w->mu);
+            if (!w->done)
+                (void)SQLCancel(w->st);
+            pthread_mutex_unlock(&w->mu);
+            int backoff = 100 << (sent < 4 ? sent : 4);
+            sent++;
+            next = now_ms() + (backoff > 1000 ? 1000 : backoff);
+        }
+    }
+    return NULL;
+}
+
+SQLRETURN odbc_execute(sqllock_client *c, SQLHSTMT st, int cancelable, int *canceled)
+{
+    *canceled = 0;
+    if (!cancelable)
+        return SQLExecute(st);
+    struct watch w = {.c = c, .st = st};
+    pthread_t th;
+    int started = 0;
+    if (pipe(w.stop) == 0) {
+        if (pthread_mutex_init(&w.mu, NULL) == 0) {
+            started = pthread_create(&th, NULL, watch_main, &w) == 0;
+            if (!started)
+                pthread_mutex_destroy(&w.mu);
+        }
+        if (!started) {
+            close(w.stop[0]);
+            close(w.stop[1]);
+        }
+    }
+    /* Without a watcher the wait still works; only a cancel cannot end it. */
+    SQLRETURN r = SQLExecute(st);
+    if (started) {
+        pthread_mutex_lock(&w.mu);
+        w.done = 1;
+        pthread_mutex_unlock(&w.mu);
+        ssize_t n;
+        do
+            n = write(w.stop[1], "s", 1);
+        while (n < 0 && errno == EINTR);
+        pthread_join(th, NULL);
+        pthread_mutex_destroy(&w.mu);
+        close(w.stop[0]);
+        close(w.stop[1]);
+        *canceled = w.canceled;
+    }
+    return r;
+}
+
+void odbc_state_free(struct odbc_state *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ODBC_STMT_MAX; i++)
+        if (s->stmt[i])
+            (void)SQLFreeHandle(SQL_HANDLE_STMT, s->stmt[i]);
+    if (s->owned && s->dbc) {
+        (void)SQLDisconnect(s->dbc);
+        (void)SQLFreeHandle(SQL_HANDLE_DBC, s->dbc);
+    }
+    if (s->env)
+        (void)SQLFreeHandle(SQL_HANDLE_ENV, s->env);
+    for (int i = 0; i < ODBC_SECRETS; i++)
+        free(s->secrets[i]);
+    free(s);
+}
+
+/*
+ * What check and still_held know without asking the server, the same for
+ * every ODBC backend: a dead connection holds nothing, and a transaction
+ * lock ends with its transaction (autocommit on means none is open).
+ */
+sqllock_status odbc_check(sqllock_client *c, sqllock_lock *l, odbc_held_fn held)
+{
+    struct odbc_state *s = c->be_state;
+    if (odbc_dead(s))
+        return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
+                             "with it");
+    if (l->scope == SQLLOCK_TRANSACTION && odbc_autocommit(s))
+        return sqllock__fail(c, SQLLOCK_LOST, "check: the transaction that held the lock has "
+                             "ended");
+    int h = held(c, l, "check");
+    if (h == SQLLOCK_ECONNECT)
+        return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
+                             "with it");
+    if (h < 0)
+        return (sqllock_status)h;
+    return h ? SQLLOCK_OK
+             : sqllock__fail(c, SQLLOCK_LOST, "check: the session no longer holds the lock");
+}
+
+int odbc_still_held(sqllock_client *c, const sqllock_lock *e, odbc_held_fn held)
+{
+    struct odbc_state *s = c->be_state;
+    if (odbc_dead(s))
+        return 0;
+    if (e->kind != SQLLOCK_ENTRY_FOREIGN && e->scope == SQLLOCK_TRANSACTION &&
+        odbc_autocommit(s))
+        return 0;
+    return held(c, e, "acquire");
+}
+
+int odbc_in_transaction(sqllock_client *c)
+{
+    return !odbc_autocommit(c->be_state);
+}
+
+void odbc_close(sqllock_client *c)
+{
+    odbc_state_free(c->be_state);
+    c->be_state = NULL;
+}

@@ -1,0 +1,405 @@
+/*
+ * The pg-advisory backend over ODBC (psqlODBC): the same advisory locks,
+ * name -> key rule and statements (pg_sql.h) as over libpq, so an ODBC
+ * client and a libpq client exclude each other by name.
+ *
+ * ODBC has no pipeline, so a wait is a few statements:
+ *   autocommit on:  autocommit off ; set_config(local) ; pg_advisory_lock ;
+ *                   COMMIT (or ROLLBACK) ; autocommit on
+ *                   (the settings end with that transaction; a session lock
+ *                   outlives it)
+ *   autocommit off: capture+set_config ; pg_advisory[_xact]_lock ;
+ *                   restore the captured settings
+ *                   (psqlODBC's statement-level rollback, its default, rolls
+ *                   a failed wait back to a savepoint of the driver's own,
+ *                   so the caller's transaction stays usable; with the
+ *                   driver's "transaction" or "nop" rollback levels a failed
+ *                   wait ends or aborts it, as any failed statement would)
+ * After a failed session-scoped wait, a grant that raced the timeout or
+ * cancel is found in pg_locks and unlocked, as over libpq.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "odbc_int.h"
+#include "pg_sql.h"
+
+enum {
+    O_TRY,         /* + 2 * scope + mode */
+    O_LOCK = 4,    /* + 2 * scope + mode */
+    O_UNLOCK = 8,  /* + mode */
+    O_SET = 10,
+    O_CAPTURE,
+    O_RESTORE,
+    O_HELD,
+    O_CLEANUP,
+    O_SNAPSHOT,
+    O_COUNT
+};
+_Static_assert(O_COUNT <= ODBC_STMT_MAX, "raise ODBC_STMT_MAX");
+
+static const char *const sql[O_COUNT] = {
+    PG_SQL_KEYFN("pg_try_advisory_lock", "?"),
+    PG_SQL_KEYFN("pg_try_advisory_lock_shared", "?"),
+    PG_SQL_KEYFN("pg_try_advisory_xact_lock", "?"),
+    PG_SQL_KEYFN("pg_try_advisory_xact_lock_shared", "?"),
+    PG_SQL_KEYFN("pg_advisory_lock", "?"),
+    PG_SQL_KEYFN("pg_advisory_lock_shared", "?"),
+    PG_SQL_KEYFN("pg_advisory_xact_lock", "?"),
+    PG_SQL_KEYFN("pg_advisory_xact_lock_shared", "?"),
+    PG_SQL_KEYFN("pg_advisory_unlock", "?"),
+    PG_SQL_KEYFN("pg_advisory_unlock_shared", "?"),
+    PG_SQL_SET("?"),
+    PG_SQL_CAPTURE("?"),
+    PG_SQL_RESTORE("?", "?"),
+    PG_SQL_HELD("?", "?", "?", "?"),
+    PG_SQL_CLEANUP("?", "?", "?", "?", "?", "?"),
+    PG_SQL_SNAPSHOT,
+};
+
+#define VAL_MAX 64
+
+/* One bound parameter: a key (int8) or text (NULL for SQL NULL). */
+struct arg {
+    int is_key;
+    int64_t key;
+    const char *text;
+};
+
+struct keytext {
+    int64_t key;
+    char classid[12], objid[12];
+    const char *mode;
+};
+
+static void keytext(struct keytext *k, const sqllock_lock *l)
+{
+    k->key = (int64_t)l->ident;
+    snprintf(k->classid, sizeof(k->classid), "%u", (unsigned)(l->ident >> 32));
+    snprintf(k->objid, sizeof(k->objid), "%u", (unsigned)(l->ident & 0xffffffffu));
+    k->mode = l->mode == SQLLOCK_SHARED ? "ShareLock" : "ExclusiveLock";
+}
+
+static struct odbc_state *state(sqllock_client *c)
+{
+    return c->be_state;
+}
+
+static uint64_t pg_ident(const char *name, size_t len)
+{
+    return sqllock__hashtext64((const unsigned char *)name, len);
+}
+
+/*
+ * Runs statement i with args and reads up to nvals columns of its first
+ * row as text. OK, or the failure's status with c's message set; *canceled
+ * says whether sqllock_cancel() was seen during a cancelable run.
+ */
+static sqllock_status run(sqllock_client *c, int i, const struct arg *args, int nargs,
+                          char (*vals)[VAL_MAX], int nvals, int cancelable, int *canceled,
+                          const char *what)
+{
+    struct odbc_state *s = state(c);
+    int ignored;
+    if (!canceled)
+        canceled = &ignored;
+    *canceled = 0;
+    SQLHSTMT st = odbc_stmt(c, s, i, sql[i]);
+    if (!st)
+        return c->last_status;
+    SQLLEN ind[8];
+    SQLRETURN r = SQL_SUCCESS;
+    for (int a = 0; a < nargs && SQL_SUCCEEDED(r); a++)
+        r = args[a].is_key ? odbc_bind_i64(st, a + 1, &args[a].key, &ind[a])
+                           : odbc_bind_text(st, a + 1, args[a].text, &ind[a]);
+    if (SQL_SUCCEEDED(r))
+        r = odbc_execute(c, st, cancelable, canceled);
+    if (SQL_SUCCEEDED(r) && nvals > 0) {
+        r = SQLFetch(st);
+        for (int v = 0; v < nvals && SQL_SUCCEEDED(r); v++) {
+            SQLLEN len = 0;
+            r = SQLGetData(st, (SQLUSMALLINT)(v + 1), SQL_C_CHAR, vals[v], VAL_MAX, &len);
+            if (SQL_SUCCEEDED(r) && len == SQL_NULL_DATA)
+                vals[v][0] = '\0';
+        }
+    }
+    sqllock_status result = SQLLOCK_OK;
+    if (!SQL_SUCCEEDED(r))
+        result = r == SQL_NO_DATA
+                     ? sqllock__fail(c, SQLLOCK_ESERVER, "%s: the server returned no row", what)
+                     : odbc_fail(c, s, SQL_HANDLE_STMT, st, what, *canceled);
+    odbc_reset(st);
+    return result;
+}
+
+/* psqlODBC shows booleans as 1/0 (BoolsAsChar) or t/f. */
+static int truth(const char *v)
+{
+    return v[0] == '1' || v[0] == 't';
+}
+
+static sqllock_status run_bool(sqllock_client *c, int i, const struct arg *args, int nargs,
+                               int *result, const char *what)
+{
+    char v[1][VAL_MAX] = {""};
+    sqllock_status st = run(c, i, args, nargs, v, 1, 0, NULL, what);
+    *result = st == SQLLOCK_OK && truth(v[0]);
+    return st;
+}
+
+/* Keeps a failure's message while cleanup statements run. */
+struct saved {
+    sqllock_status st;
+    char code[6];
+    char msg[SQLLOCK_ERRMSG_MAX];
+};
+
+static void save(struct saved *sv, sqllock_client *c, sqllock_status st)
+{
+    sv->st = st;
+    snprintf(sv->code, sizeof(sv->code), "%s", c->errcode);
+    snprintf(sv->msg, sizeof(sv->msg), "%s", c->errmsg);
+}
+
+static sqllock_status restore(const struct saved *sv, sqllock_client *c)
+{
+    sqllock__set_errcode(c, sv->code);
+    return sqllock__fail(c, sv->st, "%s", sv->msg);
+}
+
+/* Unlocks the key if the server granted it anyway; see pg_advisory.c. */
+static sqllock_status unlock_orphan(sqllock_client *c, const struct keytext *k)
+{
+    /* In the order the markers appear in the text (pg_sql.h). */
+    const struct arg args[6] = {{0, 0, k->mode},     {1, k->key, NULL}, {1, k->key, NULL},
+                                {0, 0, k->classid}, {0, 0, k->objid},  {0, 0, k->mode}};
+    sqllock_status st = SQLLOCK_OK;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        char v[1][VAL_MAX];
+        st = run(c, O_CLEANUP, args, 6, v, 0, 0, NULL, "acquire (cleanup)");
+        if (st == SQLLOCK_OK || st == SQLLOCK_ECONNECT)
+            return SQLLOCK_OK; /* a dead session holds nothing */
+    }
+    return st;
+}
+
+static sqllock_status set_autocommit(sqllock_client *c, struct odbc_state *s, int on)
+{
+    SQLRETURN r = SQLSetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT,
+                                    (SQLPOINTER)(SQLULEN)(on ? SQL_AUTOCOMMIT_ON
+                                                             : SQL_AUTOCOMMIT_OFF), 0);
+    return SQL_SUCCEEDED(r) ? SQLLOCK_OK
+                            : odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "acquire (autocommit)", 0);
+}
+
+/* Waiting with autocommit on: a transaction of our own bounds the settings. */
+static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct keytext *k,
+                                const char *timeout)
+{
+    struct odbc_state *s = state(c);
+    sqllock_status st = set_autocommit(c, s, 0);
+    if (st != SQLLOCK_OK)
+        return st;
+    const struct arg targ = {0, 0, timeout}, karg = {1, k->key, NULL};
+    char v[2][VAL_MAX];
+    st = run(c, O_SET, &targ, 1, v, 0, 0, NULL, "acquire");
+    if (st == SQLLOCK_OK)
+        st = run(c, O_LOCK + l->mode, &karg, 1, v, 0, 1, NULL, "acquire");
+    struct saved sv;
+    save(&sv, c, st);
+    SQLRETURN end = odbc_end_tran(s, st == SQLLOCK_OK ? SQL_COMMIT : SQL_ROLLBACK);
+    sqllock_status on = set_autocommit(c, s, 1);
+    if (st == SQLLOCK_OK && (!SQL_SUCCEEDED(end) || on != SQLLOCK_OK)) {
+        /* The lock was granted but the session could not be put back. */
+        sqllock_status fail = SQL_SUCCEEDED(end) ? on
+                              : odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "acquire (commit)", 0);
+        (void)unlock_orphan(c, k);
+        return fail;
+    }
+    if (st == SQLLOCK_OK)
+        return SQLLOCK_OK;
+    if (st != SQLLOCK_ECONNECT) {
+        sqllock_status cleanup = unlock_orphan(c, k);
+        if (cleanup != SQLLOCK_OK)
+            return cleanup;
+    }
+    return restore(&sv, c);
+}
+
+/* Puts the captured settings back, a few times: a cancel sent during the
+   wait may still land on this statement. */
+static sqllock_status restore_settings(sqllock_client *c, char (*v)[VAL_MAX])
+{
+    const struct arg back[2] = {{0, 0, v[0]}, {0, 0, v[1]}};
+    sqllock_status st = SQLLOCK_OK;
+    for (int attempt = 0; attempt < 3; attempt++) {
+        st = run(c, O_RESTORE, back, 2, NULL, 0, 0, NULL, "acquire (restore settings)");
+        if (st == SQLLOCK_OK || st == SQLLOCK_ECONNECT)
+            return st;
+    }
+    return st;
+}
+
+/*
+ * Waiting inside the caller's transaction (autocommit off). psqlODBC runs
+ * each statement of a transaction inside a savepoint of its own and rolls
+ * back to it when the statement fails (its default "statement" rollback
+ * level), so a failed wait leaves the transaction usable by itself. A
+ * savepoint of ours would break that bookkeeping: releasing it releases the
+ * driver's too. The settings are captured and restored on every path.
+ */
+static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l, const struct keytext *k,
+                                  const char *timeout)
+{
+    char v[2][VAL_MAX];
+    const struct arg targ = {0, 0, timeout}, karg = {1, k->key, NULL};
+    sqllock_status st = run(c, O_CAPTURE, &targ, 1, v, 2, 0, NULL, "acquire");
+    if (st != SQLLOCK_OK)
+        return st;
+    st = run(c, O_LOCK + 2 * l->scope + l->mode, &karg, 1, NULL, 0, 1, NULL, "acquire");
+    struct saved sv;
+    save(&sv, c, st);
+    if (st == SQLLOCK_ECONNECT)
+        return st;
+    sqllock_status back = restore_settings(c, v);
+    if (back != SQLLOCK_OK) {
+        if (st == SQLLOCK_OK && l->scope == SQLLOCK_SESSION)
+            (void)unlock_orphan(c, k);
+        return st == SQLLOCK_OK ? back
+                                : sqllock__fail(c, back, "acquire: the wait failed (%s) and the "
+                                                "session's settings could not be restored: %s",
+                                                sqllock_status_str(sv.st), c->errmsg);
+    }
+    if (st == SQLLOCK_OK)
+        return SQLLOCK_OK;
+    if (l->scope == SQLLOCK_SESSION) {
+        sqllock_status cleanup = unlock_orphan(c, k);
+        if (cleanup != SQLLOCK_OK)
+            return cleanup;
+    }
+    return restore(&sv, c);
+}
+
+static sqllock_status po_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
+{
+    struct odbc_state *s = state(c);
+    if (odbc_dead(s))
+        return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: the connection to the server is "
+                             "closed or broken");
+    int ac = odbc_autocommit(s);
+    if (l->scope == SQLLOCK_TRANSACTION && ac)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: transaction scope needs an open "
+                             "transaction (autocommit off on the connection)");
+    struct keytext k;
+    keytext(&k, l);
+    if (wait_ms == 0) {
+        const struct arg karg = {1, k.key, NULL};
+        int got;
+        sqllock_status st = run_bool(c, O_TRY + 2 * l->scope + l->mode, &karg, 1, &got,
+                                     "acquire");
+        if (st == SQLLOCK_OK && !got)
+            return sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lock is held by another session");
+        return st;
+    }
+    char timeout[32];
+    if (wait_ms == SQLLOCK_WAIT_FOREVER)
+        snprintf(timeout, sizeof(timeout), "0");
+    else
+        snprintf(timeout, sizeof(timeout), "%lldms", (long long)wait_ms);
+    return ac ? wait_idle(c, l, &k, timeout) : wait_in_txn(c, l, &k, timeout);
+}
+
+/* Whether the session holds l (in its mode, or any mode when any_mode). */
+static int held(sqllock_client *c, const sqllock_lock *l, int any_mode, const char *what)
+{
+    struct keytext k;
+    keytext(&k, l);
+    const char *m = any_mode ? NULL : k.mode;
+    const struct arg args[4] = {{0, 0, k.classid}, {0, 0, k.objid}, {0, 0, m}, {0, 0, m}};
+    int yes;
+    sqllock_status st = run_bool(c, O_HELD, args, 4, &yes, what);
+    return st == SQLLOCK_OK ? yes : (int)st;
+}
+
+static sqllock_status po_release(sqllock_client *c, sqllock_lock *l)
+{
+    struct odbc_state *s = state(c);
+    if (odbc_dead(s))
+        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the lock "
+                             "with it");
+    if (l->scope == SQLLOCK_TRANSACTION) {
+        int h = odbc_autocommit(s) ? 0 : held(c, l, 0, "release");
+        if (h < 0)
+            return (sqllock_status)h;
+        return h ? SQLLOCK_OK /* the server releases it when the transaction ends */
+                 : sqllock__fail(c, SQLLOCK_LOST, "release: the transaction that held the lock "
+                                 "has already ended");
+    }
+    struct keytext k;
+    keytext(&k, l);
+    const struct arg karg = {1, k.key, NULL};
+    int was_held;
+    sqllock_status st = run_bool(c, O_UNLOCK + l->mode, &karg, 1, &was_held, "release");
+    if (st == SQLLOCK_ECONNECT)
+        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the lock "
+                             "with it");
+    if (st == SQLLOCK_OK && !was_held)
+        return sqllock__fail(c, SQLLOCK_LOST, "release: the server says this session no "
+                             "longer held the lock");
+    return st;
+}
+
+/* held() for check: the lock in its own mode; for a collision: any mode. */
+static int held_same_mode(sqllock_client *c, const sqllock_lock *l, const char *what)
+{
+    return held(c, l, 0, what);
+}
+
+static int held_any_mode(sqllock_client *c, const sqllock_lock *l, const char *what)
+{
+    return held(c, l, 1, what);
+}
+
+static sqllock_status po_check(sqllock_client *c, sqllock_lock *l)
+{
+    return odbc_check(c, l, held_same_mode);
+}
+
+static int po_still_held(sqllock_client *c, const sqllock_lock *e)
+{
+    return odbc_still_held(c, e, held_any_mode);
+}
+
+sqllock_status pg_odbc_snapshot_held(sqllock_client *c, struct odbc_state *s)
+{
+    SQLHSTMT st = odbc_stmt(c, s, O_SNAPSHOT, sql[O_SNAPSHOT]);
+    if (!st)
+        return c->last_status;
+    SQLRETURN r = SQLExecute(st);
+    sqllock_status result = SQLLOCK_OK;
+    while (SQL_SUCCEEDED(r) && result == SQLLOCK_OK && SQL_SUCCEEDED(r = SQLFetch(st))) {
+        SQLBIGINT key = 0;
+        SQLLEN len = 0;
+        r = SQLGetData(st, 1, SQL_C_SBIGINT, &key, 0, &len);
+        if (SQL_SUCCEEDED(r) && sqllock__add_foreign(c, (uint64_t)key) != SQLLOCK_OK)
+            result = sqllock__fail(c, SQLLOCK_ENOMEM, "attach: out of memory");
+    }
+    if (result == SQLLOCK_OK && r != SQL_NO_DATA)
+        result = odbc_fail(c, s, SQL_HANDLE_STMT, st, "attach: reading pg_locks failed", 0);
+    odbc_reset(st);
+    return result;
+}
+
+const struct sqllock_backend sqllock__pg_advisory_odbc = {
+    .name = "pg-advisory",
+    .has_numeric_keys = 1,
+    .ident = pg_ident,
+    .acquire = po_acquire,
+    .release = po_release,
+    .check = po_check,
+    .extend = NULL,
+    .still_held = po_still_held,
+    .in_transaction = odbc_in_transaction,
+    .close = odbc_close,
+};

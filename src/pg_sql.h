@@ -1,0 +1,65 @@
+/*
+ * Internal to the library: the SQL text of the pg-advisory backend, shared
+ * by its libpq transport ($1 placeholders) and its ODBC one (? markers).
+ * Each statement is a macro over its placeholders, so the two transports
+ * send the same statements and a change reaches both. A placeholder used
+ * twice is passed twice: "$3" twice over libpq, "?" twice (bound twice)
+ * over ODBC, where markers are bound in the order they appear in the text,
+ * which each macro's comment gives. Every function is schema-qualified: the caller's search_path
+ * must not be able to put another pg_advisory_lock in front of ours.
+ */
+#ifndef SQLLOCK_PG_SQL_H
+#define SQLLOCK_PG_SQL_H
+
+/* fn is one of the pg_[try_]advisory[_xact]_lock[_shared] or unlock functions. */
+#define PG_SQL_KEYFN(fn, k) "SELECT pg_catalog." fn "(" k "::pg_catalog.int8)"
+
+/* The session's own granted advisory lock on (classid, objid). */
+#define PG_SQL_HELD_WHERE(cls, obj)                                            \
+    " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"                    \
+    " AND pid = pg_catalog.pg_backend_pid() AND objsubid = 1 AND granted"      \
+    " AND database = (SELECT oid FROM pg_catalog.pg_database"                  \
+    "                 WHERE datname = pg_catalog.current_database())"          \
+    " AND classid = " cls "::pg_catalog.oid AND objid = " obj "::pg_catalog.oid"
+
+/* Bounds the wait of this transaction and lifts statement_timeout. */
+#define PG_SQL_SET(lt)                                                         \
+    "SELECT pg_catalog.set_config('lock_timeout', " lt ", true),"              \
+    " pg_catalog.set_config('statement_timeout', '0', true)"
+/* The same, returning the settings it replaces. */
+#define PG_SQL_CAPTURE(lt)                                                     \
+    "SELECT pg_catalog.current_setting('lock_timeout'),"                       \
+    " pg_catalog.current_setting('statement_timeout'),"                        \
+    " pg_catalog.set_config('lock_timeout', " lt ", true),"                    \
+    " pg_catalog.set_config('statement_timeout', '0', true)"
+#define PG_SQL_RESTORE(lt, st)                                                 \
+    "SELECT pg_catalog.set_config('lock_timeout', " lt ", true),"              \
+    " pg_catalog.set_config('statement_timeout', " st ", true)"
+
+#define PG_SQL_SAVEPOINT "SAVEPOINT sqllock_wait"
+#define PG_SQL_ROLLBACK_TO "ROLLBACK TO SAVEPOINT sqllock_wait"
+#define PG_SQL_RELEASE_SP "RELEASE SAVEPOINT sqllock_wait"
+
+/* Whether the session holds (cls, obj), in mode m unless m is NULL.
+   Text order: cls, obj, m, m2. */
+#define PG_SQL_HELD(cls, obj, m, m2)                                           \
+    "SELECT EXISTS (SELECT 1" PG_SQL_HELD_WHERE(cls, obj) " AND (" m           \
+    "::pg_catalog.text IS NULL OR mode = " m2 "))"
+
+/* Unlocks key k if the session holds it as (cls, obj) in mode m.
+   Text order: m, k, k2, cls, obj, m2. */
+#define PG_SQL_CLEANUP(cls, obj, m, m2, k, k2)                                 \
+    "SELECT CASE WHEN " m " = 'ShareLock'"                                     \
+    " THEN pg_catalog.pg_advisory_unlock_shared(" k "::pg_catalog.int8)"       \
+    " ELSE pg_catalog.pg_advisory_unlock(" k2 "::pg_catalog.int8) END"         \
+    PG_SQL_HELD_WHERE(cls, obj) " AND mode = " m2
+
+/* Every advisory lock the session holds, as the 64-bit key. */
+#define PG_SQL_SNAPSHOT                                                        \
+    "SELECT (classid::pg_catalog.int8 << 32) | objid::pg_catalog.int8"         \
+    " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"                    \
+    " AND pid = pg_catalog.pg_backend_pid() AND objsubid = 1 AND granted"      \
+    " AND database = (SELECT oid FROM pg_catalog.pg_database"                  \
+    " WHERE datname = pg_catalog.current_database())"
+
+#endif /* SQLLOCK_PG_SQL_H */
