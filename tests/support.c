@@ -49,7 +49,10 @@ static char *with_appname(const char *url, const char *appname)
     char *s = malloc(len);
     if (!s)
         return NULL;
-    if (strncmp(url, "postgres", 8) == 0)
+    if (strncmp(url, "odbc:", 5) == 0) /* psqlODBC passes pqopt on to libpq */
+        snprintf(s, len, "%s%spqopt={application_name=%s}", url,
+                 url[strlen(url) - 1] == ';' ? "" : ";", appname);
+    else if (strncmp(url, "postgres", 8) == 0)
         snprintf(s, len, "%s%sapplication_name=%s", url, strchr(url, '?') ? "&" : "?", appname);
     else
         snprintf(s, len, "%s application_name=%s", url, appname);
@@ -90,6 +93,12 @@ PGconn *t_admin(void)
 {
     const char *url = t_env("SQLLOCK_TEST_ADMIN_URL");
     return url ? pq_open(url, "sqllock-test-admin") : NULL;
+}
+
+PGconn *t_admin_as(const char *appname)
+{
+    const char *url = t_env("SQLLOCK_TEST_ADMIN_URL");
+    return url ? pq_open(url, appname) : NULL;
 }
 
 PGconn *t_pq(const char *appname)

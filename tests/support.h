@@ -22,12 +22,16 @@ const char *t_env(const char *name);
    It lives for the next 255 calls. */
 const char *t_tag(const char *prefix);
 
-/* A client on t_url() whose application_name is appname. NULL on failure
+/* A client on t_url() whose application_name is appname (for "odbc:" URLs
+   through psqlODBC's pqopt). NULL on failure
    (the case is marked failed). */
 sqllock_client *t_client(const char *appname);
 
 /* The admin connection (superuser), or NULL with the case failed/skipped. */
 PGconn *t_admin(void);
+/* The admin connection with another application_name, for work of a test's
+   own beside the client under test (which may not speak libpq). */
+PGconn *t_admin_as(const char *appname);
 /* A plain libpq connection to the URL under test, with application_name. */
 PGconn *t_pq(const char *appname);
 

@@ -12,8 +12,10 @@
 set -euo pipefail
 
 PG_BINDIR=/usr/lib/postgresql/15/bin
+source "$(dirname "${BASH_SOURCE[0]}")/odbc.sh"
 PG_DEPS=(postgresql-15 postgresql-client-15 libpq-dev build-essential cmake clang
-         libclang-rt-14-dev pkg-config iproute2 procps)
+         libclang-rt-14-dev pkg-config iproute2 procps util-linux jq groff-base man-db
+         "${ODBC_DEPS[@]}")
 
 pg_install_deps() {
   local pkg missing=()
@@ -28,6 +30,7 @@ pg_install_deps() {
     echo "pg_install_deps: missing: ${missing[*]}; installing"
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${PG_DEPS[@]}"
   fi
+  odbc_register_drivers
 }
 
 # cd first: the postgres user may not be allowed into the caller's cwd.
@@ -117,6 +120,8 @@ SQL
   export SQLLOCK_TEST_TCP_URL="postgresql://sqllock_test:s3cret-Pa55@127.0.0.1:$PGTEST_PORT/sqllock_test"
   export SQLLOCK_TEST_ADMIN_URL="host=$PGTEST_SOCKDIR port=$PGTEST_PORT dbname=sqllock_test user=postgres"
   export SQLLOCK_TEST_WRONGPW_URL="postgresql://sqllock_test:wrong-password@127.0.0.1:$PGTEST_PORT/sqllock_test"
+  odbc_load_emulation "$(dirname "${BASH_SOURCE[0]}")/../../tests/mssql/emulation.sql"
+  odbc_export_urls
   # Plain single quotes are enough: mktemp names contain only [A-Za-z0-9._/-].
   # Absolute runuser path because the test runner's PATH may lack /usr/sbin.
   export SQLLOCK_TEST_RESTART_CMD="cd / && '$runuser' -u postgres -- '$pgctl' restart -m immediate -w -t 60 -D '$PGTEST_DATA' -l '$PGTEST_LOG' >/dev/null"
@@ -146,6 +151,7 @@ pg_stop() {
   rm -rf "$PGTEST_DIR" || true
   unset PGTEST_DIR PGTEST_PORT PGTEST_SOCKDIR PGTEST_DATA PGTEST_LOG PGTEST_PGCTL \
     SQLLOCK_TEST_URL SQLLOCK_TEST_TCP_URL SQLLOCK_TEST_ADMIN_URL \
-    SQLLOCK_TEST_WRONGPW_URL SQLLOCK_TEST_RESTART_CMD
+    SQLLOCK_TEST_WRONGPW_URL SQLLOCK_TEST_RESTART_CMD \
+    SQLLOCK_TEST_ODBC_PG_URL SQLLOCK_TEST_ODBC_MSSQL_URL SQLLOCK_TEST_ODBC_SQLITE_DRIVER
   return 0
 }
