@@ -83,11 +83,28 @@ struct keytext {
     const char *mode;
 };
 
+/* v in decimal into buf (21 bytes at most). By hand: three snprintf calls cost a
+   third of the client's instructions for an uncontended acquire+release. */
+static void decimal(char *buf, int64_t v)
+{
+    char digits[20];
+    int n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        digits[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *buf++ = '-';
+    while (n)
+        *buf++ = digits[--n];
+    *buf = '\0';
+}
+
 static void keytext(struct keytext *k, const sqllock_lock *l)
 {
-    snprintf(k->key, sizeof(k->key), "%lld", (long long)(int64_t)l->ident);
-    snprintf(k->classid, sizeof(k->classid), "%u", (unsigned)(l->ident >> 32));
-    snprintf(k->objid, sizeof(k->objid), "%u", (unsigned)(l->ident & 0xffffffffu));
+    decimal(k->key, (int64_t)l->ident);
+    decimal(k->classid, (int64_t)(l->ident >> 32));
+    decimal(k->objid, (int64_t)(l->ident & 0xffffffffu));
     k->mode = l->mode == SQLLOCK_SHARED ? "ShareLock" : "ExclusiveLock";
 }
 

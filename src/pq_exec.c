@@ -182,8 +182,12 @@ void pqx_read(struct pqx *x, struct pqx_step *r)
     while ((res = next_result(x)) != NULL) {
         switch (PQresultStatus(res)) {
         case PGRES_TUPLES_OK:
-            for (int i = 0; i < PQX_VALUES && i < PQnfields(res) && PQntuples(res) > 0; i++)
-                snprintf(r->value[i], PQX_VALUE_MAX, "%s", PQgetvalue(res, 0, i));
+            for (int i = 0; i < PQX_VALUES && i < PQnfields(res) && PQntuples(res) > 0; i++) {
+                const char *v = PQgetvalue(res, 0, i);
+                size_t n = strnlen(v, PQX_VALUE_MAX - 1);
+                memcpy(r->value[i], v, n);
+                r->value[i][n] = '\0';
+            }
             /* fall through */
         case PGRES_COMMAND_OK:
             r->ok = 1;
