@@ -159,8 +159,9 @@ typedef struct sqllock_acquire_opts {
     int64_t wait_ms;    /* 0: try once; > 0: wait up to this long (at most
                            2147483647); SQLLOCK_WAIT_FOREVER: no limit */
     int64_t ttl_ms;     /* 0: held until released or the session (or
-                           transaction) ends; > 0: a lease that expires;
-                           needs the lease backend (ENOTSUP without it) */
+                           transaction) ends; > 0: a lease that expires
+                           (see "leases" below; ENOTSUP on a connection
+                           without them); at most a year */
     int mode;           /* SQLLOCK_EXCLUSIVE or SQLLOCK_SHARED */
     int scope;          /* SQLLOCK_SESSION or SQLLOCK_TRANSACTION */
     int64_t ttl_min_ms; /* lease only: a release earlier than this keeps the
@@ -229,14 +230,20 @@ SQLLOCK_EXTERN sqllock_status sqllock_release(sqllock_lock *l);
 SQLLOCK_EXTERN sqllock_status sqllock_check(sqllock_lock *l);
 
 /*
- * Moves a lease's expiry to ttl_ms from now (by the server's clock).
- * Locks that do not expire (server primitives) give SQLLOCK_ENOTSUP.
+ * Moves a lease's expiry to ttl_ms from now (by the server's clock; never
+ * earlier than its ttl_min_ms). Returns OK; LOST when the lease had already
+ * expired or been taken over (it is not revived); EINVAL for ttl_ms <= 0 or
+ * NULL; ENOTSUP for locks that do not expire (server primitives).
  */
 SQLLOCK_EXTERN sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms);
 
 /*
  * A number that is > 0 and strictly increases with every acquisition of the
  * name, for fencing writes; 0 when the backend has none (advisory locks).
+ * Leases: the row's token + 1, computed by the server in the acquiring
+ * statement, so it grows across takeovers after expiry and never goes back
+ * (rows are kept after release). Pass it with every write the lock guards
+ * and have the store refuse a token lower than one it has seen. NULL: 0.
  */
 SQLLOCK_EXTERN int64_t sqllock_fencing_token(const sqllock_lock *l);
 
@@ -266,6 +273,85 @@ SQLLOCK_EXTERN sqllock_status sqllock_with(int *fn_result_out, sqllock_client *c
                                            const char *name,
                                            const sqllock_acquire_opts *opts,
                                            int (*fn)(void *payload), void *payload);
+
+/* ---- leases and run once ---------------------------------------------------- */
+
+/*
+ * Leases. An acquire with ttl_ms > 0 takes a lease: a row of the
+ * sqllock_lease table (sql/<dialect>.sql) that expires ttl_ms after it was
+ * taken or last extended, judged by the server's clock (never the
+ * client's), even while its owner still lives. Leases exist on PostgreSQL
+ * (libpq or ODBC) and on SQLite over ODBC (a file database: there the
+ * "server's clock" is that of the machine running each client, so every
+ * client of one file must share a clock); elsewhere ENOTSUP. SQLite has no
+ * session locks: on it every acquire needs ttl_ms > 0 (ENOTSUP otherwise)
+ * and sqllock_backend_name() says "lease". Leases are exclusive and
+ * session-scoped (SQLLOCK_SHARED or SQLLOCK_TRANSACTION with a ttl:
+ * ENOTSUP), named (sqllock_acquire_key: ENOTSUP), and their statements run
+ * only on a connection that is not inside a transaction (autocommit; ESTATE
+ * otherwise), because a lease row must be committed the moment it is
+ * written. Leases have no deadlock detection: crossed waits run to wait_ms.
+ *
+ * A lease and an advisory lock of the same name are two different locks.
+ * Waiting over libpq sleeps until the holder's release (LISTEN/NOTIFY on
+ * channel "sqllock_lease") or its expiry; no fixed-interval polling. Over
+ * ODBC, which cannot deliver notifications, and on SQLite, which has none,
+ * a waiter polls with capped exponential backoff (5 ms doubling to 250 ms),
+ * each sleep bounded by the holder's expiry and the wait's deadline.
+ * On a broken connection check says ECONNECT: the row may still be held
+ * until it expires.
+ * sqllock_release, sqllock_check and sqllock_extend return SQLLOCK_LOST once
+ * the lease has expired, whether or not another owner took it since.
+ * ttl_min_ms: a release earlier than that keeps the lease until then.
+ * sqllock_client_free releases the leases the client still holds (rows
+ * outlive sessions); a lease whose owner dies expires by its ttl.
+ *
+ * Tables: a client that opened its own connection creates them on first
+ * use; on an attached connection they must exist (ESTATE naming
+ * `sqllock init` otherwise): `sqllock init` or this function installs them.
+ * Safe to call again. Needs CREATE rights in the first schema of the
+ * search_path and a connection outside any transaction (ESTATE otherwise).
+ * NULL: SQLLOCK_EINVAL; a client without leases: SQLLOCK_ENOTSUP.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_install_schema(sqllock_client *c);
+/* (Thread-safety of all three below: as any call on c, one thread at a time.) */
+
+/*
+ * Runs fn(payload) once across every process that calls this with the same
+ * name on the same database: callers may call it at the same time; one of
+ * them runs fn while the others wait (up to wait_ms, as in
+ * sqllock_acquire: 0 try once, > 0, or SQLLOCK_WAIT_FOREVER), and when fn
+ * returned 0 a done marker is recorded (table sqllock_once) and every later
+ * caller returns OK with *ran_out = 0 without running fn.
+ *
+ * Mutual exclusion is the session lock (advisory lock) called name on c's
+ * connection, so a runner that dies frees it at once and a long fn never
+ * outlives a ttl. When fn returns non-zero or its process dies, no marker is
+ * recorded and the next caller (or a waiting one) runs fn again. On SQLite,
+ * which has no session locks, fn is guarded by a 10-minute lease instead: a
+ * runner that dies holds the job up until that expires, and a fn that runs
+ * longer lets a second runner in.
+ *
+ * ran_out (may be NULL): 1 when this call ran fn, whatever fn returned; 0
+ * otherwise. fn's own result is not interpreted beyond zero/non-zero: pass
+ * it back through payload when the caller needs it.
+ * Returns OK when fn ran or had already been done; BUSY/TIMEOUT/CANCELED
+ * when the lock was not had in wait_ms (fn did not run); EINVAL (c, name or
+ * fn NULL, a bad name), ENOTSUP (a connection without lease tables), ESTATE
+ * (inside a transaction, or the tables are missing on an attached
+ * connection), or another error of acquire.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_run_once(int *ran_out, sqllock_client *c,
+                                               const char *name, int64_t wait_ms,
+                                               int (*fn)(void *payload), void *payload);
+
+/*
+ * Removes the run-once marker of name, so that the next sqllock_run_once
+ * runs fn again. *existed_out (may be NULL) is 1 when there was a marker.
+ * Returns OK, or an error as sqllock_run_once.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_once_forget(int *existed_out, sqllock_client *c,
+                                                  const char *name);
 
 /* ---- using-token ------------------------------------------------------------ */
 

@@ -148,12 +148,15 @@ void sqllock_client_free(sqllock_client *c)
         return;
     if (c->be) {
         for (sqllock_lock *l = c->held.all; l; l = l->next) {
-            /* On our own connection the server releases everything when the
-               session closes; on a borrowed one we must unlock what we took. */
-            if (!c->owns_connection && l->kind == SQLLOCK_ENTRY_LIVE &&
-                l->scope == SQLLOCK_SESSION)
-                (void)c->be->release(c, l);
+            /* On our own connection the server releases session locks when
+               the session closes; on a borrowed one we must unlock what we
+               took. A lease row outlives any session: always released. */
+            if ((!c->owns_connection || l->be->outlives_session) &&
+                l->kind == SQLLOCK_ENTRY_LIVE && l->scope == SQLLOCK_SESSION)
+                (void)l->be->release(c, l);
         }
+        if (c->lease_be && c->lease_be != c->be)
+            c->lease_be->close(c); /* a lease-only client's be closes both */
         c->be->close(c);
     }
     sqllock__held_free(&c->held);

@@ -16,12 +16,13 @@ static size_t bucket_of(const struct sqllock_held *h, uint64_t ident)
     return (size_t)((ident * 0x9E3779B97F4A7C15ull) >> 32) & (h->nbuckets - 1);
 }
 
-sqllock_lock *sqllock__held_find(const struct sqllock_held *h, uint64_t ident)
+sqllock_lock *sqllock__held_find(const struct sqllock_held *h,
+                                 const struct sqllock_backend *be, uint64_t ident)
 {
     if (!h->nbuckets)
         return NULL;
     for (sqllock_lock *l = h->buckets[bucket_of(h, ident)]; l; l = l->bucket_next)
-        if (l->ident == ident)
+        if (l->ident == ident && l->be == be)
             return l;
     return NULL;
 }

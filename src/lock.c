@@ -51,10 +51,47 @@ static sqllock_status check_opts(sqllock_client *c, const sqllock_acquire_opts *
         return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: ttl_min_ms (%lld) needs a ttl_ms at "
                              "least as long (ttl_ms is %lld)",
                              (long long)o->ttl_min_ms, (long long)o->ttl_ms);
-    if (o->ttl_ms > 0)
-        return sqllock__fail(c, SQLLOCK_ENOTSUP, "acquire: ttl_ms > 0 needs the lease "
-                             "backend, which this build of sqllock does not include");
+    if (o->ttl_ms > SQLLOCK_TTL_MAX_MS || o->ttl_min_ms > SQLLOCK_TTL_MAX_MS)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: ttl_ms and ttl_min_ms must not "
+                             "exceed %lld (about a year)", (long long)SQLLOCK_TTL_MAX_MS);
     return SQLLOCK_OK;
+}
+
+/*
+ * The backend that takes a lock with these options: a ttl selects the lease
+ * table, which exists on some connections only and cannot do everything a
+ * server primitive can. NULL with c's error set when none can.
+ */
+static const struct sqllock_backend *route(sqllock_client *c, const sqllock_acquire_opts *o,
+                                           int is_key)
+{
+    if (o->ttl_ms == 0) {
+        if (o->ttl_min_ms > 0) {
+            sqllock__fail(c, SQLLOCK_EINVAL, "acquire: ttl_min_ms needs a ttl_ms");
+            return NULL;
+        }
+        if (c->be == c->lease_be) {
+            sqllock__fail(c, SQLLOCK_ENOTSUP, "acquire: this database has no session "
+                          "locks, only leases: give ttl_ms > 0");
+            return NULL;
+        }
+        return c->be;
+    }
+    const char *why = NULL;
+    if (!c->lease_be)
+        why = "this connection has no lease backend (leases run on PostgreSQL, over "
+              "libpq or ODBC, and on SQLite over ODBC)";
+    else if (is_key)
+        why = "leases are named; numeric keys are advisory locks only";
+    else if (o->mode == SQLLOCK_SHARED)
+        why = "shared mode is not supported on leases (a lease has one holder)";
+    else if (o->scope == SQLLOCK_TRANSACTION)
+        why = "a lease is not tied to a transaction (it expires by its ttl)";
+    if (why) {
+        sqllock__fail(c, SQLLOCK_ENOTSUP, "acquire: ttl_ms > 0: %s", why);
+        return NULL;
+    }
+    return c->lease_be;
 }
 
 /*
@@ -84,8 +121,8 @@ static sqllock_status refuse_or_forget(sqllock_client *c, sqllock_lock *e)
                              "attached; advisory locks are re-entrant on the server, so it "
                              "is not taken twice");
     return sqllock__fail(c, SQLLOCK_ESTATE,
-                         "acquire: this client already holds this lock%s%s%s (advisory "
-                         "locks are re-entrant on the server, so it is not taken twice)",
+                         "acquire: this client already holds this lock%s%s%s (a lock is "
+                         "never taken twice by one client)",
                          e->name_len ? " (as \"" : "", e->name_len ? e->name : "",
                          e->name_len ? "\")" : "");
 }
@@ -108,6 +145,9 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     sqllock_status st = check_opts(c, opts);
     if (st != SQLLOCK_OK)
         return st;
+    const struct sqllock_backend *be = route(c, opts, is_key);
+    if (!be)
+        return c->last_status;
 
     size_t len = 0;
     uint64_t ident;
@@ -125,12 +165,12 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
         if (len > SQLLOCK_NAME_MAX)
             return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: the name is longer than "
                                  "SQLLOCK_NAME_MAX (%d bytes)", SQLLOCK_NAME_MAX);
-        ident = c->be->ident(name, len);
+        ident = be->ident(name, len);
     }
 
     if (c->held.retired && !c->be->in_transaction(c))
         sqllock__held_drop_retired(&c->held);
-    sqllock_lock *e = sqllock__held_find(&c->held, ident);
+    sqllock_lock *e = sqllock__held_find(&c->held, be, ident);
     if (e && (st = refuse_or_forget(c, e)) != SQLLOCK_OK)
         return done(c, st);
 
@@ -143,7 +183,7 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     if (!l)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "acquire: out of memory");
     l->client = c;
-    l->be = c->be;
+    l->be = be;
     l->ident = ident;
     l->mode = (unsigned char)opts->mode;
     l->scope = (unsigned char)opts->scope;
@@ -153,7 +193,9 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     if (len)
         memcpy(l->name, name, len);
 
-    st = c->be->acquire(c, l, opts->wait_ms);
+    l->ttl_ms = opts->ttl_ms;
+    l->ttl_min_ms = opts->ttl_min_ms;
+    st = be->acquire(c, l, opts->wait_ms);
     if (st != SQLLOCK_OK) {
         free(l);
         return done(c, st);
@@ -165,7 +207,7 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
 
 sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident)
 {
-    if (sqllock__held_find(&c->held, ident))
+    if (sqllock__held_find(&c->held, c->be, ident))
         return SQLLOCK_OK;
     sqllock_lock *l = calloc(1, sizeof(*l) + 1);
     if (!l || sqllock__held_reserve(&c->held) != SQLLOCK_OK) {
@@ -239,8 +281,9 @@ sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms)
     if (!l->be->extend)
         return sqllock__fail(c, SQLLOCK_ENOTSUP, "extend: %s locks do not expire, so there "
                              "is nothing to extend", l->be->name);
-    if (ttl_ms <= 0)
-        return sqllock__fail(c, SQLLOCK_EINVAL, "extend: ttl_ms must be > 0");
+    if (ttl_ms <= 0 || ttl_ms > SQLLOCK_TTL_MAX_MS)
+        return sqllock__fail(c, SQLLOCK_EINVAL, "extend: ttl_ms must be > 0 and at most %lld",
+                             (long long)SQLLOCK_TTL_MAX_MS);
     return done(c, l->be->extend(c, l, ttl_ms));
 }
 

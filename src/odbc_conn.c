@@ -86,9 +86,11 @@ static const struct sqllock_backend *detect(sqllock_client *c, struct odbc_state
         return &sqllock__mssql_applock;
     if (strcmp(s->dbms, "PostgreSQL") == 0)
         return &sqllock__pg_advisory_odbc;
+    if (strcmp(s->dbms, "SQLite") == 0)
+        return &sqllock__lease_odbc_only; /* no session locks: leases only */
     sqllock__fail(c, SQLLOCK_ENOTSUP, "%s: the ODBC driver reports the DBMS \"%s\"; sqllock "
-                  "supports Microsoft SQL Server and PostgreSQL (force a backend with "
-                  "backend=mssql-applock or backend=pg-advisory)", what, s->dbms);
+                  "supports Microsoft SQL Server, PostgreSQL and SQLite (force a backend "
+                  "with backend=mssql-applock or backend=pg-advisory)", what, s->dbms);
     return NULL;
 }
 
@@ -101,6 +103,10 @@ static sqllock_status install(sqllock_client *c, struct odbc_state *s,
     sqllock_status st = SQLLOCK_OK;
     if (be == &sqllock__pg_advisory_odbc && !s->owned)
         st = pg_odbc_snapshot_held(c, s);
+    /* Leases beside the server's locks, where the DBMS has a dialect for
+       them; never beside the applock emulation, whose DBMS is PostgreSQL. */
+    if (st == SQLLOCK_OK && be != &sqllock__mssql_applock)
+        st = sqllock__lease_odbc_install(c, s);
     if (st != SQLLOCK_OK) {
         sqllock__held_free(&c->held);
         c->be = NULL;

@@ -86,6 +86,13 @@ extern const struct sqllock_backend sqllock__pg_advisory_odbc;
 /* Records the advisory locks the session already holds (attach). */
 sqllock_status pg_odbc_snapshot_held(sqllock_client *c, struct odbc_state *s);
 
+/* lease_odbc.c: the lease backend over ODBC. sqllock__lease_odbc_only is
+   the whole backend of a client whose DBMS has no session locks (SQLite).
+   _install adds leases to c (be and be_state set) when the DBMS has a lease
+   dialect (PostgreSQL, SQLite); otherwise it leaves c without. */
+extern const struct sqllock_backend sqllock__lease_odbc_only;
+sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state *s);
+
 /* mssql_name.c: the SQL Server resource a name maps to (see odbc.h), as
    UTF-8 in out (at least MSSQL_RESOURCE_MAX + 1 bytes); returns its length. */
 #define MSSQL_RESOURCE_MAX (255 * 4)

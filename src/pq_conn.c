@@ -81,11 +81,40 @@ static void discard_notice(void *arg, const char *message)
     (void)message;
 }
 
+/* Prepares, in one pipeline, every statement not marked in have. */
+static sqllock_status prepare_missing(sqllock_client *c, struct pq_state *s, const char *have,
+                                      struct pqx *x)
+{
+    sqllock_status st = pqx_begin(x, c, s, 0);
+    if (st != SQLLOCK_OK)
+        return st == SQLLOCK_ECONNECT ? pqx_fail(x, "preparing statements") : st;
+    for (int k = 0; k < pg_stmt_count; k++)
+        if (!have[k])
+            pqx_send_prepare(x, pg_stmt_name[k], pg_stmt_sql[k]);
+    pqx_end(x);
+    return SQLLOCK_OK;
+}
+
 sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s)
 {
+    char have[PG_STMT_MAX] = {0};
+    struct pqx x;
+    sqllock_status st;
+    /* A session we have just opened holds none of ours (unless a pooler
+       handed us a used one): prepare at once, and look at what exists only
+       if the server says one does. Saves a round trip per connect. */
+    if (s->owned && !s->prepared) {
+        if ((st = prepare_missing(c, s, have, &x)) != SQLLOCK_OK)
+            return st;
+        if (!x.failed) {
+            s->prepared = 1;
+            return SQLLOCK_OK;
+        }
+        if (x.broken || strcmp(x.sqlstate, "42P05") != 0)
+            return pqx_fail(&x, "preparing statements");
+    }
     /* Another client on this connection may have prepared some already;
        preparing one twice would fail and abort the caller's transaction. */
-    char have[PG_STMT_MAX] = {0};
     PGresult *r = PQexec(s->conn, "SELECT name FROM pg_catalog.pg_prepared_statements"
                                   " WHERE name LIKE 'sqllock1\\_%'");
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
@@ -95,15 +124,8 @@ sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s)
             if (strcmp(PQgetvalue(r, i, 0), pg_stmt_name[k]) == 0)
                 have[k] = 1;
     PQclear(r);
-
-    struct pqx x;
-    sqllock_status st = pqx_begin(&x, c, s, 0);
-    if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "preparing statements") : st;
-    for (int k = 0; k < pg_stmt_count; k++)
-        if (!have[k])
-            pqx_send_prepare(&x, pg_stmt_name[k], pg_stmt_sql[k]);
-    pqx_end(&x);
+    if ((st = prepare_missing(c, s, have, &x)) != SQLLOCK_OK)
+        return st;
     if (x.failed)
         return pqx_fail(&x, "preparing statements");
     s->prepared = 1;
@@ -119,7 +141,8 @@ static sqllock_status setup(sqllock_client *c, struct pq_state *s)
     s->cancel = PQgetCancel(s->conn);
     if (!s->cancel)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
-    return pq_prepare_all(c, s);
+    sqllock_status st = sqllock__lease_pg_install(c);
+    return st == SQLLOCK_OK ? pq_prepare_all(c, s) : st;
 }
 
 static void install(sqllock_client *c, struct pq_state *s, int owned)
@@ -131,6 +154,8 @@ static void install(sqllock_client *c, struct pq_state *s, int owned)
 
 static void uninstall(sqllock_client *c)
 {
+    if (c->lease_be)
+        c->lease_be->close(c);
     pq_state_free(c->be_state);
     c->be = NULL;
     c->be_state = NULL;

@@ -22,6 +22,8 @@
 #endif
 
 #define SQLLOCK_ERRMSG_MAX 1024
+/* The longest ttl a lease may have: keeps expiry arithmetic in range. */
+#define SQLLOCK_TTL_MAX_MS (366LL * 24 * 3600 * 1000)
 
 /* What a held-set entry stands for. */
 enum sqllock_entry_kind {
@@ -41,6 +43,7 @@ struct sqllock_lock {
     uint64_t ident;                  /* the server-side identity: same ident,
                                         same lock */
     int64_t token;                   /* fencing token, 0 if none */
+    int64_t ttl_ms, ttl_min_ms;      /* as acquired: 0 unless a lease */
     unsigned char mode, scope, kind, is_key;
     uint32_t name_len;
     char name[];                     /* NUL-terminated */
@@ -99,13 +102,33 @@ struct sqllock_backend {
        may still be open; 0 once it has certainly ended. */
     int (*in_transaction)(sqllock_client *c);
 
-    /* Closes the connection if the backend opened it; frees be_state. */
+    /* Closes the connection if the backend opened it; frees be_state
+       (a lease backend: frees lease_state and leaves the connection). */
     void (*close)(sqllock_client *c);
+
+    /* 1 when a lock outlives the session that took it (a lease row), so
+       sqllock_client_free must release it even on a connection it owns. */
+    int outlives_session;
+
+    /* Lease backends only (NULL elsewhere). Each takes the name as bytes. */
+    /* Creates the lease and run-once tables if they do not exist. */
+    sqllock_status (*install_schema)(sqllock_client *c);
+    /* *done = 1 when the run-once marker of name exists. */
+    sqllock_status (*once_done)(sqllock_client *c, const char *name, size_t len, int *done);
+    /* Records the marker (token: the fencing token of the run, or 0). */
+    sqllock_status (*once_mark)(sqllock_client *c, const char *name, size_t len, int64_t token);
+    /* Removes the marker; *existed = 1 when there was one. */
+    sqllock_status (*once_forget)(sqllock_client *c, const char *name, size_t len,
+                                  int *existed);
 };
 
 struct sqllock_client {
     const struct sqllock_backend *be;  /* NULL for a client whose connect failed */
     void *be_state;
+    /* The lease backend for locks with a ttl on this connection (NULL when
+       the connection has none); it shares the connection of be_state. */
+    const struct sqllock_backend *lease_be;
+    void *lease_state;
     int owns_connection;               /* opened by sqllock_connect */
     int cancel_pipe[2];                /* sqllock_cancel writes, waits poll */
     struct sqllock_held held;
@@ -132,11 +155,18 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo);
 /* The ODBC connection string after "odbc:" (builds with SQLLOCK_WITH_ODBC). */
 sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr);
 
+/* pq_conn.c / lease_pg.c: installs the lease backend over libpq on c, whose
+   be_state is a struct pq_state. */
+sqllock_status sqllock__lease_pg_install(sqllock_client *c);
+
 /* lock.c: records a lock the session held before sqllock saw it. */
 sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident);
 
 /* held.c */
-sqllock_lock *sqllock__held_find(const struct sqllock_held *h, uint64_t ident);
+/* The entry of backend be with this identity: a lease and an advisory lock
+   of one name are two different locks, so both are part of the key. */
+sqllock_lock *sqllock__held_find(const struct sqllock_held *h,
+                                 const struct sqllock_backend *be, uint64_t ident);
 /* Makes room for one more entry, so that the add after a successful
    acquire cannot fail. */
 sqllock_status sqllock__held_reserve(struct sqllock_held *h);

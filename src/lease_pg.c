@@ -1,0 +1,409 @@
+/*
+ * The lease backend over libpq: locks that expire, kept as rows of the
+ * sqllock_lease table (sql/postgresql.sql) on the connection the client
+ * already has for advisory locks.
+ *
+ * Every decision is one statement judged by the server's clock:
+ * - acquire is a conditional upsert that takes the row only when it has
+ *   expired (or never existed) and returns the new fencing token, the row's
+ *   old token + 1, so tokens never go back; when the row is busy the same
+ *   statement returns how long the holder still has, by the server's clock;
+ * - release, check and extend touch the row only while owner and token still
+ *   match and the lease has not expired: otherwise the lock is LOST;
+ * - release sends pg_notify('sqllock_lease', <name's key>) in the same
+ *   statement, and a waiter LISTENs before its first try, so it sleeps until
+ *   a notification or the holder's expiry, whichever is first; never a fixed
+ *   polling interval.
+ *
+ * A lease row must be visible to everyone the moment it is written, so the
+ * statements run only on an idle connection (autocommit); inside the
+ * caller's transaction they are ESTATE. On a connection the library opened
+ * the tables are created on first use; on an attached one a missing table is
+ * ESTATE naming `sqllock init`.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lease_int.h"
+#include "lease_sql.h"
+#include "pq_int.h"
+
+#define CHANNEL LEASE_CHANNEL
+#define HEXNAME_MAX LEASE_HEXNAME_MAX
+
+/* lease_state of a client whose connection is libpq. */
+struct lease_pg {
+    struct lease_owner owner;
+    int schema_ready;      /* the tables are known to exist */
+};
+
+/* The statements shared with the ODBC transport (lease_sql.h). */
+static const char SQL_ACQUIRE[] = LEASE_PG_ACQUIRE("$1", "$2", "$3", "$4", "$5", "$6", "$1");
+static const char SQL_RELEASE[] = LEASE_PG_RELEASE("$1", "$2", "$3", "$4");
+static const char SQL_CHECK[] = LEASE_PG_CHECK("$1", "$2", "$3");
+static const char SQL_EXTEND[] = LEASE_PG_EXTEND("$4", "$1", "$2", "$3");
+static const char SQL_ONCE_DONE[] = LEASE_PG_ONCE_DONE("$1");
+static const char SQL_ONCE_MARK[] = LEASE_PG_ONCE_MARK("$1", "$2", "$3");
+static const char SQL_ONCE_FORGET[] = LEASE_PG_ONCE_FORGET("$1");
+
+static struct pq_state *conn_of(sqllock_client *c)
+{
+    return c->be_state;
+}
+
+static struct lease_pg *lease_of(sqllock_client *c)
+{
+    return c->lease_state;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t lease_ident(const char *name, size_t len)
+{
+    return sqllock__hashtext64((const unsigned char *)name, len);
+}
+
+/* The connection can carry a lease statement now: connected and idle. */
+static sqllock_status ready(sqllock_client *c, const char *what)
+{
+    struct pq_state *s = conn_of(c);
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server is "
+                             "closed or broken", what);
+    if (pq_txn(s) != PQTRANS_IDLE)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: lease statements run outside any "
+                             "transaction (a lease row must be committed the moment it "
+                             "is written); COMMIT or ROLLBACK first", what);
+    return SQLLOCK_OK;
+}
+
+static sqllock_status run_schema(sqllock_client *c)
+{
+    struct pq_state *s = conn_of(c);
+    PGresult *r = PQexec(s->conn, sqllock__lease_schema_postgresql);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        return pq_fail_result(c, s, r, "installing the lease schema");
+    PQclear(r);
+    lease_of(c)->schema_ready = 1;
+    return SQLLOCK_OK;
+}
+
+static sqllock_status lease_install_schema(sqllock_client *c)
+{
+    sqllock_status st = ready(c, "install schema");
+    return st == SQLLOCK_OK ? run_schema(c) : st;
+}
+
+/*
+ * One statement, one round trip; the first row's first two columns in *r.
+ * Creates the tables first on a connection we own; on an attached one a
+ * missing table is the caller's to install.
+ */
+static sqllock_status run(sqllock_client *c, const char *sql, int n, const char *const *params,
+                          struct pqx_step *r, const char *what)
+{
+    sqllock_status st = ready(c, what);
+    if (st != SQLLOCK_OK)
+        return st;
+    if (!lease_of(c)->schema_ready && c->owns_connection &&
+        (st = run_schema(c)) != SQLLOCK_OK)
+        return st;
+    struct pqx x;
+    st = pqx_begin_one(&x, c, conn_of(c));
+    if (st != SQLLOCK_OK)
+        return st == SQLLOCK_ECONNECT ? pqx_fail(&x, what) : st;
+    pqx_send_sql(&x, sql, n, params);
+    pqx_sync(&x);
+    pqx_read(&x, r);
+    pqx_end(&x);
+    if (r->ok == 1 && !x.failed) {
+        lease_of(c)->schema_ready = 1;
+        return SQLLOCK_OK;
+    }
+    if (strcmp(x.sqlstate, "42P01") == 0) {
+        sqllock__set_errcode(c, x.sqlstate);
+        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the lease tables do not exist in this "
+                             "database (or are not on the search_path): run `sqllock init` "
+                             "or sqllock_install_schema() once", what);
+    }
+    return pqx_fail(&x, what);
+}
+
+/* The parameters that name a held lease: hex name, owner id, token. */
+struct mine {
+    char hex[HEXNAME_MAX];
+    char token[24];
+    char key[24];
+};
+
+static const char *const *mine_params(sqllock_client *c, const sqllock_lock *l,
+                                      struct mine *m, const char *params[4])
+{
+    lease_hex(m->hex, l->name, l->name_len);
+    snprintf(m->token, sizeof(m->token), "%lld", (long long)l->token);
+    snprintf(m->key, sizeof(m->key), "%016llx", (unsigned long long)l->ident);
+    params[0] = m->hex;
+    params[1] = lease_of(c)->owner.id;
+    params[2] = m->token;
+    params[3] = m->key;
+    return params;
+}
+
+/* One try: OK with l->token set, or BUSY with *left_ms the time the holder
+   still has by the server's clock (-1 when unknown). */
+static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, long long *left_ms)
+{
+    struct lease_pg *lp = lease_of(c);
+    char hex[HEXNAME_MAX], pid[24], ttl[24], ttl_min[24];
+    lease_hex(hex, l->name, l->name_len);
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)l->ttl_ms);
+    snprintf(ttl_min, sizeof(ttl_min), "%lld", (long long)l->ttl_min_ms);
+    const char *params[6] = {hex, lp->owner.host, pid, lp->owner.id, ttl, ttl_min};
+    struct pqx_step r;
+    sqllock_status st = run(c, SQL_ACQUIRE, 6, params, &r, "acquire");
+    if (st != SQLLOCK_OK)
+        return st;
+    if (r.value[0][0]) {
+        l->token = strtoll(r.value[0], NULL, 10);
+        return SQLLOCK_OK;
+    }
+    *left_ms = r.value[1][0] ? strtoll(r.value[1], NULL, 10) : -1;
+    return sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lease is held by another owner");
+}
+
+static sqllock_status run_plain(sqllock_client *c, const char *sql, const char *what)
+{
+    struct pqx_step r;
+    return run(c, sql, 0, NULL, &r, what);
+}
+
+/* 1 when a notification for key (or, on a borrowed connection, anything at
+   all) is waiting; ours are consumed, a borrowed connection's are left for
+   its owner, who may LISTEN on channels of its own. */
+static int notified(sqllock_client *c, const char *key)
+{
+    PGconn *conn = conn_of(c)->conn;
+    if (!c->owns_connection)
+        return 0;
+    int hit = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(conn)) != NULL) {
+        if (strcmp(n->relname, CHANNEL) == 0 && strcmp(n->extra, key) == 0)
+            hit = 1;
+        PQfreemem(n);
+    }
+    return hit;
+}
+
+/*
+ * Sleeps until a notification for key, timeout_ms, or a cancel. On a
+ * borrowed connection every arrival counts as a wake-up (its notifications
+ * are not ours to read), and the sleep is capped, because a notification
+ * that libpq read during the last try cannot be seen without consuming it.
+ */
+static sqllock_status sleep_for_release(sqllock_client *c, const char *key, long long timeout_ms)
+{
+    PGconn *conn = conn_of(c)->conn;
+    if (!c->owns_connection && timeout_ms > 200)
+        timeout_ms = 200;
+    long long until = now_ms() + timeout_ms;
+    if (notified(c, key))
+        return SQLLOCK_OK;
+    for (;;) {
+        long long left = until - now_ms();
+        if (left <= 0)
+            return SQLLOCK_OK;
+        struct pollfd p[2] = {{.fd = PQsocket(conn), .events = POLLIN},
+                              {.fd = sqllock__cancel_fd(c), .events = POLLIN}};
+        int k = poll(p, 2, left > 60000 ? 60000 : (int)left);
+        if (k < 0 && errno != EINTR)
+            return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: poll failed while waiting");
+        if ((p[1].revents & POLLIN) && sqllock__cancel_take(c))
+            return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: wait canceled by "
+                                 "sqllock_cancel()");
+        if (p[0].revents) {
+            if (!PQconsumeInput(conn))
+                return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: the connection to the "
+                                     "server was lost while waiting");
+            if (!c->owns_connection || notified(c, key))
+                return SQLLOCK_OK;
+        }
+    }
+}
+
+static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
+{
+    char key[24];
+    snprintf(key, sizeof(key), "%016llx", (unsigned long long)l->ident);
+    long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : now_ms() + wait_ms;
+    sqllock_status st = run_plain(c, "LISTEN " CHANNEL, "acquire (LISTEN)");
+    if (st != SQLLOCK_OK)
+        return st;
+    for (;;) {
+        long long left_ms = -1;
+        st = try_once(c, l, &left_ms);
+        if (st != SQLLOCK_BUSY)
+            break;
+        long long sleep_ms = left_ms < 1 ? 1 : left_ms;
+        if (deadline >= 0) {
+            long long remaining = deadline - now_ms();
+            if (remaining <= 0) {
+                st = sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the "
+                                   "lease");
+                break;
+            }
+            if (remaining < sleep_ms)
+                sleep_ms = remaining;
+        }
+        if ((st = sleep_for_release(c, key, sleep_ms)) != SQLLOCK_OK)
+            break;
+    }
+    /* Leave the session as found; the outcome above is what the caller sees. */
+    char saved[SQLLOCK_ERRMSG_MAX];
+    sqllock_status last = c->last_status;
+    memcpy(saved, c->errmsg, sizeof(saved));
+    if (PQstatus(conn_of(c)->conn) == CONNECTION_OK) {
+        (void)run_plain(c, "UNLISTEN " CHANNEL, "acquire (UNLISTEN)");
+        (void)notified(c, key);
+    }
+    memcpy(c->errmsg, saved, sizeof(saved));
+    c->last_status = last;
+    return st;
+}
+
+static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
+{
+    if (wait_ms == 0) {
+        long long left;
+        return try_once(c, l, &left);
+    }
+    if (sqllock__cancel_take(c))
+        return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: canceled before the wait began");
+    return wait_for_lease(c, l, wait_ms);
+}
+
+/* Runs a statement about a held lease whose first column counts the rows it
+   touched (or is 't'): OK when it touched this lease, LOST otherwise. */
+static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, const char *sql,
+                              int nparams, const char *extra, const char *what)
+{
+    struct mine m;
+    const char *params[4];
+    mine_params(c, l, &m, params);
+    if (extra)
+        params[3] = extra;
+    struct pqx_step r;
+    sqllock_status st = run(c, sql, nparams, params, &r, what);
+    if (st != SQLLOCK_OK)
+        return st;
+    if (strcmp(r.value[0], "1") == 0 || strcmp(r.value[0], "t") == 0)
+        return SQLLOCK_OK;
+    return sqllock__fail(c, SQLLOCK_LOST, "%s: the lease is no longer ours (it expired, "
+                         "and may have been taken by another owner)", what);
+}
+
+static sqllock_status lease_release(sqllock_client *c, sqllock_lock *l)
+{
+    sqllock_status st = on_mine(c, l, SQL_RELEASE, 4, NULL, "release");
+    return lease_release_outcome(c, st);
+}
+
+static sqllock_status lease_check(sqllock_client *c, sqllock_lock *l)
+{
+    return on_mine(c, l, SQL_CHECK, 3, NULL, "check");
+}
+
+static sqllock_status lease_extend(sqllock_client *c, sqllock_lock *l, int64_t ttl_ms)
+{
+    char ttl[24];
+    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
+    return on_mine(c, l, SQL_EXTEND, 4, ttl, "extend");
+}
+
+static void lease_close(sqllock_client *c)
+{
+    free(c->lease_state);
+    c->lease_state = NULL;
+    c->lease_be = NULL;
+}
+
+static sqllock_status once_bool(sqllock_client *c, const char *sql, const char *name,
+                                size_t len, int *out, const char *what)
+{
+    char hex[HEXNAME_MAX];
+    lease_hex(hex, name, len);
+    const char *params[1] = {hex};
+    struct pqx_step r;
+    sqllock_status st = run(c, sql, 1, params, &r, what);
+    if (st == SQLLOCK_OK)
+        *out = strcmp(r.value[0], "t") == 0 || strcmp(r.value[0], "1") == 0;
+    return st;
+}
+
+static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_t len,
+                                      int *done)
+{
+    return once_bool(c, SQL_ONCE_DONE, name, len, done, "run once");
+}
+
+static sqllock_status lease_once_forget(sqllock_client *c, const char *name, size_t len,
+                                        int *existed)
+{
+    return once_bool(c, SQL_ONCE_FORGET, name, len, existed, "forget run-once marker");
+}
+
+static sqllock_status lease_once_mark(sqllock_client *c, const char *name, size_t len,
+                                      int64_t token)
+{
+    struct lease_pg *lp = lease_of(c);
+    char hex[HEXNAME_MAX], by[320], tok[24];
+    lease_hex(hex, name, len);
+    snprintf(by, sizeof(by), "%s:%ld:%s", lp->owner.host, (long)getpid(), lp->owner.id);
+    snprintf(tok, sizeof(tok), "%lld", (long long)token);
+    const char *params[3] = {hex, by, tok};
+    struct pqx_step r;
+    return run(c, SQL_ONCE_MARK, 3, params, &r, "run once (recording it done)");
+}
+
+static const struct sqllock_backend lease_pg = {
+    .name = "lease",
+    .has_numeric_keys = 0,
+    .ident = lease_ident,
+    .acquire = lease_acquire,
+    .release = lease_release,
+    .check = lease_check,
+    .extend = lease_extend,
+    .still_held = lease_never_asked,
+    .in_transaction = lease_no_transaction,
+    .close = lease_close,
+    .outlives_session = 1,
+    .install_schema = lease_install_schema,
+    .once_done = lease_once_done,
+    .once_mark = lease_once_mark,
+    .once_forget = lease_once_forget,
+};
+
+sqllock_status sqllock__lease_pg_install(sqllock_client *c)
+{
+    struct lease_pg *lp = calloc(1, sizeof(*lp));
+    if (!lp)
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
+    if (lease_owner_init(&lp->owner) != 0) {
+        free(lp);
+        return sqllock__fail(c, SQLLOCK_ESERVER, "no random numbers for the lease owner id");
+    }
+    c->lease_be = &lease_pg;
+    c->lease_state = lp;
+    return SQLLOCK_OK;
+}
