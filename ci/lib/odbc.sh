@@ -53,4 +53,7 @@ odbc_export_urls() {
   # sp_getapplock, to the emulation odbc_load_emulation loaded.
   export SQLLOCK_TEST_ODBC_MSSQL_URL="odbc:backend=mssql-applock;$base"
   export SQLLOCK_TEST_ODBC_SQLITE_DRIVER=$ODBC_SQLITE_DRIVER
+  # Leases on SQLite: a file database beside the cluster (removed with it);
+  # Timeout is the driver's busy timeout for writers that meet a lock.
+  export SQLLOCK_TEST_ODBC_SQLITE_URL="odbc:Driver=$ODBC_SQLITE_DRIVER;Database=$PGTEST_DIR/sqllock-lease.db;Timeout=30000"
 }

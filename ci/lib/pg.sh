@@ -4,6 +4,7 @@
 #   source ci/lib/pg.sh
 #   pg_install_deps   # apt-get update; apt-get install unless all already installed
 #   pg_start          # exports PGTEST_* and SQLLOCK_TEST_*; sets the EXIT trap
+#                     # (PGTEST_EXTRA_CONF: postgresql.conf lines appended to ours)
 #   ...               # (the EXIT trap calls pg_stop; it replaces any earlier EXIT trap)
 #
 # Must run as root (apt, and runuser to the "postgres" user: the server refuses
@@ -14,7 +15,7 @@ set -euo pipefail
 PG_BINDIR=/usr/lib/postgresql/15/bin
 source "$(dirname "${BASH_SOURCE[0]}")/odbc.sh"
 PG_DEPS=(postgresql-15 postgresql-client-15 libpq-dev build-essential cmake clang
-         libclang-rt-14-dev pkg-config iproute2 procps util-linux jq groff-base man-db
+         libclang-rt-14-dev pkg-config iproute2 procps util-linux jq groff-base man-db faketime
          "${ODBC_DEPS[@]}")
 
 pg_install_deps() {
@@ -62,6 +63,10 @@ shared_buffers = 128MB
 log_min_messages = warning
 logging_collector = off
 EOF
+  # Extra settings of the caller's own (later lines win), e.g. ci/bench's.
+  if [[ -n "${PGTEST_EXTRA_CONF:-}" ]]; then
+    printf '%s\n' "$PGTEST_EXTRA_CONF" >>"$PGTEST_DATA/sqllock_test.conf"
+  fi
   chown postgres:postgres "$PGTEST_DATA/sqllock_test.conf"
 }
 

@@ -53,7 +53,9 @@ static void t_detect_postgresql(void)
     sqllock_client_free(b);
 }
 
-static void t_detect_other_dbms(void)
+/* SQLite (the one other DBMS with an ODBC driver here) is detected and
+   gets the lease backend alone: it has no session locks. */
+static void t_detect_sqlite(void)
 {
     const char *drv = t_env("SQLLOCK_TEST_ODBC_SQLITE_DRIVER");
     CHECK(drv);
@@ -61,15 +63,22 @@ static void t_detect_other_dbms(void)
     CHECK(mkdtemp(dir));
     snprintf(db, sizeof(db), "%s/t.db", dir);
     snprintf(url, sizeof(url), "odbc:Driver=%s;Database=%s", drv, db);
-    sqllock_client *c = connect_url(url, SQLLOCK_ENOTSUP);
-    int named = c && strstr(sqllock_errmsg(c), "\"SQLite\"") != NULL;
-    if (c && !named)
-        printf("message: %s\n", sqllock_errmsg(c));
-    CHECK(strcmp(sqllock_backend_name(c), "none") == 0);
+    sqllock_client *c = connect_url(url, SQLLOCK_OK);
+    CHECK(c);
+    int lease_only = strcmp(sqllock_backend_name(c), "lease") == 0;
+    sqllock_lock *l = NULL;
+    sqllock_status plain = sqllock_acquire(&l, c, "x", NULL);
+    int says_ttl = strstr(sqllock_errmsg(c), "ttl_ms") != NULL;
+    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    o.ttl_ms = 60000;
+    sqllock_status keyed = sqllock_acquire_key(&l, c, 7, &o);
+    sqllock_status leased = sqllock_acquire(&l, c, "x", &o);
+    sqllock_status released = leased == SQLLOCK_OK ? sqllock_release(l) : leased;
     sqllock_client_free(c);
     unlink(db);
     rmdir(dir);
-    CHECK(c && named);
+    CHECK(lease_only && plain == SQLLOCK_ENOTSUP && says_ttl);
+    CHECK(keyed == SQLLOCK_ENOTSUP && leased == SQLLOCK_OK && released == SQLLOCK_OK);
 }
 
 static void t_bad_urls(void)
@@ -381,8 +390,8 @@ static const struct tcase cases[] = {
     {"detect_postgresql", t_detect_postgresql,
      "a PostgreSQL DBMS gives pg-advisory over ODBC, named sqllock[pid]@host; "
      "backend=mssql-applock forces applocks"},
-    {"detect_other_dbms", t_detect_other_dbms,
-     "a DBMS that is neither (SQLite) is ENOTSUP, and the message names it"},
+    {"detect_sqlite", t_detect_sqlite,
+     "SQLite is detected and has leases only: a lock without a ttl is ENOTSUP"},
     {"bad_urls", t_bad_urls,
      "an unknown backend= is EINVAL; malformed strings and unknown drivers show no password"},
     {"wrong_password", t_wrong_password,

@@ -6,6 +6,7 @@
  * counter table.
  */
 #include <pthread.h>
+#include <string.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/time.h>
@@ -13,6 +14,68 @@
 #include <unistd.h>
 
 #include "support.h"
+
+/*
+ * With SQLLOCK_SUITE_TTL_MS set, the suite runs on leases: every acquire
+ * goes through acq(), which adds that ttl to options that have none, and
+ * the cases whose right outcome differs for a lease (shared mode, a killed
+ * session, deadlocks) branch on LEASE and check the lease's own behaviour.
+ */
+static int64_t suite_ttl(void)
+{
+    const char *v = getenv("SQLLOCK_SUITE_TTL_MS");
+    return v ? atoll(v) : 0;
+}
+#define LEASE (suite_ttl() > 0)
+
+static sqllock_status acq(sqllock_lock **out, sqllock_client *c, const char *name,
+                          const sqllock_acquire_opts *opts)
+{
+    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    if (opts)
+        o = *opts;
+    if (o.version == SQLLOCK_ACQUIRE_OPTS_VERSION && o.ttl_ms == 0 && o.ttl_min_ms == 0)
+        o.ttl_ms = suite_ttl();
+    return sqllock_acquire(out, c, name, &o);
+}
+
+/* The options acq() uses for NULL, for sqllock_with and SQLLOCK_USING. */
+static const sqllock_acquire_opts *dflt(void)
+{
+    static sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    o.ttl_ms = suite_ttl();
+    return &o;
+}
+
+/* A client with no server behind it (SQLite): nothing to ask about it. */
+static int serverless(sqllock_client *c)
+{
+    return strcmp(sqllock_backend_name(c), "lease") == 0;
+}
+
+/*
+ * Waits (bounded) until the client with appname waits for a lock: queued
+ * on the server for a primitive; idle after its try (asleep on LISTEN, or
+ * between polls) for a lease. A serverless (SQLite) waiter leaves no trace
+ * to look for: it gets 300 ms to start, and one that starts later takes the
+ * lock at its first try, which the cases accept as well.
+ */
+static int waits(PGconn *admin, const char *appname, int no_server)
+{
+    if (no_server) {
+        usleep(300000);
+        return 1;
+    }
+    if (!LEASE)
+        return t_wait_blocked(admin, t_pid(admin, appname), 5000);
+    for (int i = 0; i < 2500; i++) {
+        if (t_sql_ll(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+                     " AND state = 'idle' AND query LIKE 'WITH t AS%'", appname, NULL) == 1)
+            return 1;
+        usleep(2000);
+    }
+    return 0;
+}
 
 static sqllock_acquire_opts wait_opts(int64_t wait_ms)
 {
@@ -26,7 +89,7 @@ static int free_for_others(const char *name)
 {
     sqllock_client *c = t_client(t_tag("probe"));
     sqllock_lock *l = NULL;
-    int ok = c && sqllock_acquire(&l, c, name, NULL) == SQLLOCK_OK;
+    int ok = c && acq(&l, c, name, NULL) == SQLLOCK_OK;
     if (l)
         sqllock_release(l);
     sqllock_client_free(c);
@@ -39,12 +102,12 @@ static void t_try_busy_then_free(void)
     sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
     sqllock_lock *la, *lb;
     CHECK(a && b);
-    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_BUSY, b);
+    CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&lb, b, name, NULL), SQLLOCK_BUSY, b);
     CHECK(lb == NULL);
     CHECK_ST(sqllock_check(la), SQLLOCK_OK, a);
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_OK, b);
+    CHECK_ST(acq(&lb, b, name, NULL), SQLLOCK_OK, b);
     CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
@@ -57,16 +120,16 @@ static void t_timeout_bounded(void)
     CHECK(a && b);
     sqllock_lock *la, *lb;
     sqllock_acquire_opts o = wait_opts(400);
-    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
     long long t0 = t_now_ms();
-    CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_TIMEOUT, b);
+    CHECK_ST(acq(&lb, b, name, &o), SQLLOCK_TIMEOUT, b);
     long long took = t_now_ms() - t0;
     CHECKF(took >= 390 && took < 3000, "a 400 ms wait took %lld ms", took);
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
     /* b's timed-out wait left nothing behind: a third client gets it. */
     CHECK(free_for_others(name));
     /* And b's session still works. */
-    CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_OK, b);
+    CHECK_ST(acq(&lb, b, name, &o), SQLLOCK_OK, b);
     CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
@@ -87,7 +150,7 @@ static void *waiter_main(void *arg)
 {
     struct waiter *w = arg;
     sqllock_acquire_opts o = wait_opts(w->wait_ms);
-    w->st = sqllock_acquire(&w->l, w->c, w->name, &o);
+    w->st = acq(&w->l, w->c, w->name, &o);
     w->done_ms = t_now_ms();
     snprintf(w->errcode, sizeof(w->errcode), "%s", sqllock_errcode(w->c));
     if (w->st != SQLLOCK_OK && w->drop_on_failure)
@@ -103,12 +166,12 @@ static void t_forever_handoff(void)
     PGconn *admin = t_admin();
     CHECK(a && b && admin);
     sqllock_lock *la;
-    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
     struct waiter w = {b, name, SQLLOCK_WAIT_FOREVER, SQLLOCK_EINVAL, 0, NULL, NULL, ""};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, waiter_main, &w) == 0);
     /* The waiter is queued on the server, not polling from the client. */
-    int blocked = t_wait_blocked(admin, t_pid(admin, bname), 5000);
+    int blocked = waits(admin, bname, serverless(b));
     long long released = t_now_ms();
     sqllock_status rs = sqllock_release(la);
     pthread_join(th, NULL);
@@ -132,11 +195,11 @@ static void t_cancel_from_thread(void)
     PGconn *admin = t_admin();
     CHECK(a && b && admin);
     sqllock_lock *la, *lb;
-    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
     struct waiter w = {b, name, SQLLOCK_WAIT_FOREVER, SQLLOCK_EINVAL, 0, NULL, NULL, ""};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, waiter_main, &w) == 0);
-    int blocked = t_wait_blocked(admin, t_pid(admin, bname), 5000);
+    int blocked = waits(admin, bname, serverless(b));
     long long t0 = t_now_ms();
     sqllock_cancel(b);
     pthread_join(th, NULL);
@@ -144,7 +207,7 @@ static void t_cancel_from_thread(void)
     CHECK_ST(w.st, SQLLOCK_CANCELED, b);
     CHECKF(w.done_ms - t0 < 2000, "cancel took %lld ms", w.done_ms - t0);
     /* b holds nothing and is usable: it sees the lock as busy, then free. */
-    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_BUSY, b);
+    CHECK_ST(acq(&lb, b, name, NULL), SQLLOCK_BUSY, b);
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
     CHECK(free_for_others(name));
     sqllock_client_free(a);
@@ -165,7 +228,7 @@ static void t_cancel_from_signal(void)
     sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
     CHECK(a && b);
     sqllock_lock *la, *lb;
-    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
     signal_target = b;
     struct sigaction sa = {.sa_handler = on_alarm};
     sigemptyset(&sa.sa_mask);
@@ -174,7 +237,7 @@ static void t_cancel_from_signal(void)
     CHECK(setitimer(ITIMER_REAL, &it, NULL) == 0);
     sqllock_acquire_opts o = wait_opts(SQLLOCK_WAIT_FOREVER);
     long long t0 = t_now_ms();
-    sqllock_status st = sqllock_acquire(&lb, b, name, &o);
+    sqllock_status st = acq(&lb, b, name, &o);
     long long took = t_now_ms() - t0;
     signal(SIGALRM, SIG_DFL);
     CHECK_ST(st, SQLLOCK_CANCELED, b);
@@ -191,15 +254,15 @@ static void t_cancel_before_wait(void)
     sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
     CHECK(a && b);
     sqllock_lock *la, *lb;
-    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
     sqllock_cancel(b);
     /* A try does not wait, so it neither sees nor consumes the request. */
-    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_BUSY, b);
+    CHECK_ST(acq(&lb, b, name, NULL), SQLLOCK_BUSY, b);
     sqllock_acquire_opts o = wait_opts(SQLLOCK_WAIT_FOREVER);
-    CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_CANCELED, b);
+    CHECK_ST(acq(&lb, b, name, &o), SQLLOCK_CANCELED, b);
     /* Consumed: the next bounded wait really waits. */
     o.wait_ms = 200;
-    CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_TIMEOUT, b);
+    CHECK_ST(acq(&lb, b, name, &o), SQLLOCK_TIMEOUT, b);
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
     sqllock_client_free(a);
     sqllock_client_free(b);
@@ -214,16 +277,25 @@ static void t_shared_exclusive(void)
     sqllock_acquire_opts sh = SQLLOCK_ACQUIRE_OPTS_INIT;
     sh.mode = SQLLOCK_SHARED;
     sqllock_lock *la, *lb, *lw;
-    CHECK_ST(sqllock_acquire(&la, a, name, &sh), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_acquire(&lb, b, name, &sh), SQLLOCK_OK, b);
-    CHECK_ST(sqllock_acquire(&lw, w, name, NULL), SQLLOCK_BUSY, w);
+    if (LEASE) { /* a lease has one holder: shared mode is refused, never wrong */
+        CHECK_ST(acq(&la, a, name, &sh), SQLLOCK_ENOTSUP, a);
+        CHECK(strstr(sqllock_errmsg(a), "shared") && la == NULL);
+        CHECK(free_for_others(name));
+        sqllock_client_free(a);
+        sqllock_client_free(b);
+        sqllock_client_free(w);
+        return;
+    }
+    CHECK_ST(acq(&la, a, name, &sh), SQLLOCK_OK, a);
+    CHECK_ST(acq(&lb, b, name, &sh), SQLLOCK_OK, b);
+    CHECK_ST(acq(&lw, w, name, NULL), SQLLOCK_BUSY, w);
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_acquire(&lw, w, name, NULL), SQLLOCK_BUSY, w);
+    CHECK_ST(acq(&lw, w, name, NULL), SQLLOCK_BUSY, w);
     CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
-    CHECK_ST(sqllock_acquire(&lw, w, name, NULL), SQLLOCK_OK, w);
-    CHECK_ST(sqllock_acquire(&la, a, name, &sh), SQLLOCK_BUSY, a);
+    CHECK_ST(acq(&lw, w, name, NULL), SQLLOCK_OK, w);
+    CHECK_ST(acq(&la, a, name, &sh), SQLLOCK_BUSY, a);
     CHECK_ST(sqllock_release(lw), SQLLOCK_OK, w);
-    CHECK_ST(sqllock_acquire(&la, a, name, &sh), SQLLOCK_OK, a);
+    CHECK_ST(acq(&la, a, name, &sh), SQLLOCK_OK, a);
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
     sqllock_client_free(a);
     sqllock_client_free(b);
@@ -238,15 +310,15 @@ static void t_reacquire_refused(void)
     sqllock_lock *l1, *l2;
     sqllock_acquire_opts sh = SQLLOCK_ACQUIRE_OPTS_INIT, wait = wait_opts(200);
     sh.mode = SQLLOCK_SHARED;
-    CHECK_ST(sqllock_acquire(&l1, a, name, NULL), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_acquire(&l2, a, name, NULL), SQLLOCK_ESTATE, a);
-    CHECK_ST(sqllock_acquire(&l2, a, name, &wait), SQLLOCK_ESTATE, a);
-    CHECK_ST(sqllock_acquire(&l2, a, name, &sh), SQLLOCK_ESTATE, a);
+    CHECK_ST(acq(&l1, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&l2, a, name, NULL), SQLLOCK_ESTATE, a);
+    CHECK_ST(acq(&l2, a, name, &wait), SQLLOCK_ESTATE, a);
+    CHECK_ST(acq(&l2, a, name, &sh), LEASE ? SQLLOCK_ENOTSUP : SQLLOCK_ESTATE, a);
     CHECK(l2 == NULL);
     CHECK_ST(sqllock_release(l1), SQLLOCK_OK, a);
     /* One release really released it: the server does not count two holds. */
     CHECK(free_for_others(name));
-    CHECK_ST(sqllock_acquire(&l1, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&l1, a, name, NULL), SQLLOCK_OK, a);
     CHECK_ST(sqllock_release(l1), SQLLOCK_OK, a);
     sqllock_client_free(a);
 }
@@ -259,16 +331,50 @@ static void t_terminated_backend(void)
     PGconn *admin = t_admin();
     CHECK(a && admin);
     sqllock_lock *la;
-    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
+    if (serverless(a)) {
+        /* No server session to end: the holder's process dies instead, and
+           its lease stays (others are refused) until it expires. */
+        const char *orphan = t_tag("term-orphan");
+        fflush(stdout);
+        pid_t child = fork();
+        CHECK(child >= 0);
+        if (child == 0) {
+            sqllock_client *d = t_client(t_tag("doomed"));
+            sqllock_lock *ld;
+            _exit(d && acq(&ld, d, orphan, NULL) == SQLLOCK_OK ? 0 : 1);
+        }
+        int ws;
+        CHECK(waitpid(child, &ws, 0) == child && WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+        CHECK(!free_for_others(orphan));
+        CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+        CHECK(free_for_others(name));
+        sqllock_client_free(a);
+        PQfinish(admin);
+        return;
+    }
     char pid[16];
     snprintf(pid, sizeof(pid), "%d", t_pid(admin, aname));
     CHECK(t_sql_ll(admin, "SELECT pg_terminate_backend($1::int, 5000)::int", pid, NULL) == 1);
+    if (LEASE) {
+        /* A lease row outlives its session: still held for everyone else
+           until it expires; its client can no longer tell (ECONNECT) and
+           its release gives the handle up (LOST). */
+        CHECK_ST(sqllock_check(la), SQLLOCK_ECONNECT, a);
+        CHECK(!free_for_others(name));
+        CHECK_ST(sqllock_release(la), SQLLOCK_LOST, a);
+        sqllock_lock *l2;
+        CHECK_ST(acq(&l2, a, name, NULL), SQLLOCK_ECONNECT, a);
+        sqllock_client_free(a);
+        PQfinish(admin);
+        return;
+    }
     CHECK_ST(sqllock_check(la), SQLLOCK_LOST, a);
     CHECK_ST(sqllock_release(la), SQLLOCK_LOST, a);
     CHECK(free_for_others(name));
     /* The dead client fails cleanly, without crashing or hanging. */
     sqllock_lock *l2;
-    sqllock_status st = sqllock_acquire(&l2, a, name, NULL);
+    sqllock_status st = acq(&l2, a, name, NULL);
     CHECKF(st == SQLLOCK_ECONNECT, "acquire on a dead connection: %s", sqllock_status_str(st));
     sqllock_client_free(a);
     PQfinish(admin);
@@ -286,15 +392,15 @@ static void t_with(void)
     sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
     CHECK(a && b);
     int calls = 0, result = 0;
-    CHECK_ST(sqllock_with(&result, a, name, NULL, count_calls, &calls), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_with(&result, a, name, dflt(), count_calls, &calls), SQLLOCK_OK, a);
     CHECK(calls == 1 && result == 42);
     CHECK(free_for_others(name));
     sqllock_lock *lb;
-    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_OK, b);
+    CHECK_ST(acq(&lb, b, name, NULL), SQLLOCK_OK, b);
     result = 0;
-    CHECK_ST(sqllock_with(&result, a, name, NULL, count_calls, &calls), SQLLOCK_BUSY, a);
+    CHECK_ST(sqllock_with(&result, a, name, dflt(), count_calls, &calls), SQLLOCK_BUSY, a);
     CHECK(calls == 1 && result == 0); /* fn did not run */
-    CHECK_ST(sqllock_with(NULL, a, name, NULL, NULL, NULL), SQLLOCK_EINVAL, a);
+    CHECK_ST(sqllock_with(NULL, a, name, dflt(), NULL, NULL), SQLLOCK_EINVAL, a);
     CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
@@ -304,7 +410,7 @@ static void t_with(void)
    proves the lock was released. */
 static int using_return(sqllock_client *c, const char *name)
 {
-    SQLLOCK_USING(l, c, name, NULL) {
+    SQLLOCK_USING(l, c, name, dflt()) {
         if (l)
             return 1;
     }
@@ -315,7 +421,7 @@ static int using_break(sqllock_client *c, const char *name)
 {
     int held = 0;
     for (int i = 0; i < 3; i++) {
-        SQLLOCK_USING(l, c, name, NULL) {
+        SQLLOCK_USING(l, c, name, dflt()) {
             held += l != NULL;
             break; /* leaves the USING block, not the for loop */
         }
@@ -328,7 +434,7 @@ static int using_break(sqllock_client *c, const char *name)
 static int using_goto(sqllock_client *c, const char *name)
 {
     int held = 0;
-    SQLLOCK_USING(l, c, name, NULL) {
+    SQLLOCK_USING(l, c, name, dflt()) {
         held = l != NULL;
         if (held)
             goto out;
@@ -341,7 +447,7 @@ out:
 static int using_fall_off(sqllock_client *c, const char *name)
 {
     int held = 0;
-    SQLLOCK_USING(l, c, name, NULL) {
+    SQLLOCK_USING(l, c, name, dflt()) {
         held = l != NULL;
     }
     return held;
@@ -362,9 +468,9 @@ static void t_using_every_exit(void)
     CHECK(free_for_others(name));
     /* Not taken: lock is NULL, the status says why, nothing to release. */
     sqllock_lock *lb;
-    CHECK_ST(sqllock_acquire(&lb, b, name, NULL), SQLLOCK_OK, b);
+    CHECK_ST(acq(&lb, b, name, NULL), SQLLOCK_OK, b);
     int entered = 0;
-    SQLLOCK_USING(l, a, name, NULL) {
+    SQLLOCK_USING(l, a, name, dflt()) {
         entered = 1;
         CHECK(l == NULL);
         CHECK(sqllock_last_status(a) == SQLLOCK_BUSY);
@@ -381,8 +487,26 @@ static void t_deadlock(void)
     sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
     CHECK(a && b);
     sqllock_lock *lax, *lby;
-    CHECK_ST(sqllock_acquire(&lax, a, x, NULL), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_acquire(&lby, b, y, NULL), SQLLOCK_OK, b);
+    CHECK_ST(acq(&lax, a, x, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&lby, b, y, NULL), SQLLOCK_OK, b);
+    if (LEASE) {
+        /* Leases have no deadlock detector: both waits run to their bound
+           (documented), and the session locks are untouched. */
+        struct waiter wa = {a, y, 500, SQLLOCK_EINVAL, 0, NULL, NULL, ""};
+        struct waiter wb = {b, x, 500, SQLLOCK_EINVAL, 0, NULL, NULL, ""};
+        pthread_t ta, tb;
+        CHECK(pthread_create(&ta, NULL, waiter_main, &wa) == 0);
+        CHECK(pthread_create(&tb, NULL, waiter_main, &wb) == 0);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        CHECK_ST(wa.st, SQLLOCK_TIMEOUT, a);
+        CHECK_ST(wb.st, SQLLOCK_TIMEOUT, b);
+        CHECK_ST(sqllock_release(lax), SQLLOCK_OK, a);
+        CHECK_ST(sqllock_release(lby), SQLLOCK_OK, b);
+        sqllock_client_free(a);
+        sqllock_client_free(b);
+        return;
+    }
     struct waiter wa = {a, y, SQLLOCK_WAIT_FOREVER, SQLLOCK_EINVAL, 0, NULL, lax, ""};
     struct waiter wb = {b, x, SQLLOCK_WAIT_FOREVER, SQLLOCK_EINVAL, 0, NULL, lby, ""};
     pthread_t ta, tb;
@@ -431,7 +555,7 @@ static int exclusion_child(const struct shared_run *r, int id, int fd, int start
     sqllock_acquire_opts o = wait_opts(SQLLOCK_WAIT_FOREVER);
     for (int i = 0; i < r->rounds; i++) {
         sqllock_lock *l;
-        if (sqllock_acquire(&l, c, r->name, &o) != SQLLOCK_OK)
+        if (acq(&l, c, r->name, &o) != SQLLOCK_OK)
             return 3;
         long long iv[2] = {0, 0};
         struct timespec ts;
@@ -526,18 +650,18 @@ static void t_bad_names(void)
     PGconn *admin = t_admin();
     CHECK(a && admin);
     sqllock_lock *l;
-    CHECK_ST(sqllock_acquire(&l, a, NULL, NULL), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, a, NULL, NULL), SQLLOCK_EINVAL, a);
     CHECK(strstr(sqllock_errmsg(a), "NULL"));
-    CHECK_ST(sqllock_acquire(&l, a, "", NULL), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, a, "", NULL), SQLLOCK_EINVAL, a);
     CHECK(strstr(sqllock_errmsg(a), "empty"));
     char *big = malloc(10241);
     CHECK(big);
     memset(big, 'x', 10240);
     big[10240] = '\0';
-    CHECK_ST(sqllock_acquire(&l, a, big, NULL), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, a, big, NULL), SQLLOCK_EINVAL, a);
     CHECK(strstr(sqllock_errmsg(a), "SQLLOCK_NAME_MAX"));
     big[SQLLOCK_NAME_MAX] = '\0'; /* the longest valid name */
-    CHECK_ST(sqllock_acquire(&l, a, big, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&l, a, big, NULL), SQLLOCK_OK, a);
     CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
     free(big);
 
@@ -546,7 +670,7 @@ static void t_bad_names(void)
     const char *odd[] = {"'; DROP TABLE sqllock_test_victim; --", "\"quoted\" 'name'",
                          "back\\slash", "ünïcødé ✓", "\xff\xfe invalid utf-8", "$1", "%s%n"};
     for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
-        CHECK_ST(sqllock_acquire(&l, a, odd[i], NULL), SQLLOCK_OK, a);
+        CHECK_ST(acq(&l, a, odd[i], NULL), SQLLOCK_OK, a);
         CHECK(strcmp(sqllock_lock_name(l), odd[i]) == 0);
         CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
     }
@@ -555,9 +679,9 @@ static void t_bad_names(void)
     /* A C string ends at its first NUL: "ab\0cd" is the name "ab". */
     const char with_nul[] = "ab\0cd";
     sqllock_lock *l2;
-    CHECK_ST(sqllock_acquire(&l, a, with_nul, NULL), SQLLOCK_OK, a);
+    CHECK_ST(acq(&l, a, with_nul, NULL), SQLLOCK_OK, a);
     CHECK(strcmp(sqllock_lock_name(l), "ab") == 0);
-    CHECK_ST(sqllock_acquire(&l2, a, "ab", NULL), SQLLOCK_ESTATE, a);
+    CHECK_ST(acq(&l2, a, "ab", NULL), SQLLOCK_ESTATE, a);
     CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
     sqllock_client_free(a);
     PQfinish(admin);
@@ -568,36 +692,42 @@ static void t_bad_arguments(void)
     sqllock_client *a = t_client(t_tag("a"));
     CHECK(a);
     sqllock_lock *l = (sqllock_lock *)&l;
-    CHECK_ST(sqllock_acquire(NULL, a, "x", NULL), SQLLOCK_EINVAL, a);
-    CHECK_ST(sqllock_acquire(&l, NULL, "x", NULL), SQLLOCK_EINVAL, NULL);
+    CHECK_ST(acq(NULL, a, "x", NULL), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, NULL, "x", NULL), SQLLOCK_EINVAL, NULL);
     CHECK(l == NULL);
     sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
     o.version = 99;
-    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, a, "x", &o), SQLLOCK_EINVAL, a);
     CHECK(strstr(sqllock_errmsg(a), "version 99"));
     o = wait_opts(-5);
-    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, a, "x", &o), SQLLOCK_EINVAL, a);
     o = wait_opts(1LL << 40);
-    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, a, "x", &o), SQLLOCK_EINVAL, a);
     o = wait_opts(0);
     o.mode = 7;
-    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, a, "x", &o), SQLLOCK_EINVAL, a);
     o = wait_opts(0);
     o.scope = 9;
-    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, a, "x", &o), SQLLOCK_EINVAL, a);
     o = wait_opts(0);
     o.ttl_ms = -1;
-    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, a, "x", &o), SQLLOCK_EINVAL, a);
     o = wait_opts(0);
     o.ttl_min_ms = 5;
-    CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
+    CHECK_ST(acq(&l, a, "x", &o), SQLLOCK_EINVAL, a);
     CHECK_ST(sqllock_release(NULL), SQLLOCK_EINVAL, NULL);
     CHECK_ST(sqllock_check(NULL), SQLLOCK_EINVAL, NULL);
     CHECK_ST(sqllock_extend(NULL, 10), SQLLOCK_EINVAL, NULL);
     CHECK(sqllock_fencing_token(NULL) == 0);
-    CHECK_ST(sqllock_acquire(&l, a, "x", NULL), SQLLOCK_OK, a);
-    CHECK(sqllock_fencing_token(l) == 0); /* server primitives have no token */
-    CHECK_ST(sqllock_extend(l, 1000), SQLLOCK_ENOTSUP, a);
+    CHECK_ST(acq(&l, a, "x", NULL), SQLLOCK_OK, a);
+    if (LEASE) {
+        CHECK(sqllock_fencing_token(l) > 0);
+        CHECK_ST(sqllock_extend(l, 0), SQLLOCK_EINVAL, a);
+        CHECK_ST(sqllock_extend(l, 1000), SQLLOCK_OK, a);
+    } else {
+        CHECK(sqllock_fencing_token(l) == 0); /* server primitives have no token */
+        CHECK_ST(sqllock_extend(l, 1000), SQLLOCK_ENOTSUP, a);
+    }
     CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
     sqllock_cancel(NULL);
     sqllock_client_free(NULL);
@@ -617,11 +747,11 @@ static void t_many_locks(void)
     int ok = 1;
     for (int i = 0; i < N && ok; i++) {
         snprintf(name, sizeof(name), "many-%d-%d", (int)getpid(), i);
-        ok = sqllock_acquire(&ls[i], a, name, NULL) == SQLLOCK_OK;
+        ok = acq(&ls[i], a, name, NULL) == SQLLOCK_OK;
     }
     snprintf(name, sizeof(name), "many-%d-%d", (int)getpid(), N / 2);
     sqllock_lock *again;
-    sqllock_status st = sqllock_acquire(&again, a, name, NULL);
+    sqllock_status st = acq(&again, a, name, NULL);
     /* Release half, free the client with the rest still held. */
     for (int i = 0; i < N && ok; i += 2)
         ok = sqllock_release(ls[i]) == SQLLOCK_OK;
