@@ -44,6 +44,8 @@ int cmd_run(struct cli *cli, int argc, char **argv);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_list(struct cli *cli, int argc, char **argv);
 int cmd_key(struct cli *cli, int argc, char **argv);
+int cmd_init(struct cli *cli, int argc, char **argv);
+int cmd_once(struct cli *cli, int argc, char **argv);
 
 /* main.c: the database to use: --url, else $SQLLOCK_URL, else $DATABASE_URL
    (empty values count as unset); NULL when there is none. */
@@ -55,6 +57,11 @@ int cli_url_is_libpq(const char *url);
 
 /* The help texts, printed by --help and `sqllock help COMMAND`. */
 extern const char cmd_run_help[], cmd_status_help[], cmd_list_help[], cmd_key_help[];
+extern const char cmd_init_help[], cmd_once_help[];
+/* main.c: connects a library client to cli_url() for subcommand `what`.
+   Returns 0 with *out set, or an exit status after saying why on stderr
+   (64 no URL, a malformed one or one this build cannot use; 69 otherwise). */
+int cli_connect(sqllock_client **out, const struct cli *cli, const char *what);
 
 /* ---- messages (message.c) -------------------------------------------------- */
 

@@ -207,7 +207,7 @@ static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock
         cli_err("%s", sqllock_errmsg(c));
         return o->busy_code;
     case SQLLOCK_ENOTSUP:
-        cli_err("--ttl cannot be used: %s", sqllock_errmsg(c));
+        cli_err("%s", sqllock_errmsg(c));
         return CLI_EXIT_USAGE;
     case SQLLOCK_EINVAL:
         cli_err("%s", sqllock_errmsg(c));

@@ -25,6 +25,9 @@ static const struct command {
      cmd_list_help},
     {"key", cmd_key, "NAME", "the advisory key for NAME and the SQL to take it in psql",
      cmd_key_help},
+    {"once", cmd_once, "NAME [-w DURATION] -- PROGRAM [ARGS...] | --forget NAME",
+     "run PROGRAM once across machines; later calls skip it", cmd_once_help},
+    {"init", cmd_init, "", "create the lease and run-once tables", cmd_init_help},
     {"help", cmd_help, "[COMMAND]", "this overview, or the help of COMMAND", NULL},
 };
 
@@ -93,6 +96,22 @@ const char *cli_url(const struct cli *cli)
             return v;
     }
     return NULL;
+}
+
+int cli_connect(sqllock_client **out, const struct cli *cli, const char *what)
+{
+    *out = NULL;
+    const char *url = cli_url(cli);
+    if (!url)
+        return cli_usage(what, "no database: give --url or set SQLLOCK_URL or DATABASE_URL");
+    sqllock_status st = sqllock_connect(out, url);
+    if (st == SQLLOCK_OK)
+        return 0;
+    cli_err("%s", sqllock_errmsg(*out));
+    sqllock_client_free(*out);
+    *out = NULL;
+    /* EINVAL: a malformed URL; ENOTSUP: one this build cannot use. */
+    return st == SQLLOCK_EINVAL || st == SQLLOCK_ENOTSUP ? CLI_EXIT_USAGE : CLI_EXIT_UNAVAILABLE;
 }
 
 int cli_url_is_libpq(const char *url)
