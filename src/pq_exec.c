@@ -120,7 +120,10 @@ void pqx_sync(struct pqx *x)
  * Waits until the socket is readable. A cancel request makes us ask the
  * server to cancel, and ask again with backoff while no answer comes:
  * PostgreSQL drops a cancel that arrives while it is still reading the
- * statement, so one request can be lost in that instant.
+ * statement, so one request can be lost in that instant. The price: a
+ * request re-sent just as the statement completes can still land on the
+ * session's next statement; we stop re-sending the moment an answer comes,
+ * which keeps that window to one request's flight time.
  */
 static int wait_input(struct pqx *x)
 {
