@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sqllock_int.h"
@@ -26,6 +27,13 @@ static int make_cancel_pipe(int fds[2])
         }
     }
     return 0;
+}
+
+long long sqllock__now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 sqllock_client *sqllock__client_new(void)

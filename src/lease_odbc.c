@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lease_int.h"
@@ -87,12 +86,6 @@ static struct lease_odbc *lease_of(sqllock_client *c)
     return c->lease_state;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static sqllock_status ready(sqllock_client *c, const char *what)
 {
@@ -304,9 +297,9 @@ static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, int want_left
 /* Sleeps ms unless sqllock_cancel() is called first (CANCELED). */
 static sqllock_status nap(sqllock_client *c, long long ms)
 {
-    long long until = now_ms() + ms;
+    long long until = sqllock__now_ms() + ms;
     for (;;) {
-        long long left = until - now_ms();
+        long long left = until - sqllock__now_ms();
         if (left <= 0)
             return SQLLOCK_OK;
         struct pollfd p = {.fd = sqllock__cancel_fd(c), .events = POLLIN};
@@ -324,7 +317,7 @@ static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t 
     long long left;
     if (wait_ms == 0)
         return try_once(c, l, 0, &left);
-    long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : now_ms() + wait_ms;
+    long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : sqllock__now_ms() + wait_ms;
     long long backoff = 5;
     for (;;) {
         sqllock_status st = try_once(c, l, 1, &left);
@@ -334,7 +327,7 @@ static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t 
         if (left >= 0 && left < sleep_ms)
             sleep_ms = left < 1 ? 1 : left;
         if (deadline >= 0) {
-            long long remaining = deadline - now_ms();
+            long long remaining = deadline - sqllock__now_ms();
             if (remaining <= 0)
                 return sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for "
                                      "the lease");

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lease_int.h"
@@ -61,12 +60,6 @@ static struct lease_pg *lease_of(sqllock_client *c)
     return c->lease_state;
 }
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t lease_ident(const char *name, size_t len)
 {
@@ -217,11 +210,11 @@ static sqllock_status sleep_for_release(sqllock_client *c, const char *key, long
     PGconn *conn = conn_of(c)->conn;
     if (!c->owns_connection && timeout_ms > 200)
         timeout_ms = 200;
-    long long until = now_ms() + timeout_ms;
+    long long until = sqllock__now_ms() + timeout_ms;
     if (notified(c, key))
         return SQLLOCK_OK;
     for (;;) {
-        long long left = until - now_ms();
+        long long left = until - sqllock__now_ms();
         if (left <= 0)
             return SQLLOCK_OK;
         struct pollfd p[2] = {{.fd = PQsocket(conn), .events = POLLIN},
@@ -246,7 +239,7 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t
 {
     char key[24];
     snprintf(key, sizeof(key), "%016llx", (unsigned long long)l->ident);
-    long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : now_ms() + wait_ms;
+    long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : sqllock__now_ms() + wait_ms;
     sqllock_status st = run_plain(c, "LISTEN " CHANNEL, "acquire (LISTEN)");
     if (st != SQLLOCK_OK)
         return st;
@@ -257,7 +250,7 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t
             break;
         long long sleep_ms = left_ms < 1 ? 1 : left_ms;
         if (deadline >= 0) {
-            long long remaining = deadline - now_ms();
+            long long remaining = deadline - sqllock__now_ms();
             if (remaining <= 0) {
                 st = sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the "
                                    "lease");

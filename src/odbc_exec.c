@@ -15,17 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "odbc_int.h"
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h, struct odbc_diag *d)
 {
@@ -187,7 +180,7 @@ static void *watch_main(void *arg)
     for (;;) {
         int timeout = -1;
         if (w->canceled) {
-            long long left = next - now_ms();
+            long long left = next - sqllock__now_ms();
             timeout = left < 0 ? 0 : (int)left;
         }
         int n = poll(p, 2, timeout);
@@ -199,14 +192,14 @@ static void *watch_main(void *arg)
             w->canceled = 1;
             p[0].events = 0; /* seen: from now on only the stop pipe matters */
         }
-        if (w->canceled && now_ms() >= next) {
+        if (w->canceled && sqllock__now_ms() >= next) {
             pthread_mutex_lock(&w->mu);
             if (!w->done)
                 (void)SQLCancel(w->st);
             pthread_mutex_unlock(&w->mu);
             int backoff = 100 << (sent < 4 ? sent : 4);
             sent++;
-            next = now_ms() + (backoff > 1000 ? 1000 : backoff);
+            next = sqllock__now_ms() + (backoff > 1000 ? 1000 : backoff);
         }
     }
     return NULL;

@@ -9,16 +9,9 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "pq_int.h"
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int pq_txn(const struct pq_state *s)
 {
@@ -134,7 +127,7 @@ static int wait_input(struct pqx *x)
     for (;;) {
         int timeout = -1;
         if (x->cancels_sent) {
-            long long left = x->next_cancel_ms - now_ms();
+            long long left = x->next_cancel_ms - sqllock__now_ms();
             timeout = left < 0 ? 0 : (int)left;
         }
         int n = poll(p, x->cancelable ? 2 : 1, timeout);
@@ -144,11 +137,11 @@ static int wait_input(struct pqx *x)
             return 0;
         if (x->cancelable && (p[1].revents & POLLIN) && sqllock__cancel_take(x->c))
             x->canceled = 1;
-        if (x->canceled && (x->cancels_sent == 0 || now_ms() >= x->next_cancel_ms)) {
+        if (x->canceled && (x->cancels_sent == 0 || sqllock__now_ms() >= x->next_cancel_ms)) {
             pq_cancel_now(x->s);
             int backoff = 100 << (x->cancels_sent < 4 ? x->cancels_sent : 4);
             x->cancels_sent++;
-            x->next_cancel_ms = now_ms() + (backoff > 1000 ? 1000 : backoff);
+            x->next_cancel_ms = sqllock__now_ms() + (backoff > 1000 ? 1000 : backoff);
         }
         if (p[0].revents)
             return 1;

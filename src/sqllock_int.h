@@ -139,6 +139,8 @@ struct sqllock_client {
 
 /* client.c */
 sqllock_client *sqllock__client_new(void);
+/* CLOCK_MONOTONIC in milliseconds: deadlines and backoff, never ownership. */
+long long sqllock__now_ms(void);
 /* Records a failure on c and returns st. Never put a password in fmt's output. */
 sqllock_status sqllock__fail(sqllock_client *c, sqllock_status st, const char *fmt, ...)
     SQLLOCK_PRINTF(3, 4);
