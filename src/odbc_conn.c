@@ -164,13 +164,16 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
     if (p.backend) {
         forced = backend_named(p.backend, p.backend_len);
         if (!forced) {
-            char clean[64];
-            snprintf(clean, sizeof(clean), "%.*s", p.backend_len > 40 ? 40 : (int)p.backend_len,
-                     p.backend);
+            /* Shown only when it looks like a name: a value with no ';' after
+               it runs to the end of the string, password attributes included. */
+            char shown[48] = "";
+            if (p.backend_len < 32 &&
+                strspn(p.backend, "abcdefghijklmnopqrstuvwxyz0123456789-_") >= p.backend_len)
+                snprintf(shown, sizeof(shown), " \"%.*s\"", (int)p.backend_len, p.backend);
             odbc_state_free(s);
-            return sqllock__fail(c, SQLLOCK_EINVAL, "connect: unknown backend \"%s\" (use "
+            return sqllock__fail(c, SQLLOCK_EINVAL, "connect: unknown backend%s (use "
                                  "mssql-applock or pg-advisory, or leave backend= out to "
-                                 "choose by the DBMS)", clean);
+                                 "choose by the DBMS)", shown);
         }
     }
 

@@ -40,10 +40,11 @@ static int add_secret(struct pq_state *s, const char *secret, size_t len)
 
 /*
  * The password as typed in a URL's userinfo, which may be percent-encoded
- * and so differ from the decoded value libpq reports. Returns 1 when the
- * authority holds more than one '@': libpq then splits the password at the
- * first one and the rest of it becomes part of the host name, which libpq's
- * messages quote, so the caller must mask quoted fragments as well.
+ * and so differ from the decoded value libpq reports. Sets *ambiguous when
+ * the authority holds more than one '@' (libpq then splits the password at
+ * the first one and the rest of it becomes part of the host name) or the
+ * '@' comes after a '/': libpq's messages quote host and port, so the
+ * caller must mask quoted fragments as well.
  */
 static int add_url_password(struct pq_state *s, const char *url, int *ambiguous)
 {
@@ -52,11 +53,15 @@ static int add_url_password(struct pq_state *s, const char *url, int *ambiguous)
     if (!p)
         return 0;
     p += 3;
-    size_t authority = strcspn(p, "/?");
+    /* A '/' or '?' in the password ends the authority for libpq, which then
+       reads the password's first part as the port and quotes it when that
+       fails: so take the last '@' anywhere, and one past the authority as
+       ambiguous too (masking more than the password is the safe error). */
+    size_t authority = strcspn(p, "/?"), end = strlen(p);
     const char *at = NULL;
-    for (size_t i = 0; i < authority; i++) {
+    for (size_t i = 0; i < end; i++) {
         if (p[i] == '@') {
-            *ambiguous = at != NULL;
+            *ambiguous = at != NULL || i >= authority;
             at = p + i;
         }
     }
@@ -66,12 +71,47 @@ static int add_url_password(struct pq_state *s, const char *url, int *ambiguous)
     return colon ? add_secret(s, colon + 1, (size_t)(at - colon - 1)) : 0;
 }
 
+/*
+ * Every value the string writes after "password=" (also sslpassword=, and a
+ * URL's ?password=), as typed, whatever libpq makes of it. libpq skips
+ * blanks after '=', so "host= password=pw" (an empty variable expanded into
+ * the string) sets the host to "password=pw", and the connect error quotes
+ * that host name: the password the user meant is then no password to libpq.
+ */
+static int add_keyword_passwords(struct pq_state *s, const char *conninfo)
+{
+    const char *stop = strstr(conninfo, "://") ? "&# \t\n\r\f\v" : " \t\n\r\f\v";
+    for (const char *p = conninfo; (p = strstr(p, "password")) != NULL;) {
+        p += strlen("password");
+        p += strspn(p, " \t\n\r\f\v");
+        if (*p != '=')
+            continue;
+        p++;
+        p += strspn(p, " \t\n\r\f\v");
+        /* Quoted: up to the closing quote (or the end); \' does not close. */
+        size_t len = 0;
+        if (*p == '\'') {
+            p++;
+            while (p[len] && p[len] != '\'')
+                len += p[len] == '\\' && p[len + 1] ? 2 : 1;
+        } else {
+            len = strcspn(p, stop);
+        }
+        if (add_secret(s, p, len))
+            return -1;
+        p += len;
+    }
+    return 0;
+}
+
 static int collect_secrets(struct pq_state *s, const char *conninfo, PQconninfoOption *opts,
                            int *ambiguous)
 {
     for (PQconninfoOption *o = opts; o->keyword; o++)
         if (strcmp(o->keyword, "password") == 0 && o->val && add_secret(s, o->val, strlen(o->val)))
             return -1;
+    if (add_keyword_passwords(s, conninfo))
+        return -1;
     return add_url_password(s, conninfo, ambiguous);
 }
 
@@ -161,6 +201,27 @@ static void uninstall(sqllock_client *c)
     c->be_state = NULL;
 }
 
+/*
+ * For a message about a string libpq could not split reliably: keeps its
+ * first line and turns everything from its first quote to its last into
+ * one empty quoted span, for sqllock__redact to mask. Pairing quotes one by
+ * one is not safe there, because a '"' in the caller's string (perhaps in
+ * the password) pairs with libpq's own; with an odd count, everything after
+ * the first quote goes.
+ */
+static void collapse_quotes(char *msg)
+{
+    msg[strcspn(msg, "\n")] = '\0';
+    char *q1 = strchr(msg, '"'), *q2 = strrchr(msg, '"');
+    size_t quotes = 0;
+    for (const char *q = q1; q && (q = strchr(q, '"')) != NULL; q++)
+        quotes++;
+    if (q1 && quotes % 2)
+        q1[1] = '\0';
+    else if (q1 && q2 > q1)
+        memmove(q1 + 1, q2, strlen(q2) + 1);
+}
+
 sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
 {
     char *perr = NULL;
@@ -168,13 +229,12 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
     if (!opts) {
         if (!perr)
             return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
-        /* We could not parse out the password, so hide every quoted
-           fragment libpq echoed back. */
+        /* We could not parse out the password: hide what libpq echoed. */
         char clean[512];
         const char *env[] = {getenv("PGPASSWORD"), NULL};
+        collapse_quotes(perr);
         sqllock__redact(clean, sizeof(clean), perr, env, 1);
         PQfreemem(perr);
-        clean[strcspn(clean, "\n")] = '\0';
         return sqllock__fail(c, SQLLOCK_EINVAL, "connect: malformed connection string: %s",
                              clean);
     }
@@ -213,9 +273,11 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
     }
     if (PQstatus(s->conn) != CONNECTION_OK) {
-        char clean[SQLLOCK_ERRMSG_MAX - 32];
-        sqllock__redact(clean, sizeof(clean), PQerrorMessage(s->conn),
-                        (const char *const *)s->secrets, ambiguous);
+        char raw[SQLLOCK_ERRMSG_MAX - 32], clean[SQLLOCK_ERRMSG_MAX - 32];
+        snprintf(raw, sizeof(raw), "%s", PQerrorMessage(s->conn));
+        if (ambiguous)
+            collapse_quotes(raw);
+        sqllock__redact(clean, sizeof(clean), raw, (const char *const *)s->secrets, ambiguous);
         size_t len = strlen(clean);
         while (len && (clean[len - 1] == '\n' || clean[len - 1] == ' '))
             clean[--len] = '\0';

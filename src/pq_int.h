@@ -15,7 +15,7 @@
 struct pq_state {
     PGconn *conn;
     PGcancel *cancel;       /* built before any wait, used by the waiter */
-    char *secrets[3];       /* strings never to show in a message */
+    char *secrets[8];       /* strings never to show in a message; NULL-terminated */
     int prepared;           /* our statements exist on conn */
     int owned;              /* opened by us: closed by pq_state_free */
 };
