@@ -81,12 +81,19 @@ typedef struct sqllock_client sqllock_client;
  *      ODBC (ENOTSUP in builds without it). Unless the string says otherwise
  *      the connection gets application_name "sqllock[<pid>]@<host>" (as a
  *      fallback: PGAPPNAME and application_name= still win), TCP keepalives
- *      (idle 10 s, interval 5 s, 3 probes) and a 10 s connect timeout.
+ *      (idle 10 s, interval 5 s, 3 probes), tcp_user_timeout 20 s and a 10 s
+ *      connect timeout; its server session gets looser keepalives (30 s,
+ *      10 s, 3 probes; tcp_user_timeout 60 s) and no idle timeouts, unless
+ *      the string's options (or PGOPTIONS) set them. So across a silent
+ *      network partition the client reports LOST before the server can free
+ *      the lock for another holder.
  *
  * On success *out is the new client (free with sqllock_client_free) and the
  * result is SQLLOCK_OK. On failure the result is EINVAL (malformed string,
  * unsupported scheme), ECONNECT (unreachable, refused, authentication
- * failed) or ENOMEM, and *out is still a client that carries the reason in
+ * failed), ESTATE (a PostgreSQL server in recovery: a standby's advisory
+ * locks are not seen by the primary) or ENOMEM, and *out is still a client
+ * that carries the reason in
  * sqllock_errmsg() and must be freed; only when memory ran out before a
  * client could exist is *out NULL. No message ever contains a password.
  */
@@ -94,8 +101,9 @@ SQLLOCK_EXTERN sqllock_status sqllock_connect(sqllock_client **out, const char *
 
 /*
  * Closes the client. Locks still held through it are released first: on a
- * connection the library opened, closing the session releases them; on an
- * attached connection each session-scoped lock is unlocked (a connection
+ * libpq connection the library opened, closing the session releases them;
+ * on an ODBC one (which a driver manager may pool rather than close) and on
+ * an attached connection each session-scoped lock is unlocked (a connection
  * whose transaction has failed cannot be sent anything, and its locks stay
  * until the session ends). Every sqllock_lock of c is freed; using one
  * afterwards is undefined. An attached connection is left open.

@@ -158,8 +158,8 @@ void sqllock_client_free(sqllock_client *c)
         for (sqllock_lock *l = c->held.all; l; l = l->next) {
             /* On our own connection the server releases session locks when
                the session closes; on a borrowed one we must unlock what we
-               took. A lease row outlives any session: always released. */
-            if ((!c->owns_connection || l->be->outlives_session) &&
+               took, and some backends' sessions outlive the close. */
+            if ((!c->owns_connection || l->be->release_before_close) &&
                 l->kind == SQLLOCK_ENTRY_LIVE && l->scope == SQLLOCK_SESSION)
                 (void)l->be->release(c, l);
         }

@@ -208,7 +208,7 @@ static int notified(sqllock_client *c, const char *key)
 static sqllock_status sleep_for_release(sqllock_client *c, const char *key, long long timeout_ms)
 {
     PGconn *conn = conn_of(c)->conn;
-    if (!c->owns_connection && timeout_ms > 200)
+    if ((!c->owns_connection || conn_of(c)->pooled) && timeout_ms > 200)
         timeout_ms = 200;
     long long until = sqllock__now_ms() + timeout_ms;
     if (notified(c, key))
@@ -240,7 +240,11 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t
     char key[24];
     snprintf(key, sizeof(key), "%016llx", (unsigned long long)l->ident);
     long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : sqllock__now_ms() + wait_ms;
-    sqllock_status st = run_plain(c, "LISTEN " CHANNEL, "acquire (LISTEN)");
+    /* Behind a pooler a LISTEN stays with a server session that is not
+       ours between statements: poll instead (sleep_for_release caps it). */
+    int listening = !conn_of(c)->pooled;
+    sqllock_status st = listening ? run_plain(c, "LISTEN " CHANNEL, "acquire (LISTEN)")
+                                  : SQLLOCK_OK;
     if (st != SQLLOCK_OK)
         return st;
     for (;;) {
@@ -266,7 +270,7 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t
     char saved[SQLLOCK_ERRMSG_MAX];
     sqllock_status last = c->last_status;
     memcpy(saved, c->errmsg, sizeof(saved));
-    if (PQstatus(conn_of(c)->conn) == CONNECTION_OK) {
+    if (listening && PQstatus(conn_of(c)->conn) == CONNECTION_OK) {
         (void)run_plain(c, "UNLISTEN " CHANNEL, "acquire (UNLISTEN)");
         (void)notified(c, key);
     }
@@ -380,7 +384,7 @@ static const struct sqllock_backend lease_pg = {
     .still_held = lease_never_asked,
     .in_transaction = lease_no_transaction,
     .close = lease_close,
-    .outlives_session = 1,
+    .release_before_close = 1,
     .install_schema = lease_install_schema,
     .once_done = lease_once_done,
     .once_mark = lease_once_mark,

@@ -135,7 +135,7 @@ static sqllock_status run_bool(sqllock_client *c, int stmt, int n, const char *c
         sqllock_status st = pqx_begin_one(&x, c, s);
         if (st != SQLLOCK_OK)
             return st == SQLLOCK_ECONNECT ? pqx_fail(&x, what) : st;
-        pqx_send(&x, pg_stmt_name[stmt], n, params);
+        pqx_send(&x, stmt, n, params);
         pqx_sync(&x);
         pqx_read(&x, &r);
         pqx_end(&x);
@@ -201,8 +201,8 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
         sqllock_status st = pqx_begin(&x, c, s, 1);
         if (st != SQLLOCK_OK)
             return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "acquire") : st;
-        pqx_send(&x, pg_stmt_name[S_SET], 1, &timeout);
-        pqx_send(&x, pg_stmt_name[S_LOCK + l->mode], 1, (const char *const[]){k->key});
+        pqx_send(&x, S_SET, 1, &timeout);
+        pqx_send(&x, S_LOCK + l->mode, 1, (const char *const[]){k->key});
         pqx_sync(&x);
         pqx_read(&x, &set);
         pqx_read(&x, &lock);
@@ -229,8 +229,8 @@ static sqllock_status undo_savepoint(sqllock_client *c)
         st = pqx_begin(&x, c, state(c), 0);
         if (st != SQLLOCK_OK)
             return st;
-        pqx_send(&x, pg_stmt_name[S_ROLLBACK_TO], 0, NULL);
-        pqx_send(&x, pg_stmt_name[S_RELEASE_SP], 0, NULL);
+        pqx_send(&x, S_ROLLBACK_TO, 0, NULL);
+        pqx_send(&x, S_RELEASE_SP, 0, NULL);
         pqx_sync(&x);
         pqx_read(&x, &a);
         pqx_read(&x, &b);
@@ -258,17 +258,17 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l,
     sqllock_status st = pqx_begin(&x, c, s, 1);
     if (st != SQLLOCK_OK)
         return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "acquire") : st;
-    pqx_send(&x, pg_stmt_name[S_SAVEPOINT], 0, NULL);
-    pqx_send(&x, pg_stmt_name[S_CAPTURE], 1, &timeout);
+    pqx_send(&x, S_SAVEPOINT, 0, NULL);
+    pqx_send(&x, S_CAPTURE, 1, &timeout);
     pqx_flush_request(&x);
-    pqx_send(&x, pg_stmt_name[S_LOCK + 2 * l->scope + l->mode], 1,
+    pqx_send(&x, S_LOCK + 2 * l->scope + l->mode, 1,
              (const char *const[]){k->key});
     pqx_read(&x, &sp);
     pqx_read(&x, &cap);
     if (cap.ok == 1) {
-        pqx_send(&x, pg_stmt_name[S_RESTORE], 2,
+        pqx_send(&x, S_RESTORE, 2,
                  (const char *const[]){cap.value[0], cap.value[1]});
-        pqx_send(&x, pg_stmt_name[S_RELEASE_SP], 0, NULL);
+        pqx_send(&x, S_RELEASE_SP, 0, NULL);
     }
     pqx_sync(&x);
     pqx_read(&x, &lock);
@@ -312,6 +312,12 @@ static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
     if (l->scope == SQLLOCK_TRANSACTION && txn != PQTRANS_INTRANS)
         return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: transaction scope needs an open "
                              "transaction on the connection (BEGIN first)");
+    if (s->pooled && l->scope == SQLLOCK_SESSION)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: a connection pooler is between "
+                             "this client and PostgreSQL (the server's backend pid is not "
+                             "the one libpq was given), so a session lock could be left on, "
+                             "or lost with, a server session other clients share; take a "
+                             "transaction-scoped lock, or connect to PostgreSQL directly");
     struct keytext k;
     keytext(&k, l);
     if (wait_ms == 0)

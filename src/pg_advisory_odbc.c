@@ -402,4 +402,5 @@ const struct sqllock_backend sqllock__pg_advisory_odbc = {
     .still_held = po_still_held,
     .in_transaction = odbc_in_transaction,
     .close = odbc_close,
+    .release_before_close = 1, /* the driver manager may pool the connection */
 };

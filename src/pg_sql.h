@@ -62,4 +62,9 @@
     " AND database = (SELECT oid FROM pg_catalog.pg_database"                  \
     " WHERE datname = pg_catalog.current_database())"
 
+/* The backend's pid (a pooler in between reports another to the client)
+   and whether the server is a standby. */
+#define PG_SQL_IDENTIFY                                                        \
+    "SELECT pg_catalog.pg_backend_pid(), pg_catalog.pg_is_in_recovery()"
+
 #endif /* SQLLOCK_PG_SQL_H */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pg_sql.h"
 #include "pq_int.h"
 #include "sqllock/pg.h"
 
@@ -172,6 +173,56 @@ sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s)
     return SQLLOCK_OK;
 }
 
+/*
+ * Settings for the server side of our own sessions, applied unless the
+ * caller's options (or PGOPTIONS) chose them, and only when no pooler is in
+ * between. The server's keepalives are looser than the client's (10 s idle,
+ * 3 probes 5 s apart, 20 s unacknowledged), so across a silent partition
+ * the client reports LOST well before the server frees the lock: the other
+ * way round, a second holder could be granted it while the first still
+ * believes it holds it. The operating system's default keepalive is two
+ * hours; without ours a vanished client would hold its locks that long.
+ * Idle timeouts would end a session whose only job is to hold a lock.
+ * pg_settings drops what this server version does not have.
+ */
+static const char setup_sql[] =
+    "SELECT pg_catalog.pg_backend_pid(), pg_catalog.pg_is_in_recovery()"
+    " FROM (SELECT pg_catalog.count(pg_catalog.set_config(d.name, d.setting, false))"
+    "  FROM (VALUES ('tcp_keepalives_idle', '30'), ('tcp_keepalives_interval', '10'),"
+    "               ('tcp_keepalives_count', '3'), ('tcp_user_timeout', '60000'),"
+    "               ('idle_session_timeout', '0'),"
+    "               ('idle_in_transaction_session_timeout', '0')) AS d(name, setting)"
+    "  JOIN pg_catalog.pg_settings AS s ON s.name = d.name"
+    "  WHERE s.source <> 'client' AND pg_catalog.pg_backend_pid() = $1::pg_catalog.int4"
+    " ) AS applied";
+
+/* Whether the session is on a standby, and whether a pooler is in between:
+   a pooler gives libpq a backend pid of its own making. */
+static sqllock_status identify(sqllock_client *c, struct pq_state *s)
+{
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", PQbackendPID(s->conn));
+    struct pqx x;
+    struct pqx_step r;
+    sqllock_status st = pqx_begin_one(&x, c, s);
+    if (st != SQLLOCK_OK)
+        return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "connect") : st;
+    if (s->owned)
+        pqx_send_sql(&x, setup_sql, 1, (const char *const[]){pid});
+    else
+        pqx_send_sql(&x, PG_SQL_IDENTIFY, 0, NULL);
+    pqx_read(&x, &r);
+    pqx_end(&x);
+    if (x.failed)
+        return pqx_fail(&x, "connect");
+    if (strcmp(r.value[1], "t") == 0)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "the server is in recovery (a hot standby): "
+                             "advisory locks taken there are not seen by the primary; "
+                             "connect to the primary (target_session_attrs=read-write)");
+    s->pooled = strcmp(r.value[0], pid) != 0;
+    return SQLLOCK_OK;
+}
+
 /* What a freshly connected session needs before the first lock. */
 static sqllock_status setup(sqllock_client *c, struct pq_state *s)
 {
@@ -181,8 +232,12 @@ static sqllock_status setup(sqllock_client *c, struct pq_state *s)
     s->cancel = PQgetCancel(s->conn);
     if (!s->cancel)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
-    sqllock_status st = sqllock__lease_pg_install(c);
-    return st == SQLLOCK_OK ? pq_prepare_all(c, s) : st;
+    sqllock_status st = identify(c, s);
+    if (st == SQLLOCK_OK)
+        st = sqllock__lease_pg_install(c);
+    if (st != SQLLOCK_OK || s->pooled)
+        return st;
+    return pq_prepare_all(c, s);
 }
 
 static void install(sqllock_client *c, struct pq_state *s, int owned)
@@ -254,13 +309,14 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
     snprintf(appname, sizeof(appname), "sqllock[%ld]@%s", (long)getpid(), host);
     /* Our defaults come first: the caller's string is expanded after them and
        wins for every key it names (libpq keeps the last value it reads). */
-    const char *kw[8], *val[8];
+    const char *kw[10], *val[10];
     int n = 0;
     kw[n] = "fallback_application_name", val[n++] = appname;
     kw[n] = "keepalives", val[n++] = "1";
     kw[n] = "keepalives_idle", val[n++] = "10";
     kw[n] = "keepalives_interval", val[n++] = "5";
     kw[n] = "keepalives_count", val[n++] = "3";
+    kw[n] = "tcp_user_timeout", val[n++] = "20000";
     if (!getenv("PGCONNECT_TIMEOUT"))
         kw[n] = "connect_timeout", val[n++] = "10";
     kw[n] = "dbname", val[n++] = conninfo;

@@ -72,9 +72,16 @@ sqllock_status pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *
     return begin(x, c, s, 0, 0);
 }
 
-void pqx_send(struct pqx *x, const char *stmt, int nparams, const char *const *params)
+void pqx_send(struct pqx *x, int stmt, int nparams, const char *const *params)
 {
-    if (!x->broken && !PQsendQueryPrepared(x->s->conn, stmt, nparams, params, NULL, NULL, 0))
+    /* Behind a pooler our prepared statements may live on another server
+       session than the next transaction's: send the text every time. */
+    int sent = x->s->pooled
+                   ? PQsendQueryParams(x->s->conn, pg_stmt_sql[stmt], nparams, NULL, params,
+                                       NULL, NULL, 0)
+                   : PQsendQueryPrepared(x->s->conn, pg_stmt_name[stmt], nparams, params, NULL,
+                                         NULL, 0);
+    if (!x->broken && !sent)
         broke(x);
     x->unsynced = 1;
 }

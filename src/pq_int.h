@@ -18,6 +18,7 @@ struct pq_state {
     char *secrets[8];       /* strings never to show in a message; NULL-terminated */
     int prepared;           /* our statements exist on conn */
     int owned;              /* opened by us: closed by pq_state_free */
+    int pooled;             /* a pooler is in the path: no session state of ours lasts */
 };
 
 #define PQX_VALUES 2
@@ -51,7 +52,8 @@ struct pqx {
 sqllock_status pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable);
 /* Starts an exchange of exactly one statement, which needs no pipeline. */
 sqllock_status pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *s);
-void pqx_send(struct pqx *x, const char *stmt, int nparams, const char *const *params);
+/* Statement stmt of pg_stmt_name/pg_stmt_sql, prepared unless s is pooled. */
+void pqx_send(struct pqx *x, int stmt, int nparams, const char *const *params);
 /* An unnamed statement, for what runs too rarely to be worth preparing. */
 void pqx_send_sql(struct pqx *x, const char *sql, int nparams, const char *const *params);
 void pqx_send_prepare(struct pqx *x, const char *name, const char *sql);

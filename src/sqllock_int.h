@@ -106,9 +106,11 @@ struct sqllock_backend {
        (a lease backend: frees lease_state and leaves the connection). */
     void (*close)(sqllock_client *c);
 
-    /* 1 when a lock outlives the session that took it (a lease row), so
-       sqllock_client_free must release it even on a connection it owns. */
-    int outlives_session;
+    /* 1 when closing a connection of our own may not end its locks, so
+       sqllock_client_free releases them first: a lease row outlives any
+       session, and an ODBC driver manager that pools connections keeps the
+       session open (and may hand it to the next SQLDriverConnect). */
+    int release_before_close;
 
     /* Lease backends only (NULL elsewhere). Each takes the name as bytes. */
     /* Creates the lease and run-once tables if they do not exist. */

@@ -28,11 +28,17 @@ extern "C" {
  * server-side DISCARD ALL or pg_advisory_unlock_all() also drops the locks,
  * which sqllock_check() then reports as LOST.
  *
+ * The session's settings are left as they are (keepalives, idle timeouts:
+ * a session the server ends is reported by sqllock_check() as LOST). When a
+ * pooler is between conn and the server (PQbackendPID differs from the
+ * server's pg_backend_pid()), session-scoped acquires fail with ESTATE and
+ * transaction-scoped ones work, sent without prepared statements.
+ *
  * Threads: conn and the client may be used by one thread at a time.
  *
  * Returns OK and sets *out; EINVAL when out or conn is NULL; ECONNECT when
- * conn is not connected; ESTATE when it is busy or its transaction has
- * failed; ENOMEM. On failure other than ENOMEM *out is a client holding the
+ * conn is not connected; ESTATE when it is busy, its transaction has
+ * failed, or the server is in recovery (a hot standby); ENOMEM. On failure other than ENOMEM *out is a client holding the
  * reason in sqllock_errmsg(), to be freed; conn is untouched.
  */
 SQLLOCK_EXTERN sqllock_status sqllock_attach_pg(sqllock_client **out, PGconn *conn);

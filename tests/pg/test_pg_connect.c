@@ -141,6 +141,52 @@ static void t_server_restart(void)
     sqllock_client_free(b);
 }
 
+/* The session idles past the role's idle_session_timeout with a lock held;
+   returns what check then says. options, when set, goes into the URL. */
+static sqllock_status idle_past_role_timeout(const char *role, const char *options)
+{
+    char url[1024];
+    snprintf(url, sizeof(url), "%s user=%s application_name=%s%s%s%s", t_url(), role, role,
+             options ? " options='" : "", options ? options : "", options ? "'" : "");
+    sqllock_client *c = NULL;
+    sqllock_lock *l = NULL;
+    sqllock_status st = sqllock_connect(&c, url);
+    if (st == SQLLOCK_OK)
+        st = sqllock_acquire(&l, c, role, NULL);
+    if (st != SQLLOCK_OK) {
+        printf("connect/acquire as %s: %s\n", role, sqllock_errmsg(c));
+        sqllock_client_free(c);
+        return st;
+    }
+    /* Idle for three timeouts: that is the fault itself, not a wait for
+       something else to happen. */
+    usleep(900 * 1000);
+    st = sqllock_check(l);
+    (void)sqllock_release(l);
+    sqllock_client_free(c);
+    return st;
+}
+
+static void t_session_settings(void)
+{
+    PGconn *admin = t_admin();
+    CHECK(admin);
+    if (PQserverVersion(admin) < 140000)
+        return; /* idle_session_timeout is PostgreSQL 14's */
+    const char *role = t_tag("idle");
+    char sql[256];
+    snprintf(sql, sizeof(sql), "CREATE ROLE \"%s\" LOGIN; ALTER ROLE \"%s\" SET "
+             "idle_session_timeout = '300ms'", role, role);
+    CHECK(t_exec(admin, sql));
+    /* The role's setting would end an idle lock holder; ours wins over it. */
+    CHECK(idle_past_role_timeout(role, NULL) == SQLLOCK_OK);
+    /* What the caller put in the connection string wins over ours: the
+       session is ended, and the lock is reported lost, not held. */
+    CHECK(idle_past_role_timeout(role, "-c idle_session_timeout=300") == SQLLOCK_LOST);
+    snprintf(sql, sizeof(sql), "DROP ROLE \"%s\"", role);
+    CHECK(t_exec(admin, sql));
+}
+
 static const struct tcase cases[] = {
     {"url_forms", t_url_forms,
      "postgresql://, postgres:// and key=value strings connect; a URL's application_name wins"},
@@ -148,6 +194,8 @@ static const struct tcase cases[] = {
      "malformed, unsupported, wrong-password and unreachable URLs fail clearly, never showing the password"},
     {"silent_server_bounded", t_silent_server_bounded,
      "a server that accepts but never answers fails after the connect timeout, not never"},
+    {"session_settings", t_session_settings,
+     "an own session ignores the role's idle_session_timeout, unless the URL's options set it"},
     {"server_restart", t_server_restart,
      "after pg_ctl restart -m immediate check and release say LOST and a new client gets the lock"},
 };
