@@ -4,7 +4,8 @@
 #   source ci/lib/pg.sh
 #   pg_install_deps   # apt-get update; apt-get install unless all already installed
 #   pg_start          # exports PGTEST_* and SQLLOCK_TEST_*; sets the EXIT trap
-#                     # (PGTEST_EXTRA_CONF: postgresql.conf lines appended to ours)
+#                     # (PGTEST_EXTRA_CONF: postgresql.conf lines appended to ours,
+#                     #  PGTEST_EXTRA_HBA: pg_hba.conf lines appended to ours)
 #   ...               # (the EXIT trap calls pg_stop; it replaces any earlier EXIT trap)
 #
 # Must run as root (apt, and runuser to the "postgres" user: the server refuses
@@ -16,6 +17,7 @@ PG_BINDIR=/usr/lib/postgresql/15/bin
 source "$(dirname "${BASH_SOURCE[0]}")/odbc.sh"
 PG_DEPS=(postgresql-15 postgresql-client-15 libpq-dev build-essential cmake clang
          libclang-rt-14-dev pkg-config iproute2 procps util-linux jq groff-base man-db faketime
+         nftables pgbouncer valgrind
          "${ODBC_DEPS[@]}")
 
 pg_install_deps() {
@@ -94,7 +96,13 @@ pg_start() {
 # TYPE  DATABASE  USER  ADDRESS       METHOD
 local   all       all                 trust
 host    all       all   127.0.0.1/32  scram-sha-256
+local   replication all                 trust
 EOF
+  # Extra rules of the caller's own (PGTEST_EXTRA_HBA), e.g. for a test
+  # network namespace's addresses.
+  if [[ -n "${PGTEST_EXTRA_HBA:-}" ]]; then
+    printf '%s\n' "$PGTEST_EXTRA_HBA" >>"$PGTEST_DATA/pg_hba.conf"
+  fi
   chown postgres:postgres "$PGTEST_DATA/pg_hba.conf"
   echo "include 'sqllock_test.conf'" >>"$PGTEST_DATA/postgresql.conf"
 
