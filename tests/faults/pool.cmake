@@ -1,0 +1,16 @@
+# Servers and middlemen that must not be trusted with session locks: a
+# transaction-mode pooler, a hot standby, ODBC driver-manager pooling.
+# Included by tests/faults/CMakeLists.txt.
+add_executable(pool_client ${CMAKE_CURRENT_SOURCE_DIR}/pool_client.c
+               ${CMAKE_CURRENT_SOURCE_DIR}/pool_check.c)
+target_link_libraries(pool_client PRIVATE sqllock PkgConfig::LIBPQ)
+
+sqllock_fault_script(pgbouncer TIMEOUT 60)
+sqllock_fault_script(standby TIMEOUT 60)
+
+if(SQLLOCK_WITH_ODBC)
+  add_executable(pool_odbc ${CMAKE_CURRENT_SOURCE_DIR}/pool_odbc.c
+                 ${CMAKE_CURRENT_SOURCE_DIR}/pool_check.c)
+  target_link_libraries(pool_odbc PRIVATE sqllock PkgConfig::LIBPQ PkgConfig::ODBC)
+  sqllock_fault_script(odbc_pool TIMEOUT 60)
+endif()

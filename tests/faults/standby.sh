@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Proves that sqllock refuses a hot standby (pg_basebackup -R of this test's
+# server), where advisory locks are invisible to the primary that everyone
+# else locks on: sqllock_connect and sqllock_attach_pg fail with ESTATE
+# naming recovery/standby, `sqllock run` fails with one clear line, with or
+# without a lease (--ttl), and never runs its program; and that the primary
+# keeps working meanwhile.
+source "$(dirname "$0")/lib.sh"
+BIN=$1
+CLI=$BIN/../../src/cli/sqllock
+fault_cluster
+
+SDIR=$TMP/standby
+mkdir -m 700 "$SDIR"
+chown postgres:postgres "$SDIR"
+_pg_as_postgres "$PG_BINDIR/pg_basebackup" -D "$SDIR/data" -R -c fast -X stream \
+  -h "$PGTEST_SOCKDIR" -p "$PGTEST_PORT" -U postgres
+# The copied settings are the primary's; later lines win. Unix socket only,
+# in a directory of its own: no TCP port to race for (the port number only
+# names the socket file).
+SPORT=$((PGTEST_PORT + 1))
+mkdir "$SDIR/sock"
+chown postgres:postgres "$SDIR/sock"
+printf '%s\n' "port = $SPORT" "listen_addresses = ''" \
+  "unix_socket_directories = '$SDIR/sock'" "hot_standby = on" >>"$SDIR/data/sqllock_test.conf"
+on_exit "_pg_as_postgres '$PGTEST_PGCTL' stop -m immediate -w -t 30 -D '$SDIR/data' >/dev/null"
+_pg_as_postgres "$PGTEST_PGCTL" start -w -t 60 -D "$SDIR/data" -l "$SDIR/server.log" >/dev/null ||
+  fail "the standby did not start: $(tail -n 5 "$SDIR/server.log")"
+STANDBY_URL="host=$SDIR/sock port=$SPORT dbname=sqllock_test user=sqllock_test"
+in_recovery() { [[ $(psql -X -At -d "$STANDBY_URL" -c 'SELECT pg_is_in_recovery()' 2>/dev/null) == t ]]; }
+wait_until 30 in_recovery
+ok "hot standby of the test server in recovery on $SDIR/sock"
+
+"$BIN/pool_client" standby "$STANDBY_URL" || fail "the library did not refuse the standby"
+ok "sqllock_connect and sqllock_attach_pg on the standby: ESTATE naming recovery"
+
+# cli_refused WHAT ARGS...: `sqllock run` on the standby must fail with one
+# line naming the cause, and must not run its program.
+cli_refused() {
+  local what=$1 rc=0
+  shift
+  "$CLI" --url "$STANDBY_URL" run "$@" -- touch "$TMP/ran" 2>"$TMP/cli.err" || rc=$?
+  ((rc != 0)) || fail "$what on the standby succeeded"
+  [[ ! -e "$TMP/ran" ]] || fail "$what ran its program on the standby"
+  { [[ $(wc -l <"$TMP/cli.err") == 1 ]] && grep -Eq 'recovery|standby' "$TMP/cli.err"; } ||
+    fail "$what did not say in one line that the server is a standby: $(cat "$TMP/cli.err")"
+  ok "$what on the standby: exit $rc, program not run: $(cat "$TMP/cli.err")"
+}
+cli_refused "sqllock run" standby-lock
+cli_refused "sqllock run --ttl" --ttl 30s standby-lease
+
+"$CLI" --url "$SQLLOCK_TEST_URL" run standby-lock -- true || fail "sqllock run on the primary failed"
+"$CLI" --url "$SQLLOCK_TEST_URL" run --ttl 30s standby-lease -- true ||
+  fail "sqllock run --ttl on the primary failed"
+in_recovery || fail "the standby left recovery during the test"
+ok "the primary grants the same lock and lease while the standby runs"
