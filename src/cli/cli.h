@@ -160,8 +160,8 @@ struct checker;
 struct checker *checker_start(sqllock_client *c, sqllock_lock *l, int every_ms);
 /* Becomes readable once a check found the lock gone; the thread then ends. */
 int checker_fd(const struct checker *k);
-/* Why the lock was found gone; valid once checker_fd() is readable. */
-const char *checker_reason(const struct checker *k);
+/* Why the lock was found gone; call once, after checker_fd() is readable. */
+const char *checker_reason(struct checker *k);
 /* Ends the thread (after the check in progress, if any) and frees k. */
 void checker_stop(struct checker *k);
 
