@@ -117,7 +117,9 @@ static void t_silent_server_bounded(void)
     close(s);
     CHECK_ST(st, SQLLOCK_ECONNECT, NULL);
     printf("silent server: ECONNECT after %lld ms: %s\n", took, msg);
-    CHECKF(took >= 1500 && took < 6000, "took %lld ms", took);
+    /* libpq counts the timeout in whole seconds from a time() that may be
+       about to tick: 2 s can end after little more than 1. */
+    CHECKF(took >= 900 && took < 6000, "took %lld ms", took);
 }
 
 static void t_server_restart(void)
@@ -185,6 +187,7 @@ static void t_session_settings(void)
     CHECK(idle_past_role_timeout(role, "-c idle_session_timeout=300") == SQLLOCK_LOST);
     snprintf(sql, sizeof(sql), "DROP ROLE \"%s\"", role);
     CHECK(t_exec(admin, sql));
+    PQfinish(admin);
 }
 
 static const struct tcase cases[] = {
