@@ -101,7 +101,9 @@ static sqllock_status install(sqllock_client *c, struct odbc_state *s,
     c->be_state = s;
     c->owns_connection = s->owned;
     sqllock_status st = SQLLOCK_OK;
-    if (be == &sqllock__pg_advisory_odbc && !s->owned)
+    if (be == &sqllock__pg_advisory_odbc)
+        st = pg_odbc_refuse_standby(c, s->owned ? "connect" : "attach");
+    if (st == SQLLOCK_OK && be == &sqllock__pg_advisory_odbc && !s->owned)
         st = pg_odbc_snapshot_held(c, s);
     /* Leases beside the server's locks, where the DBMS has a dialect for
        them; never beside the applock emulation, whose DBMS is PostgreSQL. */

@@ -85,6 +85,8 @@ extern const struct sqllock_backend sqllock__mssql_applock;
 extern const struct sqllock_backend sqllock__pg_advisory_odbc;
 /* Records the advisory locks the session already holds (attach). */
 sqllock_status pg_odbc_snapshot_held(sqllock_client *c, struct odbc_state *s);
+/* ESTATE when the PostgreSQL server behind c is a standby. */
+sqllock_status pg_odbc_refuse_standby(sqllock_client *c, const char *what);
 
 /* lease_odbc.c: the lease backend over ODBC. sqllock__lease_odbc_only is
    the whole backend of a client whose DBMS has no session locks (SQLite).

@@ -35,6 +35,7 @@ enum {
     O_HELD,
     O_CLEANUP,
     O_SNAPSHOT,
+    O_RECOVERY,
     O_COUNT
 };
 _Static_assert(O_COUNT <= ODBC_STMT_MAX, "raise ODBC_STMT_MAX");
@@ -56,6 +57,7 @@ static const char *const sql[O_COUNT] = {
     PG_SQL_HELD("?", "?", "?", "?"),
     PG_SQL_CLEANUP("?", "?", "?", "?", "?", "?"),
     PG_SQL_SNAPSHOT,
+    PG_SQL_IN_RECOVERY,
 };
 
 #define VAL_MAX 64
@@ -369,6 +371,15 @@ static sqllock_status po_check(sqllock_client *c, sqllock_lock *l)
 static int po_still_held(sqllock_client *c, const sqllock_lock *e)
 {
     return odbc_still_held(c, e, held_any_mode);
+}
+
+sqllock_status pg_odbc_refuse_standby(sqllock_client *c, const char *what)
+{
+    int standby = 0;
+    sqllock_status st = run_bool(c, O_RECOVERY, NULL, 0, &standby, what);
+    if (st == SQLLOCK_OK && standby)
+        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: " PG_STANDBY_REFUSED, what);
+    return st;
 }
 
 sqllock_status pg_odbc_snapshot_held(sqllock_client *c, struct odbc_state *s)

@@ -66,5 +66,12 @@
    and whether the server is a standby. */
 #define PG_SQL_IDENTIFY                                                        \
     "SELECT pg_catalog.pg_backend_pid(), pg_catalog.pg_is_in_recovery()"
+#define PG_SQL_IN_RECOVERY "SELECT pg_catalog.pg_is_in_recovery()"
+
+/* Why a server in recovery is refused, for both transports. */
+#define PG_STANDBY_REFUSED                                                     \
+    "the server is in recovery (a hot standby): advisory locks taken there "   \
+    "are not seen by the primary; connect to the primary "                     \
+    "(target_session_attrs=read-write)"
 
 #endif /* SQLLOCK_PG_SQL_H */

@@ -216,9 +216,7 @@ static sqllock_status identify(sqllock_client *c, struct pq_state *s)
     if (x.failed)
         return pqx_fail(&x, "connect");
     if (strcmp(r.value[1], "t") == 0)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "the server is in recovery (a hot standby): "
-                             "advisory locks taken there are not seen by the primary; "
-                             "connect to the primary (target_session_attrs=read-write)");
+        return sqllock__fail(c, SQLLOCK_ESTATE, PG_STANDBY_REFUSED);
     s->pooled = strcmp(r.value[0], pid) != 0;
     return SQLLOCK_OK;
 }

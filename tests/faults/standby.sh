@@ -3,7 +3,7 @@
 # server), where advisory locks are invisible to the primary that everyone
 # else locks on: sqllock_connect and sqllock_attach_pg fail with ESTATE
 # naming recovery/standby, `sqllock run` fails with one clear line, with or
-# without a lease (--ttl), and never runs its program; and that the primary
+# without a lease (--ttl), and over ODBC, and never runs its program; and that the primary
 # keeps working meanwhile.
 source "$(dirname "$0")/lib.sh"
 BIN=$1
@@ -48,6 +48,11 @@ cli_refused() {
 }
 cli_refused "sqllock run" standby-lock
 cli_refused "sqllock run --ttl" --ttl 30s standby-lease
+if [[ -n "${SQLLOCK_TEST_ODBC_PG_URL:-}" ]]; then
+  # The same through psqlODBC, which reaches the standby's socket directory.
+  STANDBY_URL="odbc:Driver=$ODBC_PG_DRIVER;Servername=$SDIR/sock;Port=$SPORT;Database=sqllock_test;UID=sqllock_test" \
+    cli_refused "sqllock run over ODBC" standby-lock
+fi
 
 "$CLI" --url "$SQLLOCK_TEST_URL" run standby-lock -- true || fail "sqllock run on the primary failed"
 "$CLI" --url "$SQLLOCK_TEST_URL" run --ttl 30s standby-lease -- true ||
