@@ -41,6 +41,20 @@ struct cli {
 typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
 
 int cmd_run(struct cli *cli, int argc, char **argv);
+
+/* run_opts.c: what `sqllock run` was asked to do. */
+struct run_opts {
+    const char *name;
+    int64_t wait_ms;
+    int shared;
+    int64_t ttl_ms;
+    int busy_code;
+    int64_t check_ms, grace_ms;
+    char **program;
+};
+/* Parses run's argv (argv[0] is "run"): 0 with *o filled (*help set for
+   --help, and then nothing else is), or the exit status, said on stderr. */
+int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, int *help);
 int cmd_status(struct cli *cli, int argc, char **argv);
 int cmd_list(struct cli *cli, int argc, char **argv);
 int cmd_key(struct cli *cli, int argc, char **argv);

@@ -38,8 +38,8 @@ const char cmd_run_help[] =
     "  -w, --wait DURATION      wait at most DURATION (default: wait for ever)\n"
     "  -s, --shared             a shared lock: other shared holders may run too,\n"
     "                           exclusive ones may not\n"
-    "      --ttl DURATION       a lease that expires DURATION after it was taken\n"
-    "                           (needs the lease backend; not in this build)\n"
+    "      --ttl DURATION       a lease that expires DURATION after it was taken,\n"
+    "                           even while PROGRAM runs (then it is lost)\n"
     "  -E, --conflict-exit-code CODE\n"
     "                           exit CODE (0-255) instead of 75 when the lock\n"
     "                           could not be had\n"
@@ -58,130 +58,15 @@ const char cmd_run_help[] =
     "64 usage error; 70 the lock was lost while PROGRAM ran; 126 or 127 PROGRAM\n"
     "could not be run; 128+N signal N ended the wait for the lock.\n";
 
-#define DEFAULT_CHECK_MS 5000
-#define DEFAULT_GRACE_MS 5000
 /* The longest the supervising loop sleeps, so that a SIGCHLD dropped by a
    full self-pipe delays noticing PROGRAM's exit by no more than this. */
 #define REAP_EVERY_MS 1000
-
-struct run_opts {
-    const char *name;
-    int64_t wait_ms;
-    int shared;
-    int64_t ttl_ms;
-    int busy_code;
-    int64_t check_ms, grace_ms;
-    char **program;
-};
-
-enum { OPT_TTL = 256, OPT_CHECK, OPT_GRACE, OPT_URL };
-
-static const struct option long_opts[] = {
-    {"nonblock", no_argument, NULL, 'n'},
-    {"no-wait", no_argument, NULL, 'n'},
-    {"wait", required_argument, NULL, 'w'},
-    {"timeout", required_argument, NULL, 'w'},
-    {"shared", no_argument, NULL, 's'},
-    {"ttl", required_argument, NULL, OPT_TTL},
-    {"conflict-exit-code", required_argument, NULL, 'E'},
-    {"check-every", required_argument, NULL, OPT_CHECK},
-    {"grace", required_argument, NULL, OPT_GRACE},
-    {"verbose", no_argument, NULL, 'v'},
-    {"url", required_argument, NULL, OPT_URL},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
 
 static long long now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int duration_arg(int64_t *ms, const char *option, const char *value, int64_t min,
-                        int64_t max)
-{
-    if (cli_parse_duration(ms, value) != 0)
-        return cli_usage("run", "bad DURATION '%s' for %s (use e.g. 250ms, 10s, 5m, 1h)",
-                         value, option);
-    if (*ms < min || *ms > max)
-        return cli_usage("run", "%s %s is out of range (%lldms to %lldms)", option, value,
-                         (long long)min, (long long)max);
-    return 0;
-}
-
-/* 0 to go on, or the exit status; *help set for --help. */
-static int parse(struct cli *cli, struct run_opts *o, int argc, char **argv, int *help)
-{
-    int dashdash = 1, nonblock = 0, waits = 0, c, err;
-    while (dashdash < argc && strcmp(argv[dashdash], "--") != 0)
-        dashdash++;
-    opterr = 0;
-    /* The options end at "--": what follows belongs to PROGRAM. */
-    while ((c = getopt_long(dashdash, argv, ":nw:sE:vh", long_opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            nonblock = 1;
-            break;
-        case 'w':
-            waits = 1;
-            if ((err = duration_arg(&o->wait_ms, "--wait", optarg, 0, INT_MAX)))
-                return err;
-            break;
-        case 's':
-            o->shared = 1;
-            break;
-        case OPT_TTL:
-            if ((err = duration_arg(&o->ttl_ms, "--ttl", optarg, 1, INT64_MAX)))
-                return err;
-            break;
-        case 'E': {
-            int64_t code = cli_parse_uint(optarg, 255);
-            if (code < 0)
-                return cli_usage("run", "bad exit code '%s' for -E (use 0 to 255)", optarg);
-            o->busy_code = (int)code;
-            break;
-        }
-        case OPT_CHECK:
-            if ((err = duration_arg(&o->check_ms, "--check-every", optarg, 1, INT_MAX)))
-                return err;
-            break;
-        case OPT_GRACE:
-            if ((err = duration_arg(&o->grace_ms, "--grace", optarg, 0, INT_MAX)))
-                return err;
-            break;
-        case 'v':
-            cli->verbose = 1;
-            break;
-        case OPT_URL:
-            cli->url = optarg;
-            break;
-        case 'h':
-            *help = 1;
-            return 0;
-        default:
-            return cli_bad_option("run", c, argv);
-        }
-    }
-    if (nonblock && waits)
-        return cli_usage("run", "-n and -w exclude each other");
-    if (nonblock)
-        o->wait_ms = 0;
-    if (optind == dashdash)
-        return cli_usage("run", "missing NAME");
-    if (dashdash == argc)
-        return cli_usage("run", "missing -- before PROGRAM");
-    if (optind + 1 < dashdash)
-        return cli_usage("run", "unexpected argument '%s' before -- (PROGRAM and its "
-                         "arguments go after it)", argv[optind + 1]);
-    o->name = argv[optind];
-    if (!*o->name || strlen(o->name) > SQLLOCK_NAME_MAX)
-        return cli_usage("run", "NAME must be 1 to %d bytes", SQLLOCK_NAME_MAX);
-    if (dashdash + 1 == argc)
-        return cli_usage("run", "missing PROGRAM after --");
-    o->program = argv + dashdash + 1;
-    return 0;
 }
 
 /* The exit status for an acquire that did not return OK. */
@@ -401,12 +286,9 @@ static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_c
 
 int cmd_run(struct cli *cli, int argc, char **argv)
 {
-    struct run_opts o = {.wait_ms = SQLLOCK_WAIT_FOREVER,
-                         .busy_code = CLI_EXIT_BUSY,
-                         .check_ms = DEFAULT_CHECK_MS,
-                         .grace_ms = DEFAULT_GRACE_MS};
+    struct run_opts o;
     int help = 0;
-    int code = parse(cli, &o, argc, argv, &help);
+    int code = run_opts_parse(cli, &o, argc, argv, &help);
     if (code || help) {
         if (help)
             fputs(cmd_run_help, stdout);

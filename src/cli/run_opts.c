@@ -1,0 +1,119 @@
+/*
+ * The command line of `sqllock run`, apart from running it: options up to
+ * "--", then PROGRAM. Kept alone so that a fuzzer can drive it.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define DEFAULT_CHECK_MS 5000
+#define DEFAULT_GRACE_MS 5000
+
+enum { OPT_TTL = 256, OPT_CHECK, OPT_GRACE, OPT_URL };
+
+static const struct option long_opts[] = {
+    {"nonblock", no_argument, NULL, 'n'},
+    {"no-wait", no_argument, NULL, 'n'},
+    {"wait", required_argument, NULL, 'w'},
+    {"timeout", required_argument, NULL, 'w'},
+    {"shared", no_argument, NULL, 's'},
+    {"ttl", required_argument, NULL, OPT_TTL},
+    {"conflict-exit-code", required_argument, NULL, 'E'},
+    {"check-every", required_argument, NULL, OPT_CHECK},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"verbose", no_argument, NULL, 'v'},
+    {"url", required_argument, NULL, OPT_URL},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static int duration_arg(int64_t *ms, const char *option, const char *value, int64_t min,
+                        int64_t max)
+{
+    if (cli_parse_duration(ms, value) != 0)
+        return cli_usage("run", "bad DURATION '%s' for %s (use e.g. 250ms, 10s, 5m, 1h)",
+                         value, option);
+    if (*ms < min || *ms > max)
+        return cli_usage("run", "%s %s is out of range (%lldms to %lldms)", option, value,
+                         (long long)min, (long long)max);
+    return 0;
+}
+
+int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, int *help)
+{
+    int dashdash = 1, nonblock = 0, waits = 0, c, err;
+    *o = (struct run_opts){.wait_ms = SQLLOCK_WAIT_FOREVER,
+                           .busy_code = CLI_EXIT_BUSY,
+                           .check_ms = DEFAULT_CHECK_MS,
+                           .grace_ms = DEFAULT_GRACE_MS};
+    optind = 0; /* glibc: start afresh, whatever parsed before */
+    while (dashdash < argc && strcmp(argv[dashdash], "--") != 0)
+        dashdash++;
+    opterr = 0;
+    /* The options end at "--": what follows belongs to PROGRAM. */
+    while ((c = getopt_long(dashdash, argv, ":nw:sE:vh", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            nonblock = 1;
+            break;
+        case 'w':
+            waits = 1;
+            if ((err = duration_arg(&o->wait_ms, "--wait", optarg, 0, INT_MAX)))
+                return err;
+            break;
+        case 's':
+            o->shared = 1;
+            break;
+        case OPT_TTL:
+            if ((err = duration_arg(&o->ttl_ms, "--ttl", optarg, 1, INT64_MAX)))
+                return err;
+            break;
+        case 'E': {
+            int64_t code = cli_parse_uint(optarg, 255);
+            if (code < 0)
+                return cli_usage("run", "bad exit code '%s' for -E (use 0 to 255)", optarg);
+            o->busy_code = (int)code;
+            break;
+        }
+        case OPT_CHECK:
+            if ((err = duration_arg(&o->check_ms, "--check-every", optarg, 1, INT_MAX)))
+                return err;
+            break;
+        case OPT_GRACE:
+            if ((err = duration_arg(&o->grace_ms, "--grace", optarg, 0, INT_MAX)))
+                return err;
+            break;
+        case 'v':
+            cli->verbose = 1;
+            break;
+        case OPT_URL:
+            cli->url = optarg;
+            break;
+        case 'h':
+            *help = 1;
+            return 0;
+        default:
+            return cli_bad_option("run", c, argv);
+        }
+    }
+    if (nonblock && waits)
+        return cli_usage("run", "-n and -w exclude each other");
+    if (nonblock)
+        o->wait_ms = 0;
+    if (optind == dashdash)
+        return cli_usage("run", "missing NAME");
+    if (dashdash == argc)
+        return cli_usage("run", "missing -- before PROGRAM");
+    if (optind + 1 < dashdash)
+        return cli_usage("run", "unexpected argument '%s' before -- (PROGRAM and its "
+                         "arguments go after it)", argv[optind + 1]);
+    o->name = argv[optind];
+    if (!*o->name || strlen(o->name) > SQLLOCK_NAME_MAX)
+        return cli_usage("run", "NAME must be 1 to %d bytes", SQLLOCK_NAME_MAX);
+    if (dashdash + 1 == argc)
+        return cli_usage("run", "missing PROGRAM after --");
+    o->program = argv + dashdash + 1;
+    return 0;
+}
