@@ -164,3 +164,19 @@ int t_wait_blocked(PGconn *admin, int pid, int timeout_ms)
     } while (t_now_ms() < end);
     return 0;
 }
+
+sqllock_acquire_opts t_opts(int64_t wait_ms, int scope)
+{
+    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    o.wait_ms = wait_ms;
+    o.scope = scope;
+    return o;
+}
+
+sqllock_acquire_opts t_lease(int64_t ttl_ms, int64_t wait_ms)
+{
+    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    o.ttl_ms = ttl_ms;
+    o.wait_ms = wait_ms;
+    return o;
+}

@@ -51,4 +51,8 @@ int t_wait_blocked(PGconn *admin, int pid, int timeout_ms);
 
 long long t_now_ms(void);
 
+/* Acquire options: a wait in a scope; a lease of ttl_ms with a wait. */
+sqllock_acquire_opts t_opts(int64_t wait_ms, int scope);
+sqllock_acquire_opts t_lease(int64_t ttl_ms, int64_t wait_ms);
+
 #endif

@@ -68,10 +68,8 @@ rc=0
 ((rc == 0)) && [[ ! -s "$TMP/st" ]] || fail "status --json of a free lock"
 ok "status of a free lock: exit 0, says free"
 
-gate_close "$TMP/hold"
-"$SQLLOCK" run "$name" -- flock -w 30 "$TMP/hold" true &
-holder=$!
-wait_until 10 count_is 1 "$key" t
+hold_gated "$name" "$key"
+holder=$HOLDER
 SQLLOCK_URL=$SQLLOCK_TEST_TCP_URL "$SQLLOCK" run "$name" -- true &
 waiter=$!
 wait_until 10 count_is 1 "$key" f

@@ -84,6 +84,19 @@ count_is() {
   [[ "$n" == "$1" ]]
 }
 
+# The key the command gives for a name.
+key_of() { "$SQLLOCK" key "$1" | awk '$1 == "key" {print $2}'; }
+
+# hold_gated NAME KEY: a `run` holding NAME until gate_open; sets HOLDER to
+# its pid once the server shows the lock held. A job of this shell, so
+# bounded_wait can wait for it.
+hold_gated() {
+  gate_close "$TMP/hold"
+  "$SQLLOCK" run "$1" -- flock -w 30 "$TMP/hold" true &
+  HOLDER=$!
+  wait_until 10 count_is 1 "$2" t
+}
+
 # A gate: a local flock(1) lock the test holds; PROGRAMs block on it with
 # `flock -w 20 FILE true` until gate_open. Used instead of sleeps.
 gate_close() {

@@ -57,7 +57,7 @@ app=$UNIQ-3
 gate_close "$TMP/hold"
 PGAPPNAME=$app "$SQLLOCK" run --check-every 1h "$name" -- flock -w 20 "$TMP/hold" true 2>"$TMP/err" &
 pid=$!
-key=$("$SQLLOCK" key "$name" | awk '$1 == "key" {print $2}')
+key=$(key_of "$name")
 wait_until 10 count_is 1 "$key" t "$app"
 terminate "$app"
 gate_open

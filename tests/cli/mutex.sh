@@ -9,7 +9,7 @@ need_server SQLLOCK_TEST_URL SQLLOCK_TEST_ADMIN_URL
 
 N=8
 name="$UNIQ"
-key=$("$SQLLOCK" key "$name" | awk '$1 == "key" {print $2}')
+key=$(key_of "$name")
 shared=$TMP/shared
 : >"$shared"
 cat >"$TMP/worker.sh" <<'SH'

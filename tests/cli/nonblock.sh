@@ -51,7 +51,7 @@ ok "of $N started at once with -n, exactly one ran PROGRAM; $((N - 1)) exited 75
 gate_close "$TMP/hold"
 "$SQLLOCK" run "$name" -- flock -w 20 "$TMP/hold" true &
 holder=$!
-key=$("$SQLLOCK" key "$name" | awk '$1 == "key" {print $2}')
+key=$(key_of "$name")
 wait_until 10 count_is 1 "$key" t
 for code in 3 0 255; do
   rc=0

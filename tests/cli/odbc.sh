@@ -10,11 +10,9 @@ ODBC=$SQLLOCK_TEST_ODBC_PG_URL
 PW=s3cret-Pa55
 
 name="$UNIQ"
-key=$("$SQLLOCK" key "$name" | awk '$1 == "key" {print $2}')
-gate_close "$TMP/hold"
-"$SQLLOCK" run "$name" -- flock -w 30 "$TMP/hold" true &
-holder=$!
-wait_until 10 count_is 1 "$key" t
+key=$(key_of "$name")
+hold_gated "$name" "$key"
+holder=$HOLDER
 
 rc=0
 "$SQLLOCK" --url "$ODBC" run -n "$name" -- touch "$TMP/ran" || rc=$?

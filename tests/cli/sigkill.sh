@@ -7,7 +7,7 @@ source "$(dirname "$0")/lib.sh" "$@"
 need_server SQLLOCK_TEST_URL SQLLOCK_TEST_ADMIN_URL
 
 name="$UNIQ"
-key=$("$SQLLOCK" key "$name" | awk '$1 == "key" {print $2}')
+key=$(key_of "$name")
 app=$UNIQ-victim
 PGAPPNAME=$app "$SQLLOCK" run "$name" -- bash -c \
   'trap "echo TERM >\"$1\"; exit 0" TERM; echo $$ >"$2"; while :; do sleep 0.05; done' \

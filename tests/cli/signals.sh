@@ -10,14 +10,12 @@ source "$(dirname "$0")/lib.sh" "$@"
 need_server SQLLOCK_TEST_URL SQLLOCK_TEST_ADMIN_URL
 
 name="$UNIQ"
-key=$("$SQLLOCK" key "$name" | awk '$1 == "key" {print $2}')
+key=$(key_of "$name")
 declare -A num=([HUP]=1 [INT]=2 [TERM]=15)
 
 # While waiting.
-gate_close "$TMP/hold"
-"$SQLLOCK" run "$name" -- flock -w 30 "$TMP/hold" true &
-holder=$!
-wait_until 10 count_is 1 "$key" t
+hold_gated "$name" "$key"
+holder=$HOLDER
 for sig in TERM INT HUP; do
   app=$UNIQ-wait-$sig
   (PGAPPNAME=$app default_signals "$SQLLOCK" run "$name" -- touch "$TMP/ran") &

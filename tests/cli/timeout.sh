@@ -7,11 +7,9 @@ source "$(dirname "$0")/lib.sh" "$@"
 need_server SQLLOCK_TEST_URL SQLLOCK_TEST_ADMIN_URL
 
 name="$UNIQ"
-key=$("$SQLLOCK" key "$name" | awk '$1 == "key" {print $2}')
-gate_close "$TMP/hold"
-"$SQLLOCK" run "$name" -- flock -w 30 "$TMP/hold" true &
-holder=$!
-wait_until 10 count_is 1 "$key" t
+key=$(key_of "$name")
+hold_gated "$name" "$key"
+holder=$HOLDER
 
 for w in 1s 1000ms 1; do
   t0=$(now_ms) rc=0

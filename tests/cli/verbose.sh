@@ -7,11 +7,9 @@ source "$(dirname "$0")/lib.sh" "$@"
 need_server SQLLOCK_TEST_URL SQLLOCK_TEST_ADMIN_URL
 
 name="$UNIQ"
-key=$("$SQLLOCK" key "$name" | awk '$1 == "key" {print $2}')
-gate_close "$TMP/hold"
-"$SQLLOCK" run "$name" -- flock -w 30 "$TMP/hold" true &
-holder=$!
-wait_until 10 count_is 1 "$key" t
+key=$(key_of "$name")
+hold_gated "$name" "$key"
+holder=$HOLDER
 hpid=$(sql "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'sqllock[$holder]@%'")
 [[ "$hpid" =~ ^[0-9]+$ ]] || fail "no backend with application_name sqllock[$holder]@..."
 

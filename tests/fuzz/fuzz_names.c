@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz.h"
 #include "sqllock.h"
 #include "sqllock_int.h"
 #ifdef SQLLOCK_WITH_ODBC
@@ -22,14 +23,6 @@
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-            abort();                                                           \
-        }                                                                      \
-    } while (0)
 
 #ifdef SQLLOCK_WITH_ODBC
 /* UTF-16 units of s, or -1 when s is not strict UTF-8 (RFC 3629). */

@@ -19,14 +19,6 @@
 
 #include "support.h"
 
-static sqllock_acquire_opts lease(int64_t ttl_ms, int64_t wait_ms)
-{
-    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
-    o.ttl_ms = ttl_ms;
-    o.wait_ms = wait_ms;
-    return o;
-}
-
 /* SQLite has no server and no session locks: the client is all leases,
    and the database's clock is that of the machine running the client. */
 static int lease_only(sqllock_client *c)
@@ -41,7 +33,7 @@ static int lease_only(sqllock_client *c)
  */
 static int wait_expired(sqllock_client *c, const char *name)
 {
-    sqllock_acquire_opts o = lease(1, 10000);
+    sqllock_acquire_opts o = t_lease(1, 10000);
     sqllock_lock *l;
     if (sqllock_acquire(&l, c, name, &o) != SQLLOCK_OK)
         return 0;
@@ -64,7 +56,7 @@ static void t_basic(void)
     const char *name = t_tag("basic");
     sqllock_client *a = t_client(t_tag("la")), *b = t_client(t_tag("lb"));
     CHECK(a && b);
-    sqllock_acquire_opts o = lease(60000, 0);
+    sqllock_acquire_opts o = t_lease(60000, 0);
     sqllock_lock *la, *lb, *adv;
     CHECK_ST(sqllock_acquire(&la, a, name, &o), SQLLOCK_OK, a);
     int64_t t1 = sqllock_fencing_token(la);
@@ -104,7 +96,7 @@ static void t_expiry(void)
     const char *name = t_tag("expiry");
     sqllock_client *a = t_client(t_tag("la")), *b = t_client(t_tag("lb"));
     CHECK(a && b);
-    sqllock_acquire_opts oa = lease(300, 0), ob = lease(60000, 10000);
+    sqllock_acquire_opts oa = t_lease(300, 0), ob = t_lease(60000, 10000);
     sqllock_lock *la, *lb;
     CHECK_ST(sqllock_acquire(&la, a, name, &oa), SQLLOCK_OK, a);
     long long t0 = t_now_ms();
@@ -128,7 +120,7 @@ static void t_expiry_unreleased(void)
     const char *name = t_tag("atmost");
     sqllock_client *a = t_client(t_tag("la"));
     CHECK(a);
-    sqllock_acquire_opts o = lease(200, 0);
+    sqllock_acquire_opts o = t_lease(200, 0);
     sqllock_lock *l1, *l2;
     CHECK_ST(sqllock_acquire(&l1, a, name, &o), SQLLOCK_OK, a);
     CHECK_ST(sqllock_release(l1), SQLLOCK_OK, a);
@@ -157,7 +149,7 @@ static void t_stale_holder(void)
     CHECK(pid >= 0);
     if (pid == 0) {
         sqllock_client *c = t_client(t_tag("stale-child"));
-        sqllock_acquire_opts o = lease(400, 0);
+        sqllock_acquire_opts o = t_lease(400, 0);
         sqllock_lock *l;
         int st[4] = {c ? sqllock_acquire(&l, c, name, &o) : -99, 0, 0, 0};
         if (write(up[1], st, sizeof(int)) != sizeof(int) || st[0] != SQLLOCK_OK)
@@ -179,7 +171,7 @@ static void t_stale_holder(void)
     CHECK(kill(pid, SIGSTOP) == 0);
     sqllock_client *b = t_client(t_tag("stale-new"));
     CHECK(b);
-    sqllock_acquire_opts o = lease(60000, 10000);
+    sqllock_acquire_opts o = t_lease(60000, 10000);
     sqllock_lock *lb;
     CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_OK, b);
     CHECK(kill(pid, SIGCONT) == 0);
@@ -207,7 +199,7 @@ static void t_tokens_increase(void)
         sqllock_client *c = i % 2 ? a : b;
         sqllock_lock *l, *l2;
         if (i % 10 == 9) {
-            sqllock_acquire_opts shrt = lease(2, 0), o = lease(60000, 5000);
+            sqllock_acquire_opts shrt = t_lease(2, 0), o = t_lease(60000, 5000);
             CHECK_ST(sqllock_acquire(&l, c, name, &shrt), SQLLOCK_OK, c);
             CHECKF(sqllock_fencing_token(l) > last, "token %lld after %lld",
                    (long long)sqllock_fencing_token(l), (long long)last);
@@ -224,7 +216,7 @@ static void t_tokens_increase(void)
             i++;
             continue;
         }
-        sqllock_acquire_opts o = lease(60000, 0);
+        sqllock_acquire_opts o = t_lease(60000, 0);
         CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_OK, c);
         CHECKF(sqllock_fencing_token(l) > last, "token %lld after %lld",
                (long long)sqllock_fencing_token(l), (long long)last);
@@ -263,7 +255,7 @@ static void t_race_expired(void)
             if (write(ready[1], &b, 1) != 1 || !c)
                 _exit(2);
             sqllock_lock *held = NULL;
-            sqllock_acquire_opts o = lease(1000, 0);
+            sqllock_acquire_opts o = t_lease(1000, 0);
             for (int round = 0; round < ROUNDS; round++) {
                 if (read(go[k][0], &b, 1) != 1)
                     _exit(3);
@@ -333,13 +325,13 @@ static int faketime_helper(const char *name_held, const char *name_free)
     if (strcmp(sqllock_backend_name(c), "lease") == 0) {
         /* SQLite's clock is this process's: its lease is an hour stale at
            birth, which the parent checks. */
-        sqllock_acquire_opts o2 = lease(60000, 0);
+        sqllock_acquire_opts o2 = t_lease(60000, 0);
         sqllock_lock *l2;
         if (sqllock_acquire(&l2, c, name_free, &o2) != SQLLOCK_OK)
             return 14;
         _exit(0);
     }
-    sqllock_acquire_opts o = lease(1500, 0);
+    sqllock_acquire_opts o = t_lease(1500, 0);
     sqllock_lock *l;
     if (sqllock_acquire(&l, c, name_held, &o) != SQLLOCK_BUSY)
         return 11;
@@ -355,7 +347,7 @@ static void t_clock_skew(void)
     const char *held = t_tag("skew-held"), *freed = t_tag("skew-free");
     sqllock_client *a = t_client(t_tag("la"));
     CHECK(a && t_url());
-    sqllock_acquire_opts o = lease(60000, 0);
+    sqllock_acquire_opts o = t_lease(60000, 0);
     sqllock_lock *la, *lb;
     CHECK_ST(sqllock_acquire(&la, a, held, &o), SQLLOCK_OK, a);
     char self[4096];
@@ -408,13 +400,13 @@ static void t_ttl_min(void)
     const char *name = t_tag("ttlmin");
     sqllock_client *a = t_client(t_tag("la")), *b = t_client(t_tag("lb"));
     CHECK(a && b);
-    sqllock_acquire_opts o = lease(60000, 0);
+    sqllock_acquire_opts o = t_lease(60000, 0);
     o.ttl_min_ms = 800;
     sqllock_lock *la, *lb;
     long long t0 = t_now_ms();
     CHECK_ST(sqllock_acquire(&la, a, name, &o), SQLLOCK_OK, a);
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
-    sqllock_acquire_opts ob = lease(60000, 0);
+    sqllock_acquire_opts ob = t_lease(60000, 0);
     CHECK_ST(sqllock_acquire(&lb, b, name, &ob), SQLLOCK_BUSY, b);
     ob.wait_ms = 10000;
     CHECK_ST(sqllock_acquire(&lb, b, name, &ob), SQLLOCK_OK, b);
@@ -437,7 +429,7 @@ struct waiter {
 static void *waiter_main(void *arg)
 {
     struct waiter *w = arg;
-    sqllock_acquire_opts o = lease(60000, 30000);
+    sqllock_acquire_opts o = t_lease(60000, 30000);
     w->st = sqllock_acquire(&w->l, w->c, w->name, &o);
     w->done_ms = t_now_ms();
     return NULL;
@@ -483,7 +475,7 @@ static void t_notify_wakeup(void)
     CHECK(lease_only(a) || admin);
     long long lat[N];
     for (int i = 0; i < N; i++) {
-        sqllock_acquire_opts o = lease(60000, 0);
+        sqllock_acquire_opts o = t_lease(60000, 0);
         sqllock_lock *la;
         CHECK_ST(sqllock_acquire(&la, a, name, &o), SQLLOCK_OK, a);
         struct waiter w = {b, name, SQLLOCK_ESERVER, 0, NULL};
@@ -524,7 +516,7 @@ static void t_timeout_and_cancel(void)
     const char *name = t_tag("tmo");
     sqllock_client *a = t_client(t_tag("la")), *b = t_client(t_tag("lb"));
     CHECK(a && b);
-    sqllock_acquire_opts o = lease(60000, 0);
+    sqllock_acquire_opts o = t_lease(60000, 0);
     sqllock_lock *la, *lb;
     CHECK_ST(sqllock_acquire(&la, a, name, &o), SQLLOCK_OK, a);
     o.wait_ms = 300;
@@ -551,7 +543,7 @@ static void t_free_releases(void)
     const char *name = t_tag("free");
     sqllock_client *a = t_client(t_tag("la")), *b = t_client(t_tag("lb"));
     CHECK(a && b);
-    sqllock_acquire_opts o = lease(60000, 0);
+    sqllock_acquire_opts o = t_lease(60000, 0);
     sqllock_lock *la, *lb;
     CHECK_ST(sqllock_acquire(&la, a, name, &o), SQLLOCK_OK, a);
     (void)la;
@@ -566,19 +558,19 @@ static void t_unsupported(void)
     sqllock_client *a = t_client(t_tag("la"));
     CHECK(a);
     sqllock_lock *l;
-    sqllock_acquire_opts o = lease(1000, 0);
+    sqllock_acquire_opts o = t_lease(1000, 0);
     o.mode = SQLLOCK_SHARED;
     CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_ENOTSUP, a);
     CHECK(strstr(sqllock_errmsg(a), "shared"));
-    o = lease(1000, 0);
+    o = t_lease(1000, 0);
     o.scope = SQLLOCK_TRANSACTION;
     CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_ENOTSUP, a);
-    o = lease(1000, 0);
+    o = t_lease(1000, 0);
     CHECK_ST(sqllock_acquire_key(&l, a, 42, &o), SQLLOCK_ENOTSUP, a);
-    o = lease(0, 0);
+    o = t_lease(0, 0);
     o.ttl_min_ms = 10;
     CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
-    o = lease(400LL * 24 * 3600 * 1000, 0);
+    o = t_lease(400LL * 24 * 3600 * 1000, 0);
     CHECK_ST(sqllock_acquire(&l, a, "x", &o), SQLLOCK_EINVAL, a);
     sqllock_client_free(a);
 }

@@ -12,14 +12,6 @@
 #include "sqllock/pg.h"
 #include "support.h"
 
-static sqllock_acquire_opts lease(int64_t ttl_ms, int64_t wait_ms)
-{
-    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
-    o.ttl_ms = ttl_ms;
-    o.wait_ms = wait_ms;
-    return o;
-}
-
 /* A borrowed connection: no lease inside its transaction, and without the
    tables ESTATE naming `sqllock init` until sqllock_install_schema. */
 static void t_attached(void)
@@ -33,7 +25,7 @@ static void t_attached(void)
     CHECK(t_exec(pc, sql));
     sqllock_client *c;
     CHECK_ST(sqllock_attach_pg(&c, pc), SQLLOCK_OK, c);
-    sqllock_acquire_opts o = lease(60000, 0);
+    sqllock_acquire_opts o = t_lease(60000, 0);
     sqllock_lock *l;
     CHECK_ST(sqllock_acquire(&l, c, "att", &o), SQLLOCK_ESTATE, c);
     CHECKF(strstr(sqllock_errmsg(c), "sqllock init"), "message: %s", sqllock_errmsg(c));

@@ -7,14 +7,6 @@
  */
 #include "odbc_support.h"
 
-static sqllock_acquire_opts opts(int64_t wait_ms, int scope)
-{
-    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
-    o.wait_ms = wait_ms;
-    o.scope = scope;
-    return o;
-}
-
 /* Whether a fresh client of the URL under test can take name at once. */
 static int free_for_others(const char *name)
 {
@@ -35,7 +27,7 @@ static void t_needs_transaction(void)
     sqllock_client *c = t_odbc_attach(&o);
     CHECK(c);
     sqllock_lock *l;
-    sqllock_acquire_opts x = opts(0, SQLLOCK_TRANSACTION);
+    sqllock_acquire_opts x = t_opts(0, SQLLOCK_TRANSACTION);
     CHECK_ST(sqllock_acquire(&l, c, t_tag("notx"), &x), SQLLOCK_ESTATE, c);
     CHECK(strstr(sqllock_errmsg(c), "autocommit"));
     x.wait_ms = 100;
@@ -55,7 +47,7 @@ static void ended_by(SQLSMALLINT how, int64_t wait)
     CHECK(c && other);
     CHECK(t_odbc_autocommit(&o, 0));
     sqllock_lock *l, *lo;
-    sqllock_acquire_opts x = opts(wait, SQLLOCK_TRANSACTION);
+    sqllock_acquire_opts x = t_opts(wait, SQLLOCK_TRANSACTION);
     CHECK_ST(sqllock_acquire(&l, c, name, &x), SQLLOCK_OK, c);
     CHECK_ST(sqllock_acquire(&lo, other, name, NULL), SQLLOCK_BUSY, other);
     CHECK_ST(sqllock_check(l), SQLLOCK_OK, c);
@@ -102,13 +94,13 @@ static void t_failed_wait_keeps_transaction(void)
     CHECK(t_odbc_exec(&o, "CREATE TEMP TABLE sqllock_keep (x int)"));
     CHECK(t_odbc_exec(&o, "INSERT INTO sqllock_keep VALUES (1)"));
     for (int scope = 0; scope < 2; scope++) {
-        sqllock_acquire_opts x = opts(200, scope);
+        sqllock_acquire_opts x = t_opts(200, scope);
         CHECK_ST(sqllock_acquire(&l, c, name, &x), SQLLOCK_TIMEOUT, c);
         x.wait_ms = 0;
         CHECK_ST(sqllock_acquire(&l, c, name, &x), SQLLOCK_BUSY, c);
     }
     CHECK(t_odbc_exec(&o, "INSERT INTO sqllock_keep VALUES (2)"));
-    sqllock_acquire_opts w = opts(1000, SQLLOCK_SESSION);
+    sqllock_acquire_opts w = t_opts(1000, SQLLOCK_SESSION);
     CHECK_ST(sqllock_acquire(&s, c, sname, &w), SQLLOCK_OK, c);
     CHECK(t_odbc_end(&o, SQL_ROLLBACK));
     CHECK_ST(sqllock_check(s), SQLLOCK_OK, c);

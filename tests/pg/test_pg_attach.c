@@ -9,14 +9,6 @@
 #include "sqllock/pg.h"
 #include "support.h"
 
-static sqllock_acquire_opts opts(int64_t wait_ms, int scope)
-{
-    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
-    o.wait_ms = wait_ms;
-    o.scope = scope;
-    return o;
-}
-
 static int taken_by_other(const char *name)
 {
     sqllock_client *o = t_client(t_tag("other"));
@@ -80,7 +72,7 @@ static void t_transaction_scope(void)
     CHECK_ST(sqllock_attach_pg(&c, pc), SQLLOCK_OK, c);
     sqllock_lock *l, *l2;
     for (int wait = 0; wait < 2; wait++) {
-        sqllock_acquire_opts o = opts(wait ? 500 : 0, SQLLOCK_TRANSACTION);
+        sqllock_acquire_opts o = t_opts(wait ? 500 : 0, SQLLOCK_TRANSACTION);
         /* Not in a transaction: refused, not a lock that vanishes at once. */
         CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_ESTATE, c);
         CHECK(strstr(sqllock_errmsg(c), "BEGIN"));
@@ -144,15 +136,15 @@ static void t_failed_wait_keeps_transaction(void)
     CHECK_ST(sqllock_acquire(&h, holder, name, NULL), SQLLOCK_OK, holder);
     CHECK(t_exec(pc, "BEGIN; CREATE TEMP TABLE keep_me (x int); INSERT INTO keep_me VALUES (1)"));
     for (int scope = 0; scope < 2; scope++) {
-        sqllock_acquire_opts o = opts(100, scope);
+        sqllock_acquire_opts o = t_opts(100, scope);
         CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_TIMEOUT, c);
         CHECK(PQtransactionStatus(pc) == PQTRANS_INTRANS);
-        o = opts(0, scope);
+        o = t_opts(0, scope);
         CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_BUSY, c);
         struct canceler k = {c, PQbackendPID(pc), 0};
         pthread_t th;
         CHECK(pthread_create(&th, NULL, cancel_when_blocked, &k) == 0);
-        o = opts(SQLLOCK_WAIT_FOREVER, scope);
+        o = t_opts(SQLLOCK_WAIT_FOREVER, scope);
         sqllock_status st = sqllock_acquire(&l, c, name, &o);
         pthread_join(th, NULL);
         CHECK(k.blocked);
@@ -180,7 +172,7 @@ static void t_release_in_failed_transaction(void)
     sqllock_lock *l, *x;
     CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
     CHECK(t_exec(pc, "BEGIN"));
-    sqllock_acquire_opts xo = opts(0, SQLLOCK_TRANSACTION);
+    sqllock_acquire_opts xo = t_opts(0, SQLLOCK_TRANSACTION);
     CHECK_ST(sqllock_acquire(&x, c, t_tag("x"), &xo), SQLLOCK_OK, c);
     PQclear(PQexec(pc, "SELECT 1/0"));
     CHECK(PQtransactionStatus(pc) == PQTRANS_INERROR);
@@ -218,7 +210,7 @@ static void t_statements_reprepared(void)
         /* DISCARD ALL also dropped the lock itself: release says so. */
         CHECK_ST(sqllock_release(l), i ? SQLLOCK_LOST : SQLLOCK_OK, c);
         CHECK(t_exec(pc, resets[i]));
-        sqllock_acquire_opts o = opts(100, SQLLOCK_SESSION);
+        sqllock_acquire_opts o = t_opts(100, SQLLOCK_SESSION);
         CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_OK, c);
         CHECK_ST(sqllock_release(l), SQLLOCK_OK, c);
     }

@@ -11,14 +11,6 @@
 #include "sqllock/pg.h"
 #include "support.h"
 
-static sqllock_acquire_opts wait_opts(int64_t wait_ms, int scope)
-{
-    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
-    o.wait_ms = wait_ms;
-    o.scope = scope;
-    return o;
-}
-
 static int setting_is(PGconn *pc, const char *name, const char *want)
 {
     PGresult *r = PQexecParams(pc, "SELECT current_setting($1)", 1, NULL, &name, NULL, NULL, 0);
@@ -48,7 +40,7 @@ static void t_settings_left_as_found(void)
             CHECK(t_exec(pc, "BEGIN; SET LOCAL lock_timeout = '3s'"));
         const char *lt = in_txn ? "3s" : "7s";
         for (int scope = 0; scope <= in_txn; scope++) {
-            sqllock_acquire_opts o = wait_opts(150, scope);
+            sqllock_acquire_opts o = t_opts(150, scope);
             CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_TIMEOUT, c);
             CHECK(setting_is(pc, "lock_timeout", lt) && setting_is(pc, "statement_timeout", "9s"));
             CHECK(PQtransactionStatus(pc) == (in_txn ? PQTRANS_INTRANS : PQTRANS_IDLE));
@@ -58,12 +50,12 @@ static void t_settings_left_as_found(void)
     }
     CHECK_ST(sqllock_release(h), SQLLOCK_OK, holder);
     /* And after a successful wait. */
-    sqllock_acquire_opts o = wait_opts(1000, SQLLOCK_SESSION);
+    sqllock_acquire_opts o = t_opts(1000, SQLLOCK_SESSION);
     CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_OK, c);
     CHECK(setting_is(pc, "lock_timeout", "7s") && setting_is(pc, "statement_timeout", "9s"));
     CHECK_ST(sqllock_release(l), SQLLOCK_OK, c);
     CHECK(t_exec(pc, "BEGIN; SET LOCAL statement_timeout = '4s'"));
-    o = wait_opts(1000, SQLLOCK_TRANSACTION);
+    o = t_opts(1000, SQLLOCK_TRANSACTION);
     CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_OK, c);
     CHECK(setting_is(pc, "lock_timeout", "7s") && setting_is(pc, "statement_timeout", "4s"));
     CHECK(t_exec(pc, "COMMIT"));
@@ -105,7 +97,7 @@ static void t_caller_timeouts_do_not_cut(void)
     for (int i = 0; i < 3; i++) {
         if (i == 1)
             CHECK(t_exec(pc, "BEGIN"));
-        o = wait_opts(700, i == 2 ? SQLLOCK_TRANSACTION : SQLLOCK_SESSION);
+        o = t_opts(700, i == 2 ? SQLLOCK_TRANSACTION : SQLLOCK_SESSION);
         long long t0 = t_now_ms();
         CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_TIMEOUT, c);
         long long took = t_now_ms() - t0;
@@ -116,7 +108,7 @@ static void t_caller_timeouts_do_not_cut(void)
     struct delayed_release d = {h, 600};
     pthread_t th;
     CHECK(pthread_create(&th, NULL, release_later, &d) == 0);
-    o = wait_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
+    o = t_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
     sqllock_status st = sqllock_acquire(&l, c, name, &o);
     pthread_join(th, NULL);
     CHECK_ST(st, SQLLOCK_OK, c);
@@ -148,7 +140,7 @@ static void t_timeout_race_no_orphan(void)
         struct delayed_release d = {h, 17 + i % 7};
         pthread_t th;
         CHECK(pthread_create(&th, NULL, release_later, &d) == 0);
-        sqllock_acquire_opts o = wait_opts(20, SQLLOCK_SESSION);
+        sqllock_acquire_opts o = t_opts(20, SQLLOCK_SESSION);
         sqllock_status st = sqllock_acquire(&l, w, name, &o);
         pthread_join(th, NULL);
         int held = t_holds(admin, wpid, key);
