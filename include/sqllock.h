@@ -12,6 +12,15 @@
  * Threads: a sqllock_client, and every lock taken through it, may be used by
  * one thread at a time, like a PGconn. The one exception is sqllock_cancel(),
  * which may be called from any thread or from a signal handler.
+ *
+ * Processes: a client belongs to the process that made it (connect or
+ * attach). A child after fork() shares the parent's connection, so in a
+ * child sqllock_client_free() (directly or from an atexit handler) only
+ * releases the child's memory and its copy of the socket, without a word to
+ * the server: the parent's locks, lease rows and session are untouched.
+ * Every other call in a child returns SQLLOCK_ESTATE naming the owner's pid,
+ * and sqllock_cancel() does nothing there. A child that needs locks makes
+ * a client of its own.
  */
 #ifndef SQLLOCK_H
 #define SQLLOCK_H
@@ -107,7 +116,12 @@ SQLLOCK_EXTERN sqllock_status sqllock_connect(sqllock_client **out, const char *
  * whose transaction has failed cannot be sent anything, and its locks stay
  * until the session ends). Every sqllock_lock of c is freed; using one
  * afterwards is undefined. An attached connection is left open.
- * sqllock_client_free(NULL) does nothing.
+ * sqllock_client_free(NULL) does nothing. In a process other than the one
+ * that made c (a child after fork()) nothing is released or closed on the
+ * server: see "Processes" above. Over libpq the child's copy of the socket
+ * is closed; over ODBC, which has no way to close a connection silently, no
+ * ODBC function is called and the driver's copy stays open (and allocated)
+ * until the child exits or execs.
  */
 SQLLOCK_EXTERN void sqllock_client_free(sqllock_client *c);
 

@@ -1,6 +1,13 @@
 /*
  * Clients: creating one from a URL (choosing the connector by the URL's
- * form), freeing it, its per-client error state and its cancel pipe.
+ * form), freeing it, its per-client error state, its cancel pipe, and the
+ * process it belongs to.
+ *
+ * After fork() a child shares its parent's connection (the same socket, the
+ * same server session) and the cancel pipe. A word from the child would act
+ * in the parent's session: a Terminate on close ends it, an unlock frees the
+ * parent's lock. So a client serves only the process that made it; in any
+ * other, free releases memory only and every other call is ESTATE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +52,19 @@ sqllock_client *sqllock__client_new(void)
         free(c);
         return NULL;
     }
+    c->owner_pid = (long)getpid();
     return c;
+}
+
+sqllock_status sqllock__check_owner(sqllock_client *c, const char *what)
+{
+    long self = (long)getpid();
+    if (self == c->owner_pid)
+        return SQLLOCK_OK;
+    return sqllock__fail(c, SQLLOCK_ESTATE, "%s: this client belongs to process %ld, whose "
+                         "server session it shares; process %ld (a child after fork()) may "
+                         "only free it, which leaves that session alone", what, c->owner_pid,
+                         self);
 }
 
 sqllock_status sqllock__fail(sqllock_client *c, sqllock_status st, const char *fmt, ...)
@@ -85,6 +104,10 @@ int sqllock__cancel_take(sqllock_client *c)
 void sqllock_cancel(sqllock_client *c)
 {
     if (!c)
+        return;
+    /* getpid() is async-signal-safe; a child's cancel would reach the
+       parent's wait through the shared pipe. */
+    if ((long)getpid() != c->owner_pid)
         return;
     int saved = errno; /* a signal handler must not disturb errno */
     ssize_t n;
@@ -154,7 +177,13 @@ void sqllock_client_free(sqllock_client *c)
 {
     if (!c)
         return;
-    if (c->be) {
+    if (c->be && (long)getpid() != c->owner_pid) {
+        /* Another process's session: not one lock (or lease row) of it is
+           released, and the connection is not closed on the server. */
+        if (c->lease_be && c->lease_be != c->be)
+            c->lease_be->abandon(c);
+        c->be->abandon(c);
+    } else if (c->be) {
         for (sqllock_lock *l = c->held.all; l; l = l->next) {
             /* On our own connection the server releases session locks when
                the session closes; on a borrowed one we must unlock what we

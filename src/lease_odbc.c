@@ -380,29 +380,40 @@ static sqllock_status lease_extend(sqllock_client *c, sqllock_lock *l, int64_t t
     return on_mine(c, l, L_EXTEND, ttl_ms, "extend");
 }
 
-static void free_lease_state(sqllock_client *c)
+/* driver: free the statement handles too (not in a child after fork()). */
+static void free_lease_state(sqllock_client *c, int driver)
 {
     struct lease_odbc *lo = lease_of(c);
-    if (lo)
+    if (lo && driver)
         for (int i = 0; i < L_COUNT; i++)
             if (lo->stmt[i])
                 (void)SQLFreeHandle(SQL_HANDLE_STMT, lo->stmt[i]);
     free(lo);
     c->lease_state = NULL;
+    c->lease_be = NULL;
 }
 
 static void lease_close(sqllock_client *c)
 {
-    free_lease_state(c);
-    c->lease_be = NULL;
+    free_lease_state(c, 1);
+}
+
+static void lease_abandon(sqllock_client *c)
+{
+    free_lease_state(c, 0);
 }
 
 /* The only backend of a SQLite client: closes the connection too. */
 static void lease_close_primary(sqllock_client *c)
 {
-    free_lease_state(c);
-    c->lease_be = NULL;
+    free_lease_state(c, 1);
     odbc_close(c);
+}
+
+static void lease_abandon_primary(sqllock_client *c)
+{
+    free_lease_state(c, 0);
+    odbc_abandon(c);
 }
 
 static sqllock_status once_run(sqllock_client *c, int i, const char *name, size_t len,
@@ -450,9 +461,10 @@ static sqllock_status lease_once_forget(sqllock_client *c, const char *name, siz
     .install_schema = lease_install_schema, .once_done = lease_once_done,      \
     .once_mark = lease_once_mark, .once_forget = lease_once_forget
 
-static const struct sqllock_backend lease_odbc = {LEASE_ODBC_MEMBERS, .close = lease_close};
-const struct sqllock_backend sqllock__lease_odbc_only = {LEASE_ODBC_MEMBERS,
-                                                         .close = lease_close_primary};
+static const struct sqllock_backend lease_odbc = {LEASE_ODBC_MEMBERS, .close = lease_close,
+                                                  .abandon = lease_abandon};
+const struct sqllock_backend sqllock__lease_odbc_only = {
+    LEASE_ODBC_MEMBERS, .close = lease_close_primary, .abandon = lease_abandon_primary};
 
 sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state *s)
 {

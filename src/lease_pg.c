@@ -384,6 +384,7 @@ static const struct sqllock_backend lease_pg = {
     .still_held = lease_never_asked,
     .in_transaction = lease_no_transaction,
     .close = lease_close,
+    .abandon = lease_close, /* memory only either way: the connection is pg_advisory's */
     .release_before_close = 1,
     .install_schema = lease_install_schema,
     .once_done = lease_once_done,

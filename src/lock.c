@@ -137,6 +137,8 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     if (!c)
         return SQLLOCK_EINVAL;
     clear_error(c);
+    if (sqllock__check_owner(c, "acquire") != SQLLOCK_OK)
+        return c->last_status;
     if (!c->be)
         return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: the client is not connected "
                              "(its connect failed)");
@@ -240,6 +242,8 @@ sqllock_status sqllock_release(sqllock_lock *l)
         return SQLLOCK_EINVAL;
     sqllock_client *c = l->client;
     clear_error(c);
+    if (sqllock__check_owner(c, "release") != SQLLOCK_OK)
+        return c->last_status;
     sqllock_status st = SQLLOCK_LOST;
     if (l->kind == SQLLOCK_ENTRY_ENDED) {
         sqllock__fail(c, SQLLOCK_LOST, "release: the transaction that held the lock had "
@@ -266,6 +270,8 @@ sqllock_status sqllock_check(sqllock_lock *l)
         return SQLLOCK_EINVAL;
     sqllock_client *c = l->client;
     clear_error(c);
+    if (sqllock__check_owner(c, "check") != SQLLOCK_OK)
+        return c->last_status;
     if (l->kind == SQLLOCK_ENTRY_ENDED)
         return sqllock__fail(c, SQLLOCK_LOST, "check: the transaction that held the lock "
                              "has ended");
@@ -278,6 +284,8 @@ sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms)
         return SQLLOCK_EINVAL;
     sqllock_client *c = l->client;
     clear_error(c);
+    if (sqllock__check_owner(c, "extend") != SQLLOCK_OK)
+        return c->last_status;
     if (!l->be->extend)
         return sqllock__fail(c, SQLLOCK_ENOTSUP, "extend: %s locks do not expire, so there "
                              "is nothing to extend", l->be->name);

@@ -243,6 +243,14 @@ SQLRETURN odbc_execute(sqllock_client *c, SQLHSTMT st, int cancelable, int *canc
     return r;
 }
 
+/* What is ours alone, not the driver's. */
+static void free_own(struct odbc_state *s)
+{
+    for (int i = 0; i < ODBC_SECRETS; i++)
+        free(s->secrets[i]);
+    free(s);
+}
+
 void odbc_state_free(struct odbc_state *s)
 {
     if (!s)
@@ -256,9 +264,22 @@ void odbc_state_free(struct odbc_state *s)
     }
     if (s->env)
         (void)SQLFreeHandle(SQL_HANDLE_ENV, s->env);
-    for (int i = 0; i < ODBC_SECRETS; i++)
-        free(s->secrets[i]);
-    free(s);
+    free_own(s);
+}
+
+/*
+ * ODBC has no way to close a connection without a word to the server
+ * (psqlODBC's SQLDisconnect is libpq's PQfinish, a Terminate on the socket
+ * the parent shares), and the driver does not say which descriptor is its
+ * socket. So in a child no ODBC function is called at all: the driver's
+ * handles stay allocated (the driver manager still lists them) and its copy
+ * of the socket stays open until the process exits or execs (libpq marks it
+ * close-on-exec). SQLite's file is not touched either.
+ */
+void odbc_state_abandon(struct odbc_state *s)
+{
+    if (s)
+        free_own(s);
 }
 
 /*
@@ -304,5 +325,11 @@ int odbc_in_transaction(sqllock_client *c)
 void odbc_close(sqllock_client *c)
 {
     odbc_state_free(c->be_state);
+    c->be_state = NULL;
+}
+
+void odbc_abandon(sqllock_client *c)
+{
+    odbc_state_abandon(c->be_state);
     c->be_state = NULL;
 }

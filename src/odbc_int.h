@@ -70,6 +70,8 @@ int odbc_fetch_text(SQLHSTMT st, char *buf, size_t n);
 /* Commits or rolls back (SQL_COMMIT / SQL_ROLLBACK) the connection's transaction. */
 SQLRETURN odbc_end_tran(struct odbc_state *s, SQLSMALLINT how);
 void odbc_state_free(struct odbc_state *s);
+/* Frees only what is ours, calling no ODBC function (a child after fork()). */
+void odbc_state_abandon(struct odbc_state *s);
 
 /* Whether the session holds l (1/0) or a negative status; `what` names the
    caller in messages. Each ODBC backend supplies its own. */
@@ -79,6 +81,7 @@ sqllock_status odbc_check(sqllock_client *c, sqllock_lock *l, odbc_held_fn held)
 int odbc_still_held(sqllock_client *c, const sqllock_lock *e, odbc_held_fn held);
 int odbc_in_transaction(sqllock_client *c);
 void odbc_close(sqllock_client *c);
+void odbc_abandon(sqllock_client *c);
 
 /* mssql_applock.c, pg_advisory_odbc.c */
 extern const struct sqllock_backend sqllock__mssql_applock;

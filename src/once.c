@@ -38,6 +38,8 @@ static const struct sqllock_backend *marker_backend(sqllock_client *c, const cha
     c->errmsg[0] = '\0';
     c->errcode[0] = '\0';
     c->last_status = SQLLOCK_OK;
+    if (sqllock__check_owner(c, what) != SQLLOCK_OK)
+        return NULL;
     if (!c->be) {
         sqllock__fail(c, SQLLOCK_ESTATE, "%s: the client is not connected", what);
         return NULL;

@@ -416,6 +416,12 @@ static void pg_close(sqllock_client *c)
     c->be_state = NULL;
 }
 
+static void pg_abandon(sqllock_client *c)
+{
+    pq_state_abandon(state(c));
+    c->be_state = NULL;
+}
+
 sqllock_status pg_snapshot_held(sqllock_client *c, struct pq_state *s)
 {
     PGresult *r = PQexec(s->conn, PG_SQL_SNAPSHOT);
@@ -441,4 +447,5 @@ const struct sqllock_backend sqllock__pg_advisory = {
     .still_held = pg_still_held,
     .in_transaction = pg_in_transaction,
     .close = pg_close,
+    .abandon = pg_abandon,
 };

@@ -413,5 +413,6 @@ const struct sqllock_backend sqllock__pg_advisory_odbc = {
     .still_held = po_still_held,
     .in_transaction = odbc_in_transaction,
     .close = odbc_close,
+    .abandon = odbc_abandon,
     .release_before_close = 1, /* the driver manager may pool the connection */
 };

@@ -4,6 +4,7 @@
  * bounded connect timeout) or attaching one the application holds, and
  * preparing the backend's statements on it.
  */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,29 @@ void pq_state_free(struct pq_state *s)
     for (size_t i = 0; i < sizeof(s->secrets) / sizeof(s->secrets[0]); i++)
         free(s->secrets[i]);
     free(s);
+}
+
+/*
+ * libpq has no way to close a connection without a word: PQfinish sends
+ * Terminate, which on a socket shared with the parent ends the parent's
+ * session. So /dev/null takes the socket's place in this process's fd
+ * table first (dup2 swaps it atomically; the parent's descriptor is its
+ * own): libpq's send() of Terminate (and, over TLS, of close_notify) then
+ * fails with ENOTSOCK, and its close() closes our copy only. shutdown()
+ * would not do: it acts on the socket, which the parent shares. Without a
+ * /dev/null (no descriptor left) the connection is leaked rather than
+ * finished: memory is the lesser loss.
+ */
+void pq_state_abandon(struct pq_state *s)
+{
+    if (s && s->owned && s->conn && PQsocket(s->conn) >= 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(null, PQsocket(s->conn)) < 0)
+            s->conn = NULL;
+        if (null >= 0)
+            close(null);
+    }
+    pq_state_free(s);
 }
 
 static int add_secret(struct pq_state *s, const char *secret, size_t len)

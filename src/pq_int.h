@@ -78,6 +78,9 @@ void pq_cancel_now(struct pq_state *s);
 /* Prepares every statement of the backend on conn (one round trip). */
 sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s);
 void pq_state_free(struct pq_state *s);
+/* pq_state_free in a process that shares conn with the one that opened it
+   (a child after fork()): nothing reaches the server. */
+void pq_state_abandon(struct pq_state *s);
 
 /* pg_advisory.c */
 extern const struct sqllock_backend sqllock__pg_advisory;

@@ -106,6 +106,11 @@ struct sqllock_backend {
        (a lease backend: frees lease_state and leaves the connection). */
     void (*close)(sqllock_client *c);
 
+    /* As close, in a process that did not make c (a child after fork()),
+       whose connection is its parent's too: frees only this process's
+       memory and copies, and never sends the server a byte. */
+    void (*abandon)(sqllock_client *c);
+
     /* 1 when closing a connection of our own may not end its locks, so
        sqllock_client_free releases them first: a lease row outlives any
        session, and an ODBC driver manager that pools connections keeps the
@@ -132,6 +137,7 @@ struct sqllock_client {
     const struct sqllock_backend *lease_be;
     void *lease_state;
     int owns_connection;               /* opened by sqllock_connect */
+    long owner_pid;                    /* the process that made c */
     int cancel_pipe[2];                /* sqllock_cancel writes, waits poll */
     struct sqllock_held held;
     sqllock_status last_status;
@@ -152,6 +158,9 @@ void sqllock__set_errcode(sqllock_client *c, const char *sqlstate);
 int sqllock__cancel_take(sqllock_client *c);
 /* The fd that becomes readable when sqllock_cancel is called. */
 int sqllock__cancel_fd(const sqllock_client *c);
+/* OK in the process that made c; elsewhere (a child after fork(), sharing
+   the parent's connection) ESTATE with c's error set, naming the owner. */
+sqllock_status sqllock__check_owner(sqllock_client *c, const char *what);
 
 /* Connectors: each opens or attaches its transport and installs a backend on
    c (be, be_state, owns_connection), or fails through sqllock__fail. */
