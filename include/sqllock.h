@@ -92,10 +92,12 @@ typedef struct sqllock_client sqllock_client;
  *      fallback: PGAPPNAME and application_name= still win), TCP keepalives
  *      (idle 10 s, interval 5 s, 3 probes), tcp_user_timeout 20 s and a 10 s
  *      connect timeout; its server session gets looser keepalives (30 s,
- *      10 s, 3 probes; tcp_user_timeout 60 s) and no idle timeouts, unless
- *      the string's options (or PGOPTIONS) set them. So across a silent
- *      network partition the client reports LOST before the server can free
- *      the lock for another holder.
+ *      10 s, 3 probes; tcp_user_timeout 60 s), no idle timeouts and
+ *      client_connection_check_interval 2 s (PostgreSQL 14 and later, over
+ *      ODBC too), unless the string's options (or PGOPTIONS) set them. So
+ *      across a silent network partition the client reports LOST before the
+ *      server can free the lock for another holder, and a waiter whose
+ *      process dies leaves the server's lock queue within about 2 s.
  *
  * On success *out is the new client (free with sqllock_client_free) and the
  * result is SQLLOCK_OK. On failure the result is EINVAL (malformed string,

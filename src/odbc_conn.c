@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "odbc_int.h"
+#include "pg_sql.h"
 #include "sqllock/odbc.h"
 
 #define LOGIN_TIMEOUT_S 10
@@ -119,7 +120,9 @@ static sqllock_status install(sqllock_client *c, struct odbc_state *s,
 
 /* Our own connection gets application_name "sqllock[<pid>]@<host>" when
    the string set none: APP= for SQL Server, which psqlODBC ignores, and a
-   session setting for PostgreSQL, whose driver has no such keyword. */
+   session setting for PostgreSQL, whose driver has no such keyword; there
+   also client_connection_check_interval unless pqopt= set it (see
+   PG_SQL_CHECK_INTERVAL_MS). */
 static void appname(char *buf, size_t n)
 {
     char host[32] = "";
@@ -127,22 +130,26 @@ static void appname(char *buf, size_t n)
     snprintf(buf, n, "sqllock[%ld]@%s", (long)getpid(), host);
 }
 
-static sqllock_status pg_set_appname(sqllock_client *c, struct odbc_state *s)
+static sqllock_status pg_session_setup(sqllock_client *c, struct odbc_state *s)
 {
     SQLHSTMT st = SQL_NULL_HSTMT;
     if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &st)))
-        return odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "connect: setting application_name", 0);
+        return odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "connect: setting up the session", 0);
     char name[64];
     SQLLEN len;
     appname(name, sizeof(name));
     SQLRETURN r = odbc_bind_text(st, 1, name, &len);
     if (SQL_SUCCEEDED(r))
-        r = SQLExecDirect(st, (SQLCHAR *)"SELECT pg_catalog.set_config('application_name', ?, "
-                          "false) WHERE pg_catalog.current_setting('application_name') = ''",
-                          SQL_NTS);
+        r = SQLExecDirect(st, (SQLCHAR *)
+            "SELECT pg_catalog.count(pg_catalog.set_config(d.name, d.setting, false))"
+            " FROM (VALUES ('application_name', ?),"
+            "  ('client_connection_check_interval', '" PG_SQL_CHECK_INTERVAL_MS "'))"
+            "  AS d(name, setting) JOIN pg_catalog.pg_settings AS s ON s.name = d.name"
+            " WHERE CASE d.name WHEN 'application_name' THEN s.setting = ''"
+            "  ELSE s.source <> 'client' END", SQL_NTS);
     sqllock_status result = SQL_SUCCEEDED(r) ? SQLLOCK_OK
                             : odbc_fail(c, s, SQL_HANDLE_STMT, st,
-                                        "connect: setting application_name", 0);
+                                        "connect: setting up the session", 0);
     SQLFreeHandle(SQL_HANDLE_STMT, st);
     return result;
 }
@@ -249,7 +256,7 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
     }
     sqllock_status st = be ? SQLLOCK_OK : c->last_status;
     if (st == SQLLOCK_OK && be == &sqllock__pg_advisory_odbc && strcmp(s->dbms, "PostgreSQL") == 0)
-        st = pg_set_appname(c, s);
+        st = pg_session_setup(c, s);
     if (st == SQLLOCK_OK)
         st = install(c, s, be);
     if (st != SQLLOCK_OK)

@@ -68,6 +68,19 @@
     "SELECT pg_catalog.pg_backend_pid(), pg_catalog.pg_is_in_recovery()"
 #define PG_SQL_IN_RECOVERY "SELECT pg_catalog.pg_is_in_recovery()"
 
+/*
+ * client_connection_check_interval for our own sessions (PostgreSQL 14 and
+ * later; the caller's choice wins). A waiting backend does not read its
+ * socket, so without it a waiter killed by SIGKILL stays in the lock queue
+ * (and keeps a connection slot) for as long as the holder holds. With it the
+ * backend looks every 2 s: a killed waiter leaves within about 2 s (measured
+ * by tests/hostile/sigkill.sh), for one poll() per 2 s per running
+ * statement. A killed holder is idle, reading its socket: it leaves at once
+ * either way. Never set on an attached connection: its settings are the
+ * caller's.
+ */
+#define PG_SQL_CHECK_INTERVAL_MS "2000"
+
 /* Why a server in recovery is refused, for both transports. */
 #define PG_STANDBY_REFUSED                                                     \
     "the server is in recovery (a hot standby): advisory locks taken there "   \

@@ -207,6 +207,7 @@ sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s)
  * believes it holds it. The operating system's default keepalive is two
  * hours; without ours a vanished client would hold its locks that long.
  * Idle timeouts would end a session whose only job is to hold a lock.
+ * client_connection_check_interval: see PG_SQL_CHECK_INTERVAL_MS.
  * pg_settings drops what this server version does not have.
  */
 static const char setup_sql[] =
@@ -215,7 +216,9 @@ static const char setup_sql[] =
     "  FROM (VALUES ('tcp_keepalives_idle', '30'), ('tcp_keepalives_interval', '10'),"
     "               ('tcp_keepalives_count', '3'), ('tcp_user_timeout', '60000'),"
     "               ('idle_session_timeout', '0'),"
-    "               ('idle_in_transaction_session_timeout', '0')) AS d(name, setting)"
+    "               ('idle_in_transaction_session_timeout', '0'),"
+    "               ('client_connection_check_interval', '" PG_SQL_CHECK_INTERVAL_MS "'))"
+    "   AS d(name, setting)"
     "  JOIN pg_catalog.pg_settings AS s ON s.name = d.name"
     "  WHERE s.source <> 'client' AND pg_catalog.pg_backend_pid() = $1::pg_catalog.int4"
     " ) AS applied";
