@@ -62,6 +62,7 @@ static int serverless(sqllock_client *c)
 struct seen {
     int n;
     int fn_ran; /* sqllock_with's or sqllock_run_once's fn ran in the child */
+    int own_st; /* a client of the child's own: acquire, then release */
     struct {
         char what[24];
         int st;
@@ -125,6 +126,13 @@ static void child_calls(struct seen *s)
         inherited_lock = NULL;
     /* A cancel from the child must not reach a wait of the parent's. */
     sqllock_cancel(inherited);
+    /* What the child should do instead: a client of its own. */
+    sqllock_client *own = t_client(t_tag("fork-child"));
+    sqllock_acquire_opts t = opts(0);
+    s->own_st = own ? sqllock_acquire(&l, own, t_tag("fork-child-lock"), &t) : SQLLOCK_ECONNECT;
+    if (s->own_st == SQLLOCK_OK)
+        s->own_st = sqllock_release(l);
+    sqllock_client_free(own);
 }
 
 static void child_main(enum child_end end, int out)
@@ -261,6 +269,7 @@ static void parent_keeps(enum child_end end, int attach)
                owner);
     CHECK(end != END_CALLS || s.n == 9);
     CHECKF(!s.fn_ran, "fn ran in the child");
+    CHECK_ST((sqllock_status)s.own_st, SQLLOCK_OK, NULL);
 
     /* The lock is still the parent's (with a lease: its row is not gone),
        in the session it had. */
@@ -335,7 +344,8 @@ static const struct tcase cases[] = {
      "a child's free of a client attached to the parent's PGconn unlocks nothing"},
     {"child_calls", t_child_calls,
      "in a child every call on an inherited client is ESTATE naming the owner's pid, changes "
-     "nothing on the server, and its cancel does not reach the parent"},
+     "nothing on the server, and its cancel does not reach the parent; a client of the "
+     "child's own works"},
 };
 
 T_MAIN(cases)
