@@ -340,12 +340,13 @@ static const struct tcase cases[] = {
      "a child whose atexit handler frees the inherited client leaves the parent's lock"},
     {"child_exits", t_child_exits,
      "a child that exits without freeing leaves the parent's lock"},
-    {"child_frees_attached", t_child_frees_attached,
-     "a child's free of a client attached to the parent's PGconn unlocks nothing"},
     {"child_calls", t_child_calls,
      "in a child every call on an inherited client is ESTATE naming the owner's pid, changes "
      "nothing on the server, and its cancel does not reach the parent; a client of the "
      "child's own works"},
+    /* Last: on an ODBC URL it switches the environment to the libpq URL. */
+    {"child_frees_attached", t_child_frees_attached,
+     "a child's free of a client attached to the parent's PGconn unlocks nothing"},
 };
 
 T_MAIN(cases)
