@@ -27,6 +27,10 @@ static void t_borrowed_stays_open(void)
     CHECK(pc);
     sqllock_client *c;
     CHECK_ST(sqllock_attach_pg(&c, pc), SQLLOCK_OK, c);
+    /* The session's settings stay the caller's: none of those our own
+       sessions get (client_connection_check_interval, for one). */
+    CHECK(t_sql_ll(pc, "SELECT coalesce((SELECT setting::int FROM pg_settings"
+                       " WHERE name = 'client_connection_check_interval'), 0)", NULL, NULL) == 0);
     sqllock_lock *l, *k;
     CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
     CHECK_ST(sqllock_acquire(&k, c, kept, NULL), SQLLOCK_OK, c);
