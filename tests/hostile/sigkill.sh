@@ -14,7 +14,7 @@
 #                 within 5 s, and the queued waiter gets the lock
 # Every case ends "not wedged": a fresh run takes and releases the lock.
 # The measured times are printed and appended to $SQLLOCK_FAULT_FIGURES.
-source "$(dirname "$0")/../cli/lib.sh" "$1"
+source "$(dirname "$0")/../cli/lib.sh" "$@"
 CASE=${2:?usage: $0 SQLLOCK CASE VIA URLVAR}
 VIA=${3:?usage: $0 SQLLOCK CASE VIA URLVAR}
 URLVAR=${4:?usage: $0 SQLLOCK CASE VIA URLVAR}
