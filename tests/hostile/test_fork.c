@@ -86,7 +86,6 @@ enum child_end { END_FREE, END_ATEXIT_FREE, END_EXIT, END_CALLS };
 static sqllock_client *inherited;
 static sqllock_lock *inherited_lock;
 static const char *other_name;
-static struct seen *child_seen;
 
 static void free_at_exit(void)
 {
@@ -137,7 +136,7 @@ static void child_calls(struct seen *s)
 
 static void child_main(enum child_end end, int out)
 {
-    struct seen *s = child_seen = calloc(1, sizeof(*s));
+    struct seen *s = calloc(1, sizeof(*s));
     if (!s)
         _exit(3);
     if (end == END_CALLS)
