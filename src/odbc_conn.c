@@ -26,17 +26,30 @@ struct parsed {
     int nomem;
 };
 
-static int add_secret(struct odbc_state *s, const char *v, size_t len)
+/* A PWD value as written and, when braced, its content both as written
+   and as the driver reads it (}} stands for }). */
+static int add_password(struct odbc_state *s, const char *v, size_t len)
 {
-    if (!len)
+    if (sqllock__secrets_add(&s->secrets, v, len) != 0)
+        return -1;
+    if (len < 2 || v[0] != '{')
         return 0;
-    for (int i = 0; i + 1 < ODBC_SECRETS; i++) {
-        if (!s->secrets[i]) {
-            s->secrets[i] = strndup(v, len);
-            return s->secrets[i] ? 0 : -1;
-        }
+    if (sqllock__secrets_add(&s->secrets, v + 1, len - 2) != 0)
+        return -1;
+    char *plain = malloc(len);
+    if (!plain) {
+        s->secrets.incomplete = 1;
+        return -1;
     }
-    return 0;
+    size_t n = 0;
+    for (size_t i = 1; i + 1 < len; i++) {
+        plain[n++] = v[i];
+        if (v[i] == '}' && v[i + 1] == '}')
+            i++;
+    }
+    int r = n < len - 2 ? sqllock__secrets_add(&s->secrets, plain, n) : 0;
+    free(plain);
+    return r;
 }
 
 static int parse_attr(void *arg, const char *key, size_t klen, const char *val, size_t vlen,
@@ -44,9 +57,7 @@ static int parse_attr(void *arg, const char *key, size_t klen, const char *val, 
 {
     struct parsed *p = arg;
     if (klen == 3 && strncasecmp(key, "PWD", 3) == 0) {
-        /* Mask the value as written and, when braced, its content. */
-        if (add_secret(p->s, val, vlen) ||
-            (vlen >= 2 && val[0] == '{' && add_secret(p->s, val + 1, vlen - 2)))
+        if (add_password(p->s, val, vlen))
             p->nomem = 1;
     } else if (klen == 7 && strncasecmp(key, "backend", 7) == 0) {
         p->backend = val;

@@ -46,7 +46,7 @@ void odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h, struct 
             break;
         o += (size_t)w < sizeof(raw) - o ? (size_t)w : sizeof(raw) - o - 1;
     }
-    sqllock__redact(d->msg, sizeof(d->msg), raw, (const char *const *)s->secrets, 0);
+    sqllock__redact(d->msg, sizeof(d->msg), raw, &s->secrets, 0);
 }
 
 int odbc_dead(struct odbc_state *s)
@@ -246,8 +246,7 @@ SQLRETURN odbc_execute(sqllock_client *c, SQLHSTMT st, int cancelable, int *canc
 /* What is ours alone, not the driver's. */
 static void free_own(struct odbc_state *s)
 {
-    for (int i = 0; i < ODBC_SECRETS; i++)
-        free(s->secrets[i]);
+    sqllock__secrets_free(&s->secrets);
     free(s);
 }
 

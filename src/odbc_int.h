@@ -14,13 +14,12 @@
 #include "sqllock_int.h"
 
 #define ODBC_STMT_MAX 24
-#define ODBC_SECRETS 4
 
 struct odbc_state {
     SQLHENV env;                    /* ours; SQL_NULL_HENV when attached */
     SQLHDBC dbc;
     int owned;                      /* opened by us: disconnected and freed */
-    char *secrets[ODBC_SECRETS];    /* NULL-terminated: never shown */
+    struct sqllock_secrets secrets; /* never shown */
     char dbms[64];                  /* SQL_DBMS_NAME */
     SQLHSTMT stmt[ODBC_STMT_MAX];   /* prepared lazily, by index */
 };

@@ -21,8 +21,7 @@ void pq_state_free(struct pq_state *s)
     if (s->owned && s->conn)
         PQfinish(s->conn);
     PQfreeCancel(s->cancel);
-    for (size_t i = 0; i < sizeof(s->secrets) / sizeof(s->secrets[0]); i++)
-        free(s->secrets[i]);
+    sqllock__secrets_free(&s->secrets);
     free(s);
 }
 
@@ -51,16 +50,7 @@ void pq_state_abandon(struct pq_state *s)
 
 static int add_secret(struct pq_state *s, const char *secret, size_t len)
 {
-    if (!secret || !len)
-        return 0;
-    /* The last slot stays NULL: the list is NULL-terminated. */
-    for (size_t i = 0; i + 1 < sizeof(s->secrets) / sizeof(s->secrets[0]); i++) {
-        if (!s->secrets[i]) {
-            s->secrets[i] = strndup(secret, len);
-            return s->secrets[i] ? 0 : -1;
-        }
-    }
-    return 0;
+    return sqllock__secrets_add(&s->secrets, secret, len);
 }
 
 /*
@@ -311,9 +301,12 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
             return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
         /* We could not parse out the password: hide what libpq echoed. */
         char clean[512];
-        const char *env[] = {getenv("PGPASSWORD"), NULL};
+        struct sqllock_secrets env = {0};
+        const char *pw = getenv("PGPASSWORD");
         collapse_quotes(perr);
-        sqllock__redact(clean, sizeof(clean), perr, env, 1);
+        (void)sqllock__secrets_add(&env, pw, pw ? strlen(pw) : 0);
+        sqllock__redact(clean, sizeof(clean), perr, &env, 1);
+        sqllock__secrets_free(&env);
         PQfreemem(perr);
         return sqllock__fail(c, SQLLOCK_EINVAL, "connect: malformed connection string: %s",
                              clean);
@@ -358,7 +351,7 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
         snprintf(raw, sizeof(raw), "%s", PQerrorMessage(s->conn));
         if (ambiguous)
             collapse_quotes(raw);
-        sqllock__redact(clean, sizeof(clean), raw, (const char *const *)s->secrets, ambiguous);
+        sqllock__redact(clean, sizeof(clean), raw, &s->secrets, ambiguous);
         size_t len = strlen(clean);
         while (len && (clean[len - 1] == '\n' || clean[len - 1] == ' '))
             clean[--len] = '\0';

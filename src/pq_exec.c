@@ -250,7 +250,7 @@ sqllock_status pqx_fail(struct pqx *x, const char *what)
 {
     sqllock_client *c = x->c;
     char clean[sizeof(x->msg)];
-    sqllock__redact(clean, sizeof(clean), x->msg, (const char *const *)x->s->secrets, 0);
+    sqllock__redact(clean, sizeof(clean), x->msg, &x->s->secrets, 0);
     sqllock__set_errcode(c, x->sqlstate);
     if (x->broken)
         return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server was "
@@ -274,8 +274,7 @@ sqllock_status pq_fail_result(sqllock_client *c, struct pq_state *s, PGresult *r
                               const char *what)
 {
     char clean[512];
-    sqllock__redact(clean, sizeof(clean), PQresultErrorMessage(r),
-                    (const char *const *)s->secrets, 0);
+    sqllock__redact(clean, sizeof(clean), PQresultErrorMessage(r), &s->secrets, 0);
     clean[strcspn(clean, "\n")] = '\0';
     sqllock__set_errcode(c, PQresultErrorField(r, PG_DIAG_SQLSTATE));
     PQclear(r);

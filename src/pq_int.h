@@ -15,7 +15,7 @@
 struct pq_state {
     PGconn *conn;
     PGcancel *cancel;       /* built before any wait, used by the waiter */
-    char *secrets[8];       /* strings never to show in a message; NULL-terminated */
+    struct sqllock_secrets secrets; /* strings never to show in a message */
     int prepared;           /* our statements exist on conn */
     int owned;              /* opened by us: closed by pq_state_free */
     int pooled;             /* a pooler is in the path: no session state of ours lasts */

@@ -197,9 +197,23 @@ void sqllock__held_free(struct sqllock_held *h);
 /* keyhash.c: PostgreSQL's hash_bytes_extended(k, len, 0) */
 uint64_t sqllock__hashtext64(const unsigned char *k, size_t len);
 
-/* redact.c: copies src into dst (size n), masking each secret and, when
-   mask_quoted, every "double-quoted" fragment. */
-void sqllock__redact(char *dst, size_t n, const char *src, const char *const *secrets,
+/* redact.c: strings never to show in a message. The list grows as
+   needed; incomplete says an add failed, and then sqllock__redact shows
+   none of the text (what it could not keep may be in it). */
+struct sqllock_secrets {
+    char **v;
+    size_t n, cap;
+    int incomplete;
+};
+/* Adds a copy of secret (len bytes; empty ones are skipped): 0, or -1 when
+   out of memory (incomplete is then set). */
+int sqllock__secrets_add(struct sqllock_secrets *s, const char *secret, size_t len);
+/* Frees the copies; s is empty (and complete) again. */
+void sqllock__secrets_free(struct sqllock_secrets *s);
+/* Copies src into dst (size n), masking each secret (the longest that
+   matches) and, when mask_quoted, every "double-quoted" fragment. secrets
+   may be NULL. */
+void sqllock__redact(char *dst, size_t n, const char *src, const struct sqllock_secrets *secrets,
                      int mask_quoted);
 
 #endif /* SQLLOCK_INT_H */

@@ -3,9 +3,12 @@
  * The input is spliced into a connection string that also holds a known
  * password PW, in the places a password can sit: a URL's userinfo, a
  * password= keyword (quoted, with the input inside the quotes), a URL query
- * parameter, and an ODBC PWD= attribute (plain and {braced}). Whatever
- * libpq or the ODBC driver manager then says about the string, the
- * password, or any 6-byte piece of it, must not be in sqllock_errmsg():
+ * parameter, and an ODBC PWD= attribute (plain and {braced}); and strings
+ * with many password parameters (MANY of them, key=value, URL query and
+ * PWD=, each a different password that starts with PW), past any fixed
+ * number of slots a list of secrets could have. Whatever libpq or the
+ * ODBC driver manager then says about the string, the password, or any
+ * 6-byte piece of it, must not be in sqllock_errmsg():
  * libpq quotes fragments of the string in its parse errors and host names
  * in its connect errors, and a host name can hold part of a password when
  * the input adds a second '@'.
@@ -29,6 +32,9 @@
 
 #define PW "Zq7xK3pW9mTe"
 #define PIECE 6
+/* Password parameters in the "many" forms: PW1 .. PW<MANY> (PW1 is a prefix
+   of PW12: masking the shorter must not leave the longer's tail). */
+#define MANY 12
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -119,9 +125,53 @@ static void check(const struct form *f, const char *in)
     sqllock_client_free(c);
 }
 
+/* The "many" forms: text before and after the input, built once. */
+#define MANY_BUF (MANY * 32 + 64)
+static char kv_many[MANY_BUF], kv_host[MANY_BUF], kv_tail[64], url_query_after[MANY_BUF],
+    url_user[64], url_path[MANY_BUF], odbc_many[MANY_BUF];
+static const struct form many_forms[] = {
+    {kv_host, kv_tail},         /* the input is the host name */
+    {kv_many, kv_tail},         /* the input between the passwords */
+    {url_query_after, ""},      /* the input after a query of passwords */
+    {url_user, url_path},       /* the input is the host of such a URL */
+    {odbc_many, ""},            /* many PWD=, the input after them: ODBC */
+};
+#define N_MANY_PG (sizeof(many_forms) / sizeof(many_forms[0]) - 1)
+
+/* sep-separated key=PW1 .. key=PW<last>, every other value {braced} if braces. */
+static size_t many(char *out, size_t n, const char *sep, const char *key, int last, int braces)
+{
+    size_t o = 0;
+    for (int i = 1; i <= last && o < n; i++) {
+        int b = braces && i % 2 == 0;
+        o += (size_t)snprintf(out + o, n - o, "%s%s%s" PW "%d%s", i > 1 ? sep : "", key,
+                              b ? "{" : "", i, b ? "}" : "");
+    }
+    return o;
+}
+
+static void build_many_forms(void)
+{
+    many(kv_many, sizeof(kv_many), " ", "password=", MANY - 1, 0);
+    /* An empty host= before the last one: libpq takes "password=PW12" as
+       the host name, and quotes it. */
+    snprintf(kv_host, sizeof(kv_host), "%s host=", kv_many);
+    snprintf(kv_tail, sizeof(kv_tail), " password=" PW "%d", MANY);
+    size_t o = (size_t)snprintf(url_query_after, sizeof(url_query_after), "postgres://h/db?");
+    o += many(url_query_after + o, sizeof(url_query_after) - o, "&", "password=", MANY - 1, 0);
+    snprintf(url_query_after + o, sizeof(url_query_after) - o, "&");
+    snprintf(url_user, sizeof(url_user), "postgresql://u:" PW "%d@", MANY);
+    o = (size_t)snprintf(url_path, sizeof(url_path), "/db?");
+    many(url_path + o, sizeof(url_path) - o, "&", "password=", MANY - 1, 0);
+    o = (size_t)snprintf(odbc_many, sizeof(odbc_many), "odbc:Driver={sqllock-fuzz-none};");
+    o += many(odbc_many + o, sizeof(odbc_many) - o, ";", "PWD=", MANY, 1);
+    snprintf(odbc_many + o, sizeof(odbc_many) - o, ";");
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
+    build_many_forms();
     /* Only the string decides: no password, service or host from outside. */
     unsetenv("PGPASSWORD");
     unsetenv("PGSERVICE");
@@ -158,6 +208,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     for (size_t f = 0; f < sizeof(pg_forms) / sizeof(pg_forms[0]); f++)
         check(&pg_forms[f], in);
+    for (size_t f = 0; f < N_MANY_PG; f++)
+        check(&many_forms[f], in);
 
     if (names_driver(in))
         return 0;
@@ -168,5 +220,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     for (size_t f = 0; f < sizeof(odbc_forms) / sizeof(odbc_forms[0]); f++)
         check(&odbc_forms[f], in);
+    check(&many_forms[N_MANY_PG], in);
     return 0;
 }

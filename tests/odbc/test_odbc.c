@@ -384,6 +384,41 @@ static void t_local_rules(void)
     CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
 }
 
+/*
+ * Many PWD attributes (plain, braced, braced with }}): every value is a
+ * secret, however many there are, in the form the driver reads it too
+ * ({a}}b} is a}b). The driver uses the last; the string's Servername
+ * repeats the eleventh password (a template that put a variable in the
+ * wrong place), and psqlODBC quotes the host name it could not resolve: a
+ * list of secrets that stops collecting at some count would show it.
+ */
+#define MANY_PWD 12
+static void t_many_passwords(void)
+{
+    const char *pg = t_env("SQLLOCK_TEST_ODBC_PG_URL");
+    CHECK(pg);
+    const char *tag = "Odbc7pw";
+    /* Around each password: plain, braced, braced with a doubled brace. */
+    const char *open[] = {"", "{", "{"}, *close[] = {"", "}", "}}}"};
+    char url[4096];
+    size_t n = (size_t)snprintf(url, sizeof(url), "%.*s", (int)(strstr(pg, "PWD=") - pg), pg);
+    for (int i = 1; i <= MANY_PWD; i++)
+        n += (size_t)snprintf(url + n, sizeof(url) - n, "PWD=%s%s%02dz%s;", open[i % 3], tag, i,
+                              close[i % 3]);
+    snprintf(url + n, sizeof(url) - n, "Servername={%s%02dz}}}", tag, MANY_PWD - 1);
+    sqllock_client *c = connect_url(url, SQLLOCK_ECONNECT);
+    CHECK(c);
+    const char *msg = sqllock_errmsg(c);
+    printf("message: %s\n", msg);
+    for (int i = 1; i <= MANY_PWD; i++) {
+        char secret[64];
+        snprintf(secret, sizeof(secret), "%s%02dz", tag, i);
+        CHECKF(!strstr(msg, secret), "password %d shown: %s", i, msg);
+    }
+    CHECK(msg[0]);
+    sqllock_client_free(c);
+}
+
 static const struct tcase cases[] = {
     {"local_rules", t_local_rules,
      "PWD values are masked (braced, plain, unparsable) and SHA-256 matches FIPS 180-4"},
@@ -394,6 +429,8 @@ static const struct tcase cases[] = {
      "SQLite is detected and has leases only: a lock without a ttl is ENOTSUP"},
     {"bad_urls", t_bad_urls,
      "an unknown backend= is EINVAL; malformed strings and unknown drivers show no password"},
+    {"many_passwords", t_many_passwords,
+     "with 12 PWD attributes (plain, braced, }}-escaped) none of them is shown, even quoted"},
     {"wrong_password", t_wrong_password,
      "a refused login is ECONNECT with the driver's reason and 08001, the password masked"},
     {"libpq_and_odbc_exclude", t_libpq_and_odbc_exclude,

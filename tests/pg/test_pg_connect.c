@@ -190,11 +190,60 @@ static void t_session_settings(void)
     PQfinish(admin);
 }
 
+/* 0, or i when msg shows the secret "<tag><i>z" (none is a prefix of another). */
+static int shows_secret(const char *msg, const char *tag, int n)
+{
+    char secret[64];
+    for (int i = 1; i <= n; i++) {
+        snprintf(secret, sizeof(secret), "%s%02dz", tag, i);
+        if (strstr(msg, secret))
+            return i;
+    }
+    return 0;
+}
+
+/*
+ * Many password parameters, in key=value and URL form: every value is a
+ * secret, however many there are. The last key=value one sits behind an
+ * empty "host=" (a variable that expanded to nothing), so libpq takes
+ * "password=..." as the host name and quotes it in its connect error: a
+ * list of secrets that stops collecting at some count would show it. The
+ * URL forms: plain, and with a second '@' that puts part of the userinfo
+ * password into the quoted host name.
+ */
+#define MANY_PASSWORDS 12
+static void t_many_passwords(void)
+{
+    char kv[2048] = "", url[2048] = "postgresql://u@127.0.0.1:1/db?connect_timeout=2",
+         at[2048];
+    const char *tag = "Mny9pw";
+    size_t k = 0, u = strlen(url);
+    for (int i = 1; i < MANY_PASSWORDS; i++) {
+        k += (size_t)snprintf(kv + k, sizeof(kv) - k, "password=%s%02dz ", tag, i);
+        u += (size_t)snprintf(url + u, sizeof(url) - u, "&password=%s%02dz", tag, i);
+    }
+    snprintf(kv + k, sizeof(kv) - k, "port=1 connect_timeout=2 host= password=%s%02dz", tag,
+             MANY_PASSWORDS);
+    snprintf(at, sizeof(at), "postgresql://u:%s%02dz@%s%02dz@127.0.0.1:1/db?%s", tag,
+             MANY_PASSWORDS, tag, MANY_PASSWORDS - 1, strchr(url, '?') + 1);
+    const char *forms[] = {kv, url, at};
+    for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+        char msg[1024];
+        sqllock_status st = connect_status(forms[f], msg, sizeof(msg));
+        printf("  form %zu -> %s: %s\n", f, sqllock_status_str(st), msg);
+        CHECKF(st == SQLLOCK_ECONNECT || st == SQLLOCK_EINVAL, "%s", sqllock_status_str(st));
+        CHECKF(msg[0] && !shows_secret(msg, tag, MANY_PASSWORDS), "password %d shown: %s",
+               shows_secret(msg, tag, MANY_PASSWORDS), msg);
+    }
+}
+
 static const struct tcase cases[] = {
     {"url_forms", t_url_forms,
      "postgresql://, postgres:// and key=value strings connect; a URL's application_name wins"},
     {"bad_urls", t_bad_urls,
      "malformed, unsupported, wrong-password and unreachable URLs fail clearly, never showing the password"},
+    {"many_passwords", t_many_passwords,
+     "with 12 password parameters (key=value and URL) none of them is shown, even quoted"},
     {"silent_server_bounded", t_silent_server_bounded,
      "a server that accepts but never answers fails after the connect timeout, not never"},
     {"session_settings", t_session_settings,
