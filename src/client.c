@@ -85,6 +85,36 @@ void sqllock__set_errcode(sqllock_client *c, const char *sqlstate)
         c->errcode[0] = '\0';
 }
 
+void sqllock__err_clear(sqllock_client *c)
+{
+    c->errmsg[0] = '\0';
+    c->errcode[0] = '\0';
+    c->last_status = SQLLOCK_OK;
+}
+
+sqllock_status sqllock__done(sqllock_client *c, sqllock_status st)
+{
+    if (st == SQLLOCK_OK)
+        sqllock__err_clear(c);
+    c->last_status = st;
+    return st;
+}
+
+void sqllock__err_save(const sqllock_client *c, struct sqllock_err *e)
+{
+    e->status = c->last_status;
+    memcpy(e->code, c->errcode, sizeof(e->code));
+    memcpy(e->msg, c->errmsg, sizeof(e->msg));
+}
+
+sqllock_status sqllock__err_restore(sqllock_client *c, const struct sqllock_err *e)
+{
+    memcpy(c->errcode, e->code, sizeof(c->errcode));
+    memcpy(c->errmsg, e->msg, sizeof(c->errmsg));
+    c->last_status = e->status;
+    return e->status;
+}
+
 int sqllock__cancel_fd(const sqllock_client *c)
 {
     return c->cancel_pipe[0];
@@ -147,11 +177,7 @@ sqllock_status sqllock_connect(sqllock_client **out, const char *url)
         return sqllock__fail(c, SQLLOCK_EINVAL, "connect: the URL is %s", url ? "empty" : "NULL");
     if (has_prefix(url, "odbc:")) {
 #ifdef SQLLOCK_WITH_ODBC
-        sqllock_status ost = sqllock__odbc_open(c, url + strlen("odbc:"));
-        if (ost == SQLLOCK_OK)
-            c->errmsg[0] = '\0';
-        c->last_status = ost;
-        return ost;
+        return sqllock__done(c, sqllock__odbc_open(c, url + strlen("odbc:")));
 #else
         return sqllock__fail(c, SQLLOCK_ENOTSUP,
                              "connect: this build of sqllock has no ODBC support");
@@ -166,11 +192,7 @@ sqllock_status sqllock_connect(sqllock_client **out, const char *url)
                              "postgres://, a key=value string or odbc:)",
                              n > 32 ? 32 : (int)n, url);
     }
-    sqllock_status st = sqllock__pg_open(c, url);
-    if (st == SQLLOCK_OK)
-        c->errmsg[0] = '\0';
-    c->last_status = st;
-    return st;
+    return sqllock__done(c, sqllock__pg_open(c, url));
 }
 
 void sqllock_client_free(sqllock_client *c)

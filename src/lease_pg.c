@@ -267,15 +267,13 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t
             break;
     }
     /* Leave the session as found; the outcome above is what the caller sees. */
-    char saved[SQLLOCK_ERRMSG_MAX];
-    sqllock_status last = c->last_status;
-    memcpy(saved, c->errmsg, sizeof(saved));
+    struct sqllock_err saved;
+    sqllock__err_save(c, &saved);
     if (listening && PQstatus(conn_of(c)->conn) == CONNECTION_OK) {
         (void)run_plain(c, "UNLISTEN " CHANNEL, "acquire (UNLISTEN)");
         (void)notified(c, key);
     }
-    memcpy(c->errmsg, saved, sizeof(saved));
-    c->last_status = last;
+    (void)sqllock__err_restore(c, &saved);
     return st;
 }
 

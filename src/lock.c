@@ -12,15 +12,12 @@
 
 static void clear_error(sqllock_client *c)
 {
-    c->errmsg[0] = '\0';
-    c->errcode[0] = '\0';
-    c->last_status = SQLLOCK_OK;
+    sqllock__err_clear(c);
 }
 
 static sqllock_status done(sqllock_client *c, sqllock_status st)
 {
-    c->last_status = st;
-    return st;
+    return sqllock__done(c, st);
 }
 
 static sqllock_status check_opts(sqllock_client *c, const sqllock_acquire_opts *o)

@@ -198,15 +198,12 @@ static sqllock_status ms_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
     if (call_proc(c, M_GET, l, timeout, wait_ms != 0, &rc, &info, &st, "acquire") != 0) {
         if (st == SQLLOCK_ECONNECT || wait_ms == 0)
             return st;
-        char msg[SQLLOCK_ERRMSG_MAX];
-        char code[6];
-        snprintf(msg, sizeof(msg), "%s", c->errmsg);
-        snprintf(code, sizeof(code), "%s", c->errcode);
+        struct sqllock_err saved;
+        sqllock__err_save(c, &saved);
         sqllock_status cleanup = release_orphan(c, l);
         if (cleanup != SQLLOCK_OK)
             return cleanup;
-        sqllock__set_errcode(c, code);
-        return sqllock__fail(c, st, "%s", msg);
+        return sqllock__err_restore(c, &saved);
     }
     switch (rc) {
     case 0:

@@ -150,26 +150,6 @@ static sqllock_status run_bool(sqllock_client *c, int i, const struct arg *args,
     return st;
 }
 
-/* Keeps a failure's message while cleanup statements run. */
-struct saved {
-    sqllock_status st;
-    char code[6];
-    char msg[SQLLOCK_ERRMSG_MAX];
-};
-
-static void save(struct saved *sv, sqllock_client *c, sqllock_status st)
-{
-    sv->st = st;
-    snprintf(sv->code, sizeof(sv->code), "%s", c->errcode);
-    snprintf(sv->msg, sizeof(sv->msg), "%s", c->errmsg);
-}
-
-static sqllock_status restore(const struct saved *sv, sqllock_client *c)
-{
-    sqllock__set_errcode(c, sv->code);
-    return sqllock__fail(c, sv->st, "%s", sv->msg);
-}
-
 /* Unlocks the key if the server granted it anyway; see pg_advisory.c. */
 static sqllock_status unlock_orphan(sqllock_client *c, const struct keytext *k)
 {
@@ -208,8 +188,8 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
     st = run(c, O_SET, &targ, 1, v, 0, 0, NULL, "acquire");
     if (st == SQLLOCK_OK)
         st = run(c, O_LOCK + l->mode, &karg, 1, v, 0, 1, NULL, "acquire");
-    struct saved sv;
-    save(&sv, c, st);
+    struct sqllock_err sv;
+    sqllock__err_save(c, &sv);
     SQLRETURN end = odbc_end_tran(s, st == SQLLOCK_OK ? SQL_COMMIT : SQL_ROLLBACK);
     sqllock_status on = set_autocommit(c, s, 1);
     if (st == SQLLOCK_OK && (!SQL_SUCCEEDED(end) || on != SQLLOCK_OK)) {
@@ -226,7 +206,7 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
         if (cleanup != SQLLOCK_OK)
             return cleanup;
     }
-    return restore(&sv, c);
+    return sqllock__err_restore(c, &sv);
 }
 
 /* Puts the captured settings back, a few times: a cancel sent during the
@@ -260,8 +240,8 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l, const stru
     if (st != SQLLOCK_OK)
         return st;
     st = run(c, O_LOCK + 2 * l->scope + l->mode, &karg, 1, NULL, 0, 1, NULL, "acquire");
-    struct saved sv;
-    save(&sv, c, st);
+    struct sqllock_err sv;
+    sqllock__err_save(c, &sv);
     if (st == SQLLOCK_ECONNECT)
         return st;
     sqllock_status back = restore_settings(c, v);
@@ -271,7 +251,7 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l, const stru
         return st == SQLLOCK_OK ? back
                                 : sqllock__fail(c, back, "acquire: the wait failed (%s) and the "
                                                 "session's settings could not be restored: %s",
-                                                sqllock_status_str(sv.st), c->errmsg);
+                                                sqllock_status_str(st), c->errmsg);
     }
     if (st == SQLLOCK_OK)
         return SQLLOCK_OK;
@@ -280,7 +260,7 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l, const stru
         if (cleanup != SQLLOCK_OK)
             return cleanup;
     }
-    return restore(&sv, c);
+    return sqllock__err_restore(c, &sv);
 }
 
 static sqllock_status po_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)

@@ -154,6 +154,22 @@ sqllock_status sqllock__fail(sqllock_client *c, sqllock_status st, const char *f
     SQLLOCK_PRINTF(3, 4);
 /* Sets the SQLSTATE shown by sqllock_errcode (NULL clears it). */
 void sqllock__set_errcode(sqllock_client *c, const char *sqlstate);
+/* Empties c's error (message and SQLSTATE; last status OK): where every
+   public call that can fail starts. */
+void sqllock__err_clear(sqllock_client *c);
+/* Where every public call ends: records st as the last status; after an
+   OK no message or SQLSTATE is left, whatever steps failed on the way. */
+sqllock_status sqllock__done(sqllock_client *c, sqllock_status st);
+/* Everything a failure leaves on a client, kept while cleanup calls (which
+   set and clear the client's error themselves) run, and put back after. */
+struct sqllock_err {
+    sqllock_status status;
+    char code[6];
+    char msg[SQLLOCK_ERRMSG_MAX];
+};
+void sqllock__err_save(const sqllock_client *c, struct sqllock_err *e);
+/* Puts e back on c and returns its status. */
+sqllock_status sqllock__err_restore(sqllock_client *c, const struct sqllock_err *e);
 /* Consumes a pending sqllock_cancel request: 1 if there was one. */
 int sqllock__cancel_take(sqllock_client *c);
 /* The fd that becomes readable when sqllock_cancel is called. */

@@ -762,6 +762,124 @@ static void t_many_locks(void)
     CHECK(free_for_others(name));
 }
 
+/* After a call that succeeded, c carries neither a message nor a SQLSTATE. */
+#define CHECK_CLEAN(c, what)                                                   \
+    CHECKF(!sqllock_errmsg(c)[0] && !sqllock_errcode(c)[0],                    \
+           "after %s: errmsg \"%s\", errcode \"%s\"", what, sqllock_errmsg(c),  \
+           sqllock_errcode(c))
+
+/* Gives c a failure to clear: BUSY on a name another client holds. */
+static int dirty(sqllock_client *c, const char *held_elsewhere)
+{
+    sqllock_lock *l = NULL;
+    return acq(&l, c, held_elsewhere, NULL) == SQLLOCK_BUSY && sqllock_errmsg(c)[0];
+}
+
+static int succeed(void *p)
+{
+    (void)p;
+    return 0;
+}
+
+/*
+ * Every public call that succeeds leaves sqllock_errmsg and sqllock_errcode
+ * empty, even right after a failure and even when it failed on the way
+ * (a wait that found the lock held, polled or slept, and then got it).
+ * Before each call the client is given a failure (BUSY) to clear. Calls a
+ * backend cannot do (numeric keys, extend, run once) are walked where it
+ * can.
+ */
+static void t_errors_cleared(void)
+{
+    const char *name = t_tag("clean"), *busy = t_tag("clean-busy"), *bname = t_tag("b");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(bname);
+    PGconn *admin = t_admin();
+    CHECK(a && b && admin);
+    CHECK_CLEAN(b, "connect");
+    sqllock_lock *la, *lbusy, *lb;
+    CHECK_ST(acq(&lbusy, a, busy, NULL), SQLLOCK_OK, a);
+    CHECK_CLEAN(a, "acquire (try)");
+    CHECK(sqllock_fencing_token(lbusy) >= 0);
+    CHECK_CLEAN(a, "fencing token");
+
+    /* A wait that waited on a holder, then succeeded. */
+    CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
+    CHECK(dirty(b, busy));
+    struct waiter w = {b, name, SQLLOCK_WAIT_FOREVER, SQLLOCK_EINVAL, 0, NULL, NULL, ""};
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, waiter_main, &w) == 0);
+    int blocked = waits(admin, bname, serverless(b));
+    sqllock_status rs = sqllock_release(la);
+    pthread_join(th, NULL);
+    CHECK(blocked);
+    CHECK_ST(rs, SQLLOCK_OK, a);
+    CHECK_CLEAN(a, "release");
+    CHECK_ST(w.st, SQLLOCK_OK, b);
+    CHECK_CLEAN(b, "an acquire that waited for the holder");
+    lb = w.l;
+
+    CHECK(dirty(b, busy));
+    CHECK_ST(sqllock_check(lb), SQLLOCK_OK, b);
+    CHECK_CLEAN(b, "check");
+    if (LEASE) {
+        CHECK(dirty(b, busy));
+        CHECK_ST(sqllock_extend(lb, suite_ttl()), SQLLOCK_OK, b);
+        CHECK_CLEAN(b, "extend");
+    }
+    CHECK(dirty(b, busy));
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_CLEAN(b, "release");
+
+    sqllock_acquire_opts o = wait_opts(200);
+    CHECK(dirty(b, busy));
+    CHECK_ST(acq(&lb, b, name, &o), SQLLOCK_OK, b);
+    CHECK_CLEAN(b, "acquire (bounded wait, free)");
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+
+    if (!LEASE && !serverless(b) && strcmp(sqllock_backend_name(b), "mssql-applock") != 0) {
+        CHECK(dirty(b, busy));
+        CHECK_ST(sqllock_acquire_key(&lb, b, (int64_t)getpid() * 1000 + 7, NULL), SQLLOCK_OK, b);
+        CHECK_CLEAN(b, "acquire_key");
+        CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    }
+
+    int r = -1;
+    CHECK(dirty(b, busy));
+    CHECK_ST(sqllock_with(&r, b, name, dflt(), succeed, NULL), SQLLOCK_OK, b);
+    CHECK(r == 0);
+    CHECK_CLEAN(b, "sqllock_with");
+    CHECK(dirty(b, busy));
+    SQLLOCK_USING(lu, b, name, dflt()) {
+        CHECK(lu);
+        CHECK_CLEAN(b, "SQLLOCK_USING");
+    }
+
+    /* Run once needs the lease tables, which applocks have not. */
+    if (strcmp(sqllock_backend_name(b), "mssql-applock") != 0) {
+        const char *job = t_tag("clean-once");
+        int ran = -1, existed = -1;
+        CHECK(dirty(b, busy));
+        CHECK_ST(sqllock_install_schema(b), SQLLOCK_OK, b);
+        CHECK_CLEAN(b, "install schema");
+        CHECK(dirty(b, busy));
+        CHECK_ST(sqllock_run_once(&ran, b, job, 0, succeed, NULL), SQLLOCK_OK, b);
+        CHECK(ran != 0);
+        CHECK_CLEAN(b, "run once (ran)");
+        CHECK(dirty(b, busy));
+        CHECK_ST(sqllock_run_once(&ran, b, job, 0, succeed, NULL), SQLLOCK_OK, b);
+        CHECK(ran == 0);
+        CHECK_CLEAN(b, "run once (already done)");
+        CHECK(dirty(b, busy));
+        CHECK_ST(sqllock_once_forget(&existed, b, job), SQLLOCK_OK, b);
+        CHECK(existed == 1);
+        CHECK_CLEAN(b, "once forget");
+    }
+    CHECK_ST(sqllock_release(lbusy), SQLLOCK_OK, a);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+    PQfinish(admin);
+}
+
 static const struct tcase cases[] = {
     {"try_busy_then_free", t_try_busy_then_free,
      "a try gets a free lock, gives BUSY while another session holds it, and gets it after release"},
@@ -795,6 +913,9 @@ static const struct tcase cases[] = {
      "bad options and NULL handles give EINVAL or ENOTSUP with a message, never a crash"},
     {"many_locks", t_many_locks,
      "3000 locks on one client: re-entry still refused, client_free with locks held frees them"},
+    {"errors_cleared", t_errors_cleared,
+     "after every call that succeeded (a wait that first found the lock held, check, extend, "
+     "release, with, run once, ...) errmsg and errcode are empty, even right after a failure"},
 };
 
 T_MAIN(cases)
