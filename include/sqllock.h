@@ -356,15 +356,35 @@ SQLLOCK_EXTERN sqllock_status sqllock_install_schema(sqllock_client *c);
  * runner that dies holds the job up until that expires, and a fn that runs
  * longer lets a second runner in.
  *
- * ran_out (may be NULL): 1 when this call ran fn, whatever fn returned; 0
- * otherwise. fn's own result is not interpreted beyond zero/non-zero: pass
- * it back through payload when the caller needs it.
- * Returns OK when fn ran or had already been done; BUSY/TIMEOUT/CANCELED
- * when the lock was not had in wait_ms (fn did not run); EINVAL (c, name or
- * fn NULL, a bad name), ENOTSUP (a connection without lease tables), ESTATE
- * (inside a transaction, or the tables are missing on an attached
- * connection), or another error of acquire.
+ * ran_out (may be NULL) says what this call did, as one of the
+ * SQLLOCK_RAN_* values below: non-zero exactly when it ran fn (so a test
+ * `ran != 0` means "fn ran"). fn's own result is not interpreted beyond
+ * zero/non-zero: pass it back through payload when the caller needs it.
+ *
+ * Returns, with *ran_out:
+ *   OK, SQLLOCK_RAN_NONE: fn had already been done; it did not run.
+ *   OK, SQLLOCK_RAN_RECORDED: fn ran, returned 0, and the marker is recorded.
+ *   OK, SQLLOCK_RAN_FN_FAILED: fn ran and returned non-zero; nothing is
+ *       recorded, and the next caller runs fn again.
+ *   an error, SQLLOCK_RAN_NOT_RECORDED: fn ran and returned 0, but the
+ *       marker could not be recorded (ESERVER with the server's SQLSTATE in
+ *       sqllock_errcode(): a trigger, a revoked privilege, a dropped table;
+ *       ECONNECT: the connection broke, and whether the marker was written
+ *       is unknown). Every later caller runs fn again until a marker exists.
+ *   BUSY/TIMEOUT/CANCELED, SQLLOCK_RAN_NONE: the lock was not had in
+ *       wait_ms (fn did not run).
+ *   EINVAL (c, name or fn NULL, a bad name), ENOTSUP (a connection without
+ *       lease tables), ESTATE (inside a transaction, or the tables are
+ *       missing on an attached connection), or another error of acquire,
+ *       with SQLLOCK_RAN_NONE.
+ * When fn ran and only the release of the lock failed afterwards, the
+ * release's status is returned with the SQLLOCK_RAN_* of the run.
  */
+#define SQLLOCK_RAN_NONE 0         /* fn did not run */
+#define SQLLOCK_RAN_RECORDED 1     /* fn ran, returned 0, marker recorded */
+#define SQLLOCK_RAN_FN_FAILED 2    /* fn ran and returned non-zero */
+#define SQLLOCK_RAN_NOT_RECORDED 3 /* fn ran, returned 0, marker not recorded */
+
 SQLLOCK_EXTERN sqllock_status sqllock_run_once(int *ran_out, sqllock_client *c,
                                                const char *name, int64_t wait_ms,
                                                int (*fn)(void *payload), void *payload);

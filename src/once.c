@@ -9,7 +9,8 @@
  *   done?  -> skip.  Otherwise take the lock (waiting up to wait_ms), look
  *   again (a runner may have finished while we waited), run fn, and record
  *   the marker only when fn returned 0; release on every path.
- * A failed fn or a dead runner leaves no marker, so the next caller runs it.
+ * A failed fn or a dead runner leaves no marker, so the next caller runs it;
+ * so does a marker that could not be recorded, which *ran_out tells apart.
  * A database without session locks (SQLite) guards fn with a lease of
  * LEASE_RUN_ONCE_TTL_MS instead: a runner that dies holds the job up until
  * it expires, and a fn that runs longer lets a second runner in.
@@ -35,9 +36,7 @@ static sqllock_status check_name(sqllock_client *c, const char *name, size_t *le
 /* The lease backend that keeps run-once markers, or NULL with c's error set. */
 static const struct sqllock_backend *marker_backend(sqllock_client *c, const char *what)
 {
-    c->errmsg[0] = '\0';
-    c->errcode[0] = '\0';
-    c->last_status = SQLLOCK_OK;
+    sqllock__err_clear(c);
     if (sqllock__check_owner(c, what) != SQLLOCK_OK)
         return NULL;
     if (!c->be) {
@@ -57,7 +56,7 @@ sqllock_status sqllock_run_once(int *ran_out, sqllock_client *c, const char *nam
                                 int64_t wait_ms, int (*fn)(void *payload), void *payload)
 {
     if (ran_out)
-        *ran_out = 0;
+        *ran_out = SQLLOCK_RAN_NONE;
     if (!c)
         return SQLLOCK_EINVAL;
     const struct sqllock_backend *mb = marker_backend(c, "run once");
@@ -72,7 +71,7 @@ sqllock_status sqllock_run_once(int *ran_out, sqllock_client *c, const char *nam
 
     int done = 0;
     if ((st = mb->once_done(c, name, len, &done)) != SQLLOCK_OK || done)
-        return st;
+        return sqllock__done(c, st);
     sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
     o.wait_ms = wait_ms;
     if (c->be == c->lease_be) /* no session locks (SQLite): a lease guards fn */
@@ -80,25 +79,28 @@ sqllock_status sqllock_run_once(int *ran_out, sqllock_client *c, const char *nam
     sqllock_lock *l;
     if ((st = sqllock_acquire(&l, c, name, &o)) != SQLLOCK_OK)
         return st;
+    int ran = SQLLOCK_RAN_NONE;
     st = mb->once_done(c, name, len, &done);
     if (st == SQLLOCK_OK && !done) {
-        int r = fn(payload);
-        if (ran_out)
-            *ran_out = 1;
-        if (r == 0)
-            st = mb->once_mark(c, name, len, l->token);
+        if (fn(payload) != 0)
+            ran = SQLLOCK_RAN_FN_FAILED;
+        else if ((st = mb->once_mark(c, name, len, l->token)) == SQLLOCK_OK)
+            ran = SQLLOCK_RAN_RECORDED;
+        else
+            ran = SQLLOCK_RAN_NOT_RECORDED;
     }
+    if (ran_out)
+        *ran_out = ran;
     /* The marker's outcome matters more than the release's: a lock lost
        while fn ran (its session died) has already been freed anyway. */
-    char saved[SQLLOCK_ERRMSG_MAX];
-    memcpy(saved, c->errmsg, sizeof(saved));
+    struct sqllock_err failed;
+    sqllock__err_save(c, &failed);
     sqllock_status rel = sqllock_release(l);
     if (st != SQLLOCK_OK) {
-        memcpy(c->errmsg, saved, sizeof(saved));
-        c->last_status = st;
-        return st;
+        (void)sqllock__err_restore(c, &failed);
+        return sqllock__done(c, st);
     }
-    return rel == SQLLOCK_LOST ? SQLLOCK_OK : rel;
+    return sqllock__done(c, rel == SQLLOCK_LOST ? SQLLOCK_OK : rel);
 }
 
 sqllock_status sqllock_once_forget(int *existed_out, sqllock_client *c, const char *name)
@@ -118,7 +120,7 @@ sqllock_status sqllock_once_forget(int *existed_out, sqllock_client *c, const ch
     st = mb->once_forget(c, name, len, &existed);
     if (existed_out)
         *existed_out = existed;
-    return st;
+    return sqllock__done(c, st);
 }
 
 sqllock_status sqllock_install_schema(sqllock_client *c)
@@ -126,5 +128,5 @@ sqllock_status sqllock_install_schema(sqllock_client *c)
     if (!c)
         return SQLLOCK_EINVAL;
     const struct sqllock_backend *mb = marker_backend(c, "install schema");
-    return mb ? mb->install_schema(c) : c->last_status;
+    return mb ? sqllock__done(c, mb->install_schema(c)) : c->last_status;
 }

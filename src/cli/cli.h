@@ -27,6 +27,7 @@
 #define CLI_EXIT_UNAVAILABLE 69 /* EX_UNAVAILABLE: the database cannot be reached */
 #define CLI_EXIT_LOST 70        /* EX_SOFTWARE: the lock was lost while PROGRAM ran */
 #define CLI_EXIT_OSERR 71       /* EX_OSERR: fork, pipe or the like failed */
+#define CLI_EXIT_CANTCREAT 73   /* EX_CANTCREAT: once: ran, but not recorded as done */
 #define CLI_EXIT_BUSY 75        /* EX_TEMPFAIL: the lock could not be had */
 #define CLI_EXIT_NOTFOUND 127   /* PROGRAM not found, as shells say */
 #define CLI_EXIT_NOEXEC 126     /* PROGRAM found but not executable */

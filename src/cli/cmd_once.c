@@ -3,7 +3,9 @@
  * every machine that runs this command with the same NAME on the same
  * database (sqllock_run_once): one runs it, the others wait and then skip
  * it; once it has exited 0, later calls skip it. `--forget NAME` removes the
- * done marker, so that the next call runs PROGRAM again.
+ * done marker, so that the next call runs PROGRAM again. A PROGRAM that
+ * exited 0 but whose marker could not be recorded has its own exit status,
+ * because every later call will run it again.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -37,8 +39,9 @@ const char cmd_once_help[] =
     "  -h, --help           this help\n"
     "\n"
     "Exit status: PROGRAM's when it ran; 0 when it had already been done (or\n"
-    "--forget succeeded); 75 when another runner did not finish within -w;\n"
-    "64 usage; 69 the database cannot be reached.\n";
+    "--forget succeeded); 73 when PROGRAM exited 0 but the done marker could\n"
+    "not be recorded (the next call runs it again); 75 when another runner\n"
+    "did not finish within -w; 64 usage; 69 the database cannot be reached.\n";
 
 enum { OPT_URL = 256, OPT_FORGET };
 static const struct option long_opts[] = {
@@ -145,9 +148,13 @@ int cmd_once(struct cli *cli, int argc, char **argv)
         return code;
     }
     struct program p = {argv + optind, 0};
-    int ran = 0;
+    int ran = SQLLOCK_RAN_NONE;
     sqllock_status st = sqllock_run_once(&ran, c, name, wait_ms, run_program, &p);
-    if (st == SQLLOCK_OK) {
+    if (ran == SQLLOCK_RAN_NOT_RECORDED) {
+        cli_err("\"%s\" ran (exit 0) but was not recorded as done, so the next call runs it "
+                "again: %s", name, sqllock_errmsg(c));
+        code = CLI_EXIT_CANTCREAT;
+    } else if (st == SQLLOCK_OK) {
         code = ran ? p.status : 0;
         if (cli->verbose && ran)
             cli_err("ran \"%s\": exit %d", name, p.status);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Proves `sqllock once`: of 8 started at once, PROGRAM runs exactly once and
 # every caller exits 0; a later call skips it; a failing PROGRAM is retried
-# by the next call (its status is passed on); --forget re-arms it. Also
+# by the next call (its status is passed on); --forget re-arms it; a run
+# whose done marker the database refuses exits 73 (EX_CANTCREAT). Also
 # `sqllock init` (idempotent) and `run --ttl` (a lease: busy for others
 # while PROGRAM runs; -s with --ttl is a usage error).
 source "$(dirname "$0")/lib.sh" "$@"
@@ -42,6 +43,24 @@ rc=0
 "$SQLLOCK" once "$name" -- sh -c 'echo third >>"$1"' sh "$ran" || fail "after --forget"
 [[ "$(tail -n 1 "$ran")" == third ]] || fail "--forget did not re-arm it"
 ok "a failing PROGRAM's status is passed on and the next call runs it; --forget re-arms"
+
+# PROGRAM exits 0 but the database refuses the done marker (a trigger on
+# sqllock_once for this name alone): exit 73 with one line saying so, and
+# the next call runs PROGRAM again.
+name="$UNIQ-refused"
+sql "CREATE FUNCTION \"$name\"() RETURNS trigger LANGUAGE plpgsql AS
+       \$\$BEGIN RAISE EXCEPTION 'marker refused by a test trigger'; END\$\$;
+     CREATE TRIGGER \"$name\" BEFORE INSERT ON sqllock_once FOR EACH ROW
+       WHEN (NEW.name = convert_to('$name', 'UTF8')) EXECUTE FUNCTION \"$name\"()"
+drop_refusal() { sql "SET client_min_messages = warning; DROP TRIGGER IF EXISTS \"$1\" ON sqllock_once; DROP FUNCTION IF EXISTS \"$1\"()"; }
+on_exit drop_refusal "$name"
+expect_fail 73 "$SQLLOCK" once "$name" -- sh -c 'echo refused >>"$1"' sh "$ran"
+[[ "$ERR" == *"not recorded"* && "$ERR" == *"marker refused by a test trigger"* ]] || fail "$ERR"
+[[ "$(tail -n 1 "$ran")" == refused ]] || fail "PROGRAM did not run"
+drop_refusal "$name"
+"$SQLLOCK" once "$name" -- sh -c 'echo again >>"$1"' sh "$ran" || fail "after the refusal"
+[[ "$(tail -n 1 "$ran")" == again ]] || fail "a run whose marker was refused was not run again"
+ok "PROGRAM ran but its marker was refused: exit 73, one line; the next call runs it again"
 
 expect_fail 64 "$SQLLOCK" once "$UNIQ-x" true
 [[ "$ERR" == *"expected -- PROGRAM"* ]] || fail "$ERR"

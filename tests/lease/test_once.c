@@ -2,7 +2,9 @@
  * sqllock_run_once against a real PostgreSQL over libpq: many processes
  * starting one migration at once run it once; a failed or killed run is
  * retried by the next caller; a later caller skips; a forgotten marker makes
- * it run again. Processes meet at pipe barriers and report what they saw.
+ * it run again; what *ran_out says tells each outcome apart, a marker the
+ * database refuses included. Processes meet at pipe barriers and report
+ * what they saw.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +14,9 @@
 #include <unistd.h>
 
 #include "support.h"
+#ifdef T_WITH_ODBC
+#include "odbc_support.h"
+#endif
 
 static int wait_child(pid_t pid)
 {
@@ -110,10 +115,10 @@ static void t_failed_run_retried(void)
     struct job j = {-1, 1, 0, 0};
     int ran = -1;
     CHECK_ST(sqllock_run_once(&ran, c, name, 0, job, &j), SQLLOCK_OK, c);
-    CHECK(ran == 1 && j.runs == 1);
+    CHECK(ran == SQLLOCK_RAN_FN_FAILED && j.runs == 1);
     j.result = 0; /* the next caller runs it, and it works this time */
     CHECK_ST(sqllock_run_once(&ran, c, name, 0, job, &j), SQLLOCK_OK, c);
-    CHECK(ran == 1 && j.runs == 2);
+    CHECK(ran == SQLLOCK_RAN_RECORDED && j.runs == 2);
     CHECK_ST(sqllock_run_once(&ran, c, name, 0, job, &j), SQLLOCK_OK, c);
     CHECK(ran == 0 && j.runs == 2);
     int existed = -1;
@@ -122,7 +127,7 @@ static void t_failed_run_retried(void)
     CHECK_ST(sqllock_once_forget(&existed, c, name), SQLLOCK_OK, c);
     CHECK(existed == 0);
     CHECK_ST(sqllock_run_once(&ran, c, name, 0, job, &j), SQLLOCK_OK, c);
-    CHECK(ran == 1 && j.runs == 3);
+    CHECK(ran == SQLLOCK_RAN_RECORDED && j.runs == 3);
     sqllock_client_free(c);
 }
 
@@ -165,7 +170,7 @@ static void t_killed_run_retried(void)
         return;
     }
     CHECK_ST(sqllock_run_once(&ran, c, name, 10000, job, &j), SQLLOCK_OK, c);
-    CHECK(ran == 1 && j.runs == 1);
+    CHECK(ran == SQLLOCK_RAN_RECORDED && j.runs == 1);
     CHECK_ST(sqllock_run_once(&ran, c, name, 0, job, &j), SQLLOCK_OK, c);
     CHECK(ran == 0 && j.runs == 1);
     sqllock_client_free(c);
@@ -191,6 +196,138 @@ static void t_bad_arguments(void)
     sqllock_client_free(c);
 }
 
+/*
+ * Makes the database refuse (refuse = 1) or accept again the run-once
+ * marker of name: a trigger on sqllock_once that raises for that name
+ * alone, so that other tests' markers are untouched. Created from a
+ * connection of the test's own: the admin connection on PostgreSQL, a
+ * second ODBC connection to the file on SQLite. 1 on success.
+ */
+static int refuse_marker(sqllock_client *c, const char *name, int refuse)
+{
+    char sql[512];
+    if (strcmp(sqllock_backend_name(c), "lease") == 0) {
+#ifdef T_WITH_ODBC
+        if (refuse)
+            snprintf(sql, sizeof(sql), "CREATE TRIGGER \"%s\" BEFORE INSERT ON sqllock_once "
+                     "WHEN NEW.name = CAST('%s' AS BLOB) BEGIN SELECT RAISE(ABORT, "
+                     "'marker refused by a test trigger'); END", name, name);
+        else
+            snprintf(sql, sizeof(sql), "DROP TRIGGER \"%s\"", name);
+        struct t_odbc o;
+        if (!t_odbc_open(&o, t_url(), t_tag("refuser")))
+            return 0;
+        int ok = t_odbc_exec(&o, sql);
+        t_odbc_close(&o);
+        return ok;
+#else
+        t_fail(__FILE__, __LINE__, "a SQLite client in a build without ODBC");
+        return 0;
+#endif
+    }
+    PGconn *admin = t_admin();
+    if (!admin)
+        return 0;
+    if (refuse)
+        snprintf(sql, sizeof(sql),
+                 "CREATE FUNCTION \"%s\"() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN "
+                 "RAISE EXCEPTION 'marker refused by a test trigger'; END$$; "
+                 "CREATE TRIGGER \"%s\" BEFORE INSERT ON sqllock_once FOR EACH ROW "
+                 "WHEN (NEW.name = convert_to('%s', 'UTF8')) EXECUTE FUNCTION \"%s\"()",
+                 name, name, name, name);
+    else
+        snprintf(sql, sizeof(sql), "DROP TRIGGER \"%s\" ON sqllock_once; DROP FUNCTION \"%s\"()",
+                 name, name);
+    int ok = t_exec(admin, sql);
+    PQfinish(admin);
+    return ok;
+}
+
+/* fn that succeeds, after a trigger that refuses its marker was created:
+   something changed the database while the job ran. */
+struct refused_job {
+    sqllock_client *c;
+    const char *name;
+    int runs, armed;
+};
+
+static int refused_job(void *payload)
+{
+    struct refused_job *j = payload;
+    j->runs++;
+    j->armed = refuse_marker(j->c, j->name, 1);
+    return 0;
+}
+
+/*
+ * Each outcome of sqllock_run_once has its own *ran_out: fn failed (OK,
+ * FN_FAILED, nothing recorded), ran and recorded (OK, RECORDED), already
+ * done (OK, NONE), and ran but the marker was refused (an error,
+ * NOT_RECORDED), after which the next caller runs fn again. fn ran exactly
+ * when ran is non-zero.
+ */
+static void t_outcomes(void)
+{
+    const char *name = t_tag("outcomes"), *refused = t_tag("refused");
+    sqllock_client *c = t_client(t_tag("once"));
+    CHECK(c);
+    CHECK(SQLLOCK_RAN_NONE == 0 && SQLLOCK_RAN_RECORDED == 1 && SQLLOCK_RAN_FN_FAILED == 2 &&
+          SQLLOCK_RAN_NOT_RECORDED == 3);
+    struct job j = {-1, 1, 0, 0};
+    int ran = -1;
+    CHECK_ST(sqllock_run_once(&ran, c, name, 0, job, &j), SQLLOCK_OK, c);
+    CHECKF(ran == SQLLOCK_RAN_FN_FAILED && j.runs == 1, "fn failed: ran %d", ran);
+    j.result = 0;
+    CHECK_ST(sqllock_run_once(&ran, c, name, 0, job, &j), SQLLOCK_OK, c);
+    CHECKF(ran == SQLLOCK_RAN_RECORDED && j.runs == 2, "recorded: ran %d", ran);
+    CHECK_ST(sqllock_run_once(&ran, c, name, 0, job, &j), SQLLOCK_OK, c);
+    CHECKF(ran == SQLLOCK_RAN_NONE && j.runs == 2, "done: ran %d", ran);
+
+    struct refused_job rj = {c, refused, 0, 0};
+    sqllock_status st = sqllock_run_once(&ran, c, refused, 0, refused_job, &rj);
+    printf("refused marker: %s, ran %d, errcode \"%s\": %s\n", sqllock_status_str(st), ran,
+           sqllock_errcode(c), sqllock_errmsg(c));
+    int unarmed = rj.armed && refuse_marker(c, refused, 0);
+    CHECK(rj.armed && unarmed);
+    CHECKF(st < 0 && ran == SQLLOCK_RAN_NOT_RECORDED && rj.runs == 1, "%s, ran %d",
+           sqllock_status_str(st), ran);
+    /* Not recorded: the next caller runs it, and records it this time. */
+    CHECK_ST(sqllock_run_once(&ran, c, refused, 0, job, &j), SQLLOCK_OK, c);
+    CHECKF(ran == SQLLOCK_RAN_RECORDED && j.runs == 3, "after the refusal: ran %d", ran);
+    sqllock_client_free(c);
+}
+
+/*
+ * When the marker cannot be recorded, the caller sees the database's
+ * reason: the status of the failed record (ESERVER), its SQLSTATE in
+ * sqllock_errcode (P0001, raise_exception, over libpq; the driver's over
+ * ODBC) and its message, not those of the release that ran after it.
+ */
+static void t_not_recorded_keeps_sqlstate(void)
+{
+    const char *refused = t_tag("refused-code");
+    sqllock_client *c = t_client(t_tag("once"));
+    CHECK(c);
+    struct refused_job rj = {c, refused, 0, 0};
+    int ran = -1;
+    sqllock_status st = sqllock_run_once(&ran, c, refused, 0, refused_job, &rj);
+    char code[6], msg[1024];
+    snprintf(code, sizeof(code), "%s", sqllock_errcode(c));
+    snprintf(msg, sizeof(msg), "%s", sqllock_errmsg(c));
+    sqllock_status last = sqllock_last_status(c);
+    printf("%s, errcode \"%s\": %s\n", sqllock_status_str(st), code, msg);
+    int unarmed = rj.armed && refuse_marker(c, refused, 0);
+    CHECK(rj.armed && unarmed);
+    CHECK_ST(st, SQLLOCK_ESERVER, c);
+    CHECKF(code[0], "no SQLSTATE after a refused marker: %s", msg);
+    if (strncmp(t_url(), "odbc:", 5) != 0)
+        CHECKF(strcmp(code, "P0001") == 0, "SQLSTATE %s", code);
+    CHECKF(strstr(msg, "recording it done") && strstr(msg, "marker refused by a test trigger"),
+           "%s", msg);
+    CHECK(last == SQLLOCK_ESERVER && ran == SQLLOCK_RAN_NOT_RECORDED);
+    sqllock_client_free(c);
+}
+
 static const struct tcase cases[] = {
     {"eight_at_once", t_eight_at_once,
      "8 processes start one migration at once: it runs once, later callers skip it"},
@@ -199,6 +336,11 @@ static const struct tcase cases[] = {
     {"killed_run_retried", t_killed_run_retried,
      "a runner killed by SIGKILL records nothing and the next caller runs it"},
     {"bad_arguments", t_bad_arguments, "NULL and empty arguments are EINVAL"},
+    {"outcomes", t_outcomes,
+     "*ran_out tells fn failed, ran and recorded, already done and ran-but-not-recorded "
+     "apart; a marker the database refused is run again by the next caller"},
+    {"not_recorded_keeps_sqlstate", t_not_recorded_keeps_sqlstate,
+     "a refused marker's status, SQLSTATE and message reach the caller, not the release's"},
 };
 
 T_MAIN(cases)
