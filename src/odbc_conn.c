@@ -302,8 +302,7 @@ sqllock_status sqllock_attach_odbc_as(sqllock_client **out, SQLHDBC dbc, const c
         odbc_state_free(s);
         return st;
     }
-    c->last_status = SQLLOCK_OK;
-    return SQLLOCK_OK;
+    return sqllock__done(c, SQLLOCK_OK);
 }
 
 sqllock_status sqllock_attach_odbc(sqllock_client **out, SQLHDBC dbc)

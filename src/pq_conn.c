@@ -396,6 +396,5 @@ sqllock_status sqllock_attach_pg(sqllock_client **out, PGconn *conn)
         uninstall(c);
         return st;
     }
-    c->last_status = SQLLOCK_OK;
-    return SQLLOCK_OK;
+    return sqllock__done(c, SQLLOCK_OK);
 }

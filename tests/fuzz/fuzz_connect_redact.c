@@ -32,8 +32,8 @@
 
 #define PW "Zq7xK3pW9mTe"
 #define PIECE 6
-/* Password parameters in the "many" forms: PW1 .. PW<MANY> (PW1 is a prefix
-   of PW12: masking the shorter must not leave the longer's tail). */
+/* Password parameters in the "many" forms: PW01 .. PW<MANY>, none a prefix
+   of another (masking PW1 in PW12 would hide the leak of the rest). */
 #define MANY 12
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -138,13 +138,13 @@ static const struct form many_forms[] = {
 };
 #define N_MANY_PG (sizeof(many_forms) / sizeof(many_forms[0]) - 1)
 
-/* sep-separated key=PW1 .. key=PW<last>, every other value {braced} if braces. */
+/* sep-separated key=PW01 .. key=PW<last>, every other value {braced} if braces. */
 static size_t many(char *out, size_t n, const char *sep, const char *key, int last, int braces)
 {
     size_t o = 0;
     for (int i = 1; i <= last && o < n; i++) {
         int b = braces && i % 2 == 0;
-        o += (size_t)snprintf(out + o, n - o, "%s%s%s" PW "%d%s", i > 1 ? sep : "", key,
+        o += (size_t)snprintf(out + o, n - o, "%s%s%s" PW "%02d%s", i > 1 ? sep : "", key,
                               b ? "{" : "", i, b ? "}" : "");
     }
     return o;
@@ -156,11 +156,11 @@ static void build_many_forms(void)
     /* An empty host= before the last one: libpq takes "password=PW12" as
        the host name, and quotes it. */
     snprintf(kv_host, sizeof(kv_host), "%s host=", kv_many);
-    snprintf(kv_tail, sizeof(kv_tail), " password=" PW "%d", MANY);
+    snprintf(kv_tail, sizeof(kv_tail), " password=" PW "%02d", MANY);
     size_t o = (size_t)snprintf(url_query_after, sizeof(url_query_after), "postgres://h/db?");
     o += many(url_query_after + o, sizeof(url_query_after) - o, "&", "password=", MANY - 1, 0);
     snprintf(url_query_after + o, sizeof(url_query_after) - o, "&");
-    snprintf(url_user, sizeof(url_user), "postgresql://u:" PW "%d@", MANY);
+    snprintf(url_user, sizeof(url_user), "postgresql://u:" PW "%02d@", MANY);
     o = (size_t)snprintf(url_path, sizeof(url_path), "/db?");
     many(url_path + o, sizeof(url_path) - o, "&", "password=", MANY - 1, 0);
     o = (size_t)snprintf(odbc_many, sizeof(odbc_many), "odbc:Driver={sqllock-fuzz-none};");
