@@ -49,6 +49,16 @@ int t_main(int argc, char **argv, const struct tcase *cases, size_t n);
         }                                                                      \
     } while (0)
 
+/* CHECK and CHECKF for helpers that return 1 (passed) or 0. */
+#define CHECK_R(cond) CHECKF_R(cond, "check failed: %s", #cond)
+#define CHECKF_R(cond, ...)                                                    \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            t_fail(__FILE__, __LINE__, __VA_ARGS__);                           \
+            return 0;                                                          \
+        }                                                                      \
+    } while (0)
+
 /* expr must return the sqllock_status want; c (may be NULL) explains why not. */
 #define CHECK_ST(expr, want, c)                                                \
     do {                                                                       \
@@ -59,6 +69,15 @@ int t_main(int argc, char **argv, const struct tcase *cases, size_t n);
                    sqllock_status_str(want), sqllock_errmsg(c));               \
             return;                                                            \
         }                                                                      \
+    } while (0)
+
+/* CHECK_ST for helpers that return 1 (passed) or 0. */
+#define CHECK_ST_R(expr, want, c)                                              \
+    do {                                                                       \
+        sqllock_status got_ = (expr);                                          \
+        CHECKF_R(got_ == (want), "%s returned %d (%s), expected %d (%s): %s",  \
+                 #expr, got_, sqllock_status_str(got_), (want),                \
+                 sqllock_status_str(want), sqllock_errmsg(c));                 \
     } while (0)
 
 #endif

@@ -47,15 +47,6 @@ static int serverless(sqllock_client *c)
     return strcmp(sqllock_backend_name(c), "lease") == 0;
 }
 
-/* CHECK and CHECKF for functions that return 1 (passed) or 0. */
-#define CHECK_R(cond) CHECKF_R(cond, "check failed: %s", #cond)
-#define CHECKF_R(cond, ...)                                                    \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            t_fail(__FILE__, __LINE__, __VA_ARGS__);                           \
-            return 0;                                                          \
-        }                                                                      \
-    } while (0)
 
 /* What the child saw, one row per call, sent to the parent whole. */
 #define SEEN_MAX 12
