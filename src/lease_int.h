@@ -34,6 +34,11 @@ void lease_hex(char *out, const char *p, size_t len);
    into buf without its ';'. 0 at the end, -1 if one does not fit. */
 int lease_schema_next(const char **p, char *buf, size_t n);
 
+/* A lease statement's failure st, reworded when its SQLSTATE (c->errcode)
+   says why in terms a user can act on: 42501 permission, 25006 read-only,
+   3F000 no schema to create in. Returns st. */
+sqllock_status lease_explain(sqllock_client *c, sqllock_status st);
+
 /* Vtable members every lease backend shares: leases are live session
    entries, never asked about, and never tied to a transaction. */
 int lease_never_asked(sqllock_client *c, const sqllock_lock *e);

@@ -15,8 +15,8 @@
  *
  * As over libpq, lease statements run only with autocommit on (ESTATE
  * inside the caller's transaction); a connection we opened creates the
- * tables on first use, an attached one without them is ESTATE naming
- * `sqllock init`.
+ * tables when a statement finds them missing, an attached one without them
+ * is ESTATE naming `sqllock init`.
  */
 #include <errno.h>
 #include <poll.h>
@@ -71,7 +71,6 @@ struct lease_odbc {
     struct lease_owner owner;
     const struct dialect *d;
     const char *schema;
-    int schema_ready;
     SQLHSTMT stmt[L_COUNT];
 };
 
@@ -98,6 +97,29 @@ static sqllock_status ready(sqllock_client *c, const char *what)
                              "on (a lease row must be committed the moment it is written); "
                              "end the transaction first", what);
     return SQLLOCK_OK;
+}
+
+/*
+ * A failed statement on h as a status, reworded when it says why a user can
+ * act on (lease_explain). SQLite reports a read-only database as HY000 with
+ * its own result code 8 (SQLITE_READONLY): given PostgreSQL's 25006, so
+ * that a program tests one code whatever the database.
+ */
+static sqllock_status stmt_fail(sqllock_client *c, SQLHSTMT h, const char *what)
+{
+    struct odbc_state *s = c->be_state;
+    struct odbc_diag d;
+    odbc_diag_read(s, SQL_HANDLE_STMT, h, &d);
+    sqllock_status st = odbc_fail(c, s, SQL_HANDLE_STMT, h, what, 0);
+    if (lease_of(c)->d == &sqlite_dialect && d.native == 8)
+        sqllock__set_errcode(c, "25006");
+    return lease_explain(c, st);
+}
+
+/* The tables are missing: PostgreSQL's 42P01, SQLite's words. */
+static int tables_missing(sqllock_client *c)
+{
+    return strcmp(c->errcode, "42P01") == 0 || strstr(c->errmsg, "no such table") != NULL;
 }
 
 static SQLRETURN run_direct(struct odbc_state *s, const char *sql, SQLHSTMT *h)
@@ -127,18 +149,18 @@ static sqllock_status run_schema(sqllock_client *c)
         SQLHSTMT h = SQL_NULL_HSTMT;
         SQLRETURN r = more < 0 ? SQL_ERROR : run_direct(s, stmt, &h);
         if (!SQL_SUCCEEDED(r))
-            st = h ? odbc_fail(c, s, SQL_HANDLE_STMT, h, "installing the lease schema", 0)
+            st = h ? stmt_fail(c, h, "installing the lease schema")
                    : sqllock__fail(c, SQLLOCK_ESERVER, "installing the lease schema: a "
                                    "statement of the schema file is too long");
         if (h)
             SQLFreeHandle(SQL_HANDLE_STMT, h);
     }
+    /* Every way out ends the transaction: a failed install leaves the
+       connection as it found it. */
     if (txn) {
         (void)odbc_end_tran(s, st == SQLLOCK_OK ? SQL_COMMIT : SQL_ROLLBACK);
         (void)SQLSetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT, (SQLPOINTER)SQL_AUTOCOMMIT_ON, 0);
     }
-    if (st == SQLLOCK_OK)
-        lo->schema_ready = 1;
     return st;
 }
 
@@ -175,18 +197,13 @@ static SQLRETURN bind(SQLHSTMT h, const char *order, const struct args *a, SQLLE
 /*
  * Runs statement i with a's values: its first row's first two columns into
  * col (empty for NULL; *rows 0 when there is no row), or the affected-row
- * count into *rows. Creates the tables first on a connection we own.
+ * count into *rows.
  */
-static sqllock_status run(sqllock_client *c, int i, const struct args *a, char col[2][32],
-                          long long *rows, const char *what)
+static sqllock_status run_one(sqllock_client *c, int i, const struct args *a, char col[2][32],
+                              long long *rows, const char *what)
 {
     struct odbc_state *s = c->be_state;
     struct lease_odbc *lo = lease_of(c);
-    sqllock_status st = ready(c, what);
-    if (st != SQLLOCK_OK)
-        return st;
-    if (!lo->schema_ready && c->owns_connection && (st = run_schema(c)) != SQLLOCK_OK)
-        return st;
     SQLHSTMT h = lo->stmt[i];
     if (!h) {
         if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &h)))
@@ -201,18 +218,12 @@ static sqllock_status run(sqllock_client *c, int i, const struct args *a, char c
         if (r == SQL_NO_DATA)
             r = SQL_SUCCESS;
     }
-    if (!SQL_SUCCEEDED(r)) {
-        st = odbc_fail(c, s, SQL_HANDLE_STMT, h, what, 0);
-        odbc_reset(h);
-        if (strcmp(c->errcode, "42P01") == 0 || strstr(c->errmsg, "no such table"))
-            return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the lease tables do not exist in "
-                                 "this database: run `sqllock init` or "
-                                 "sqllock_install_schema() once", what);
-        return st;
-    }
+    sqllock_status st = SQLLOCK_OK;
     *rows = 0;
     col[0][0] = col[1][0] = '\0';
-    if (lo->d->yields[i] == COUNT) {
+    if (!SQL_SUCCEEDED(r)) {
+        st = stmt_fail(c, h, what);
+    } else if (lo->d->yields[i] == COUNT) {
         SQLLEN n = 0;
         if (SQL_SUCCEEDED(SQLRowCount(h, &n)))
             *rows = n;
@@ -226,16 +237,35 @@ static sqllock_status run(sqllock_client *c, int i, const struct args *a, char c
             if (ind == SQL_NULL_DATA)
                 col[k][0] = '\0';
         }
-        if (!SQL_SUCCEEDED(r)) {
-            st = odbc_fail(c, s, SQL_HANDLE_STMT, h, what, 0);
-            odbc_reset(h);
-            return st;
-        }
-        *rows = 1;
+        if (!SQL_SUCCEEDED(r))
+            st = stmt_fail(c, h, what);
+        else
+            *rows = 1;
     }
     odbc_reset(h);
-    lo->schema_ready = 1;
-    return SQLLOCK_OK;
+    return st;
+}
+
+/* Statement i, creating the tables when it finds them missing, on a
+   connection we own only (as over libpq, see lease_pg.c). */
+static sqllock_status run(sqllock_client *c, int i, const struct args *a, char col[2][32],
+                          long long *rows, const char *what)
+{
+    sqllock_status st = ready(c, what);
+    if (st != SQLLOCK_OK)
+        return st;
+    st = run_one(c, i, a, col, rows, what);
+    if (st == SQLLOCK_OK || !tables_missing(c))
+        return st;
+    if (c->owns_connection) {
+        if ((st = run_schema(c)) != SQLLOCK_OK)
+            return st;
+        st = run_one(c, i, a, col, rows, what);
+        if (st == SQLLOCK_OK || !tables_missing(c))
+            return st;
+    }
+    return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the lease tables do not exist in this "
+                         "database: run `sqllock init` or sqllock_install_schema() once", what);
 }
 
 static void name_args(sqllock_client *c, struct args *a, const char *name, size_t len)

@@ -2,8 +2,9 @@
  * What the lease backends share besides their SQL: the owner identity
  * written into each lease row (host and a random id per client, so that a
  * stale holder can be told from the new one even on one host), names as hex
- * text, reading the schema files statement by statement, and the vtable
- * members that are the same for every lease backend.
+ * text, reading the schema files statement by statement, what a refused
+ * lease statement means in words, and the vtable members that are the same
+ * for every lease backend.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -95,5 +96,31 @@ sqllock_status lease_release_outcome(sqllock_client *c, sqllock_status st)
     if (st == SQLLOCK_ECONNECT)
         return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost; the lease "
                              "row expires by its ttl");
+    return st;
+}
+
+sqllock_status lease_explain(sqllock_client *c, sqllock_status st)
+{
+    static const struct {
+        char code[6];
+        const char *hint;
+    } hints[] = {
+        {"42501", "permission denied: this role needs SELECT, INSERT, UPDATE and DELETE on "
+                  "sqllock_lease and sqllock_once (and CREATE on the schema, unless their "
+                  "owner installs them with `sqllock init`)"},
+        {"25006", "the database or the session is read-only (default_transaction_read_only, "
+                  "a read-only role or file): leases and run-once write rows"},
+        {"3F000", "no schema to create the lease tables in: the search_path is empty or names "
+                  "no schema that exists; set search_path, or install them with `sqllock init`"},
+    };
+    if (st != SQLLOCK_ESERVER)
+        return st;
+    for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++) {
+        if (strcmp(c->errcode, hints[i].code) != 0)
+            continue;
+        char said[SQLLOCK_ERRMSG_MAX];
+        memcpy(said, c->errmsg, sizeof(said));
+        return sqllock__fail(c, st, "%s; %s", said, hints[i].hint);
+    }
     return st;
 }

@@ -18,8 +18,9 @@
  * A lease row must be visible to everyone the moment it is written, so the
  * statements run only on an idle connection (autocommit); inside the
  * caller's transaction they are ESTATE. On a connection the library opened
- * the tables are created on first use; on an attached one a missing table is
- * ESTATE naming `sqllock init`.
+ * the tables are created when a statement finds them missing (never
+ * before: a role without CREATE uses the tables `sqllock init` made); on
+ * an attached one a missing table is ESTATE naming `sqllock init`.
  */
 #include <errno.h>
 #include <poll.h>
@@ -38,7 +39,6 @@
 /* lease_state of a client whose connection is libpq. */
 struct lease_pg {
     struct lease_owner owner;
-    int schema_ready;      /* the tables are known to exist */
 };
 
 /* The statements shared with the ODBC transport (lease_sql.h). */
@@ -80,15 +80,22 @@ static sqllock_status ready(sqllock_client *c, const char *what)
     return SQLLOCK_OK;
 }
 
+/* The schema script, one transaction. A failure inside it leaves the
+   session in a failed transaction: rolled back here, so that the client is
+   exactly as usable as before (its advisory locks are session locks, and
+   survive the rollback). */
 static sqllock_status run_schema(sqllock_client *c)
 {
     struct pq_state *s = conn_of(c);
     PGresult *r = PQexec(s->conn, sqllock__lease_schema_postgresql);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK)
-        return pq_fail_result(c, s, r, "installing the lease schema");
-    PQclear(r);
-    lease_of(c)->schema_ready = 1;
-    return SQLLOCK_OK;
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+        PQclear(r);
+        return SQLLOCK_OK;
+    }
+    sqllock_status st = pq_fail_result(c, s, r, "installing the lease schema");
+    if (pq_txn(s) == PQTRANS_INERROR || pq_txn(s) == PQTRANS_INTRANS)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    return lease_explain(c, st);
 }
 
 static sqllock_status lease_install_schema(sqllock_client *c)
@@ -97,10 +104,31 @@ static sqllock_status lease_install_schema(sqllock_client *c)
     return st == SQLLOCK_OK ? run_schema(c) : st;
 }
 
+/* One statement, one round trip; the first row's first two columns in *r.
+   *missing is set when the tables do not exist (42P01). */
+static sqllock_status run_one(sqllock_client *c, const char *sql, int n,
+                              const char *const *params, struct pqx_step *r, const char *what,
+                              int *missing)
+{
+    struct pqx x;
+    sqllock_status st = pqx_begin_one(&x, c, conn_of(c));
+    if (st != SQLLOCK_OK)
+        return st == SQLLOCK_ECONNECT ? pqx_fail(&x, what) : st;
+    pqx_send_sql(&x, sql, n, params);
+    pqx_sync(&x);
+    pqx_read(&x, r);
+    pqx_end(&x);
+    if (r->ok == 1 && !x.failed)
+        return SQLLOCK_OK;
+    *missing = strcmp(x.sqlstate, "42P01") == 0;
+    return lease_explain(c, pqx_fail(&x, what));
+}
+
 /*
- * One statement, one round trip; the first row's first two columns in *r.
- * Creates the tables first on a connection we own; on an attached one a
- * missing table is the caller's to install.
+ * A lease statement. The tables are created only when they turn out to be
+ * missing, so that a role without CREATE uses the tables their owner
+ * installed (`sqllock init`), and only on a connection we own: on an
+ * attached one a missing table is the caller's to install.
  */
 static sqllock_status run(sqllock_client *c, const char *sql, int n, const char *const *params,
                           struct pqx_step *r, const char *what)
@@ -108,28 +136,19 @@ static sqllock_status run(sqllock_client *c, const char *sql, int n, const char 
     sqllock_status st = ready(c, what);
     if (st != SQLLOCK_OK)
         return st;
-    if (!lease_of(c)->schema_ready && c->owns_connection &&
-        (st = run_schema(c)) != SQLLOCK_OK)
+    int missing = 0;
+    st = run_one(c, sql, n, params, r, what, &missing);
+    if (missing && c->owns_connection) {
+        if ((st = run_schema(c)) != SQLLOCK_OK)
+            return st;
+        missing = 0;
+        st = run_one(c, sql, n, params, r, what, &missing);
+    }
+    if (!missing)
         return st;
-    struct pqx x;
-    st = pqx_begin_one(&x, c, conn_of(c));
-    if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? pqx_fail(&x, what) : st;
-    pqx_send_sql(&x, sql, n, params);
-    pqx_sync(&x);
-    pqx_read(&x, r);
-    pqx_end(&x);
-    if (r->ok == 1 && !x.failed) {
-        lease_of(c)->schema_ready = 1;
-        return SQLLOCK_OK;
-    }
-    if (strcmp(x.sqlstate, "42P01") == 0) {
-        sqllock__set_errcode(c, x.sqlstate);
-        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the lease tables do not exist in this "
-                             "database (or are not on the search_path): run `sqllock init` "
-                             "or sqllock_install_schema() once", what);
-    }
-    return pqx_fail(&x, what);
+    return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the lease tables do not exist in this "
+                         "database (or are not on the search_path): run `sqllock init` "
+                         "or sqllock_install_schema() once", what);
 }
 
 /* The parameters that name a held lease: hex name, owner id, token. */

@@ -132,8 +132,8 @@ static sqllock_status install(sqllock_client *c, struct odbc_state *s,
 /* Our own connection gets application_name "sqllock[<pid>]@<host>" when
    the string set none: APP= for SQL Server, which psqlODBC ignores, and a
    session setting for PostgreSQL, whose driver has no such keyword; there
-   also client_connection_check_interval unless pqopt= set it (see
-   PG_SQL_CHECK_INTERVAL_MS). */
+   also the settings of PG_SQL_OWN_SETTINGS, unless pqopt= or ConnSettings
+   chose them. */
 static void appname(char *buf, size_t n)
 {
     char host[32] = "";
@@ -153,11 +153,10 @@ static sqllock_status pg_session_setup(sqllock_client *c, struct odbc_state *s)
     if (SQL_SUCCEEDED(r))
         r = SQLExecDirect(st, (SQLCHAR *)
             "SELECT pg_catalog.count(pg_catalog.set_config(d.name, d.setting, false))"
-            " FROM (VALUES ('application_name', ?),"
-            "  ('client_connection_check_interval', '" PG_SQL_CHECK_INTERVAL_MS "'))"
+            " FROM (VALUES ('application_name', ?), " PG_SQL_OWN_SETTINGS ")"
             "  AS d(name, setting) JOIN pg_catalog.pg_settings AS s ON s.name = d.name"
             " WHERE CASE d.name WHEN 'application_name' THEN s.setting = ''"
-            "  ELSE s.source <> 'client' END", SQL_NTS);
+            "  ELSE " PG_SQL_NOT_CALLERS("s") " END", SQL_NTS);
     sqllock_status result = SQL_SUCCEEDED(r) ? SQLLOCK_OK
                             : odbc_fail(c, s, SQL_HANDLE_STMT, st,
                                         "connect: setting up the session", 0);

@@ -81,6 +81,27 @@
  */
 #define PG_SQL_CHECK_INTERVAL_MS "2000"
 
+/*
+ * What our own sessions set, over both transports, as rows of a VALUES list
+ * (name, setting) for pg_settings to filter: applied unless the caller
+ * chose the setting (source 'client': the URL's options, PGOPTIONS or
+ * pqopt; 'session': a SET such as psqlODBC's ConnSettings). A DBA's role-
+ * or database-level timeouts are meant for application sessions, and
+ * break a session whose job is to hold a lock: idle_session_timeout and
+ * idle_in_transaction_session_timeout end an idle holder, whose locks
+ * vanish without a word; statement_timeout and lock_timeout cut a lease
+ * statement that waits behind another's row lock short, as if the wait had
+ * timed out. Waits are bounded by wait_ms instead (the advisory statements
+ * set both timeouts per transaction). pg_settings drops what the server's
+ * version does not have.
+ */
+#define PG_SQL_OWN_SETTINGS                                                    \
+    "('statement_timeout', '0'), ('lock_timeout', '0'),"                       \
+    " ('idle_session_timeout', '0'), ('idle_in_transaction_session_timeout', '0')," \
+    " ('client_connection_check_interval', '" PG_SQL_CHECK_INTERVAL_MS "')"
+/* s (a pg_settings row) was not chosen by the caller. */
+#define PG_SQL_NOT_CALLERS(s) s ".source NOT IN ('client', 'session')"
+
 /* Why a server in recovery is refused, for both transports. */
 #define PG_STANDBY_REFUSED                                                     \
     "the server is in recovery (a hot standby): advisory locks taken there "   \

@@ -196,21 +196,17 @@ sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s)
  * way round, a second holder could be granted it while the first still
  * believes it holds it. The operating system's default keepalive is two
  * hours; without ours a vanished client would hold its locks that long.
- * Idle timeouts would end a session whose only job is to hold a lock.
- * client_connection_check_interval: see PG_SQL_CHECK_INTERVAL_MS.
- * pg_settings drops what this server version does not have.
+ * PG_SQL_OWN_SETTINGS: the settings both transports apply.
  */
 static const char setup_sql[] =
     "SELECT pg_catalog.pg_backend_pid(), pg_catalog.pg_is_in_recovery()"
     " FROM (SELECT pg_catalog.count(pg_catalog.set_config(d.name, d.setting, false))"
     "  FROM (VALUES ('tcp_keepalives_idle', '30'), ('tcp_keepalives_interval', '10'),"
     "               ('tcp_keepalives_count', '3'), ('tcp_user_timeout', '60000'),"
-    "               ('idle_session_timeout', '0'),"
-    "               ('idle_in_transaction_session_timeout', '0'),"
-    "               ('client_connection_check_interval', '" PG_SQL_CHECK_INTERVAL_MS "'))"
+    "               " PG_SQL_OWN_SETTINGS ")"
     "   AS d(name, setting)"
     "  JOIN pg_catalog.pg_settings AS s ON s.name = d.name"
-    "  WHERE s.source <> 'client' AND pg_catalog.pg_backend_pid() = $1::pg_catalog.int4"
+    "  WHERE " PG_SQL_NOT_CALLERS("s") " AND pg_catalog.pg_backend_pid() = $1::pg_catalog.int4"
     " ) AS applied";
 
 /* Whether the session is on a standby, and whether a pooler is in between:
