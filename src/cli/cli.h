@@ -29,6 +29,7 @@
 #define CLI_EXIT_OSERR 71       /* EX_OSERR: fork, pipe or the like failed */
 #define CLI_EXIT_CANTCREAT 73   /* EX_CANTCREAT: once: ran, but not recorded as done */
 #define CLI_EXIT_BUSY 75        /* EX_TEMPFAIL: the lock could not be had */
+#define CLI_EXIT_NOPERM 77      /* EX_NOPERM: the role may not, or the database is read-only */
 #define CLI_EXIT_NOTFOUND 127   /* PROGRAM not found, as shells say */
 #define CLI_EXIT_NOEXEC 126     /* PROGRAM found but not executable */
 
@@ -83,6 +84,13 @@ int cli_connect(sqllock_client **out, const struct cli *cli, const char *what);
 /* Prints "sqllock: <message>" on stderr as exactly one line: line breaks in
    the message (libpq's detail lines) become "; ". */
 void cli_err(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* Says why a library call on c failed with st (c's message), and returns
+   the exit status for it: CLI_EXIT_USAGE for EINVAL and ENOTSUP (a bad URL
+   or one this build cannot use), CLI_EXIT_NOPERM when the server refused
+   for want of a privilege (42501) or because it is read-only (25006), and
+   CLI_EXIT_UNAVAILABLE for everything else. c may be NULL. */
+int cli_fail(const sqllock_client *c, sqllock_status st);
 
 /* cli_err(), then returns CLI_EXIT_USAGE with a pointer to --help. */
 int cli_usage(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3);

@@ -15,13 +15,19 @@ const char cmd_init_help[] =
     "state in, sqllock_lease and sqllock_once, in the first schema of the\n"
     "search_path, unless they exist. Safe to run again. Needs the right to\n"
     "create tables there. A client that opens its own connection creates them\n"
-    "on first use; an application that attaches its connection needs this (or\n"
-    "sqllock_install_schema()) once.\n"
+    "when it finds them missing; an application that attaches its connection,\n"
+    "or whose role may not create tables, needs this (or\n"
+    "sqllock_install_schema()) once, run by the tables' owner, who then grants\n"
+    "SELECT, INSERT, UPDATE, DELETE on both to the application's role.\n"
     "\n"
     "Options:\n"
     "  --url URL        the database (default: $SQLLOCK_URL, then $DATABASE_URL)\n"
     "  -v, --verbose    say on stderr what is happening\n"
-    "  -h, --help       this help\n";
+    "  -h, --help       this help\n"
+    "\n"
+    "Exit status: 0 installed (or there already); 64 usage; 69 the database\n"
+    "cannot be reached; 77 this role may not create them, or the database is\n"
+    "read-only.\n";
 
 enum { OPT_URL = 256 };
 static const struct option long_opts[] = {
@@ -54,12 +60,10 @@ int cmd_init(struct cli *cli, int argc, char **argv)
     if (code)
         return code;
     sqllock_status st = sqllock_install_schema(c);
-    if (st != SQLLOCK_OK) {
-        cli_err("%s", sqllock_errmsg(c));
-        code = st == SQLLOCK_ENOTSUP ? CLI_EXIT_USAGE : CLI_EXIT_UNAVAILABLE;
-    } else if (cli->verbose) {
+    if (st != SQLLOCK_OK)
+        code = cli_fail(c, st);
+    else if (cli->verbose)
         cli_err("the lease and run-once tables are installed");
-    }
     sqllock_client_free(c);
     return code;
 }

@@ -41,7 +41,8 @@ const char cmd_once_help[] =
     "Exit status: PROGRAM's when it ran; 0 when it had already been done (or\n"
     "--forget succeeded); 73 when PROGRAM exited 0 but the done marker could\n"
     "not be recorded (the next call runs it again); 75 when another runner\n"
-    "did not finish within -w; 64 usage; 69 the database cannot be reached.\n";
+    "did not finish within -w; 64 usage; 69 the database cannot be reached;\n"
+    "77 the role may not use the run-once table, or the database is read-only.\n";
 
 enum { OPT_URL = 256, OPT_FORGET };
 static const struct option long_opts[] = {
@@ -94,11 +95,8 @@ static int forget(struct cli *cli, sqllock_client *c, const char *name)
 {
     int existed = 0;
     sqllock_status st = sqllock_once_forget(&existed, c, name);
-    if (st != SQLLOCK_OK) {
-        cli_err("%s", sqllock_errmsg(c));
-        return st == SQLLOCK_EINVAL || st == SQLLOCK_ENOTSUP ? CLI_EXIT_USAGE
-                                                             : CLI_EXIT_UNAVAILABLE;
-    }
+    if (st != SQLLOCK_OK)
+        return cli_fail(c, st);
     if (cli->verbose)
         cli_err(existed ? "forgot that \"%s\" was done" : "\"%s\" was not marked done", name);
     return 0;
@@ -165,9 +163,7 @@ int cmd_once(struct cli *cli, int argc, char **argv)
             cli_err("\"%s\" is being run elsewhere and did not finish in time", name);
         code = CLI_EXIT_BUSY;
     } else {
-        cli_err("%s", sqllock_errmsg(c));
-        code = st == SQLLOCK_EINVAL || st == SQLLOCK_ENOTSUP ? CLI_EXIT_USAGE
-                                                             : CLI_EXIT_UNAVAILABLE;
+        code = cli_fail(c, st);
     }
     sqllock_client_free(c);
     return code;

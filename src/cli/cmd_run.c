@@ -55,7 +55,8 @@ const char cmd_run_help[] =
     "\n"
     "Exit status: PROGRAM's own (128+N if signal N killed it); 75 the lock could\n"
     "not be had (busy or timed out; see -E); 69 the database cannot be reached;\n"
-    "64 usage error; 70 the lock was lost while PROGRAM ran; 126 or 127 PROGRAM\n"
+    "64 usage error; 70 the lock was lost while PROGRAM ran; 77 the role may not\n"
+    "use the lease table, or the database is read-only (--ttl); 126 or 127 PROGRAM\n"
     "could not be run; 128+N signal N ended the wait for the lock.\n";
 
 /* The longest the supervising loop sleeps, so that a SIGCHLD dropped by a
@@ -91,15 +92,8 @@ static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock
     case SQLLOCK_DEADLOCK:
         cli_err("%s", sqllock_errmsg(c));
         return o->busy_code;
-    case SQLLOCK_ENOTSUP:
-        cli_err("%s", sqllock_errmsg(c));
-        return CLI_EXIT_USAGE;
-    case SQLLOCK_EINVAL:
-        cli_err("%s", sqllock_errmsg(c));
-        return CLI_EXIT_USAGE;
     default:
-        cli_err("%s", sqllock_errmsg(c));
-        return CLI_EXIT_UNAVAILABLE;
+        return cli_fail(c, st);
     }
 }
 
@@ -305,11 +299,9 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     sqllock_client *c;
     sqllock_status st = sqllock_connect(&c, url);
     if (st != SQLLOCK_OK) {
-        cli_err("%s", sqllock_errmsg(c));
+        code = cli_fail(c, st);
         sqllock_client_free(c);
-        /* EINVAL: a malformed URL; ENOTSUP: one this build cannot use (odbc:). */
-        return st == SQLLOCK_EINVAL || st == SQLLOCK_ENOTSUP ? CLI_EXIT_USAGE
-                                                             : CLI_EXIT_UNAVAILABLE;
+        return code;
     }
     signals_set_client(c);
     sqllock_lock *lock = NULL;

@@ -63,7 +63,8 @@ static void overview(FILE *f)
           "  -h, --help      this help\n"
           "  --version       the versions of sqllock, its library and libpq\n"
           "\n"
-          "Exit status: 64 usage error, 69 the database cannot be reached, 75 the lock\n"
+          "Exit status: 64 usage error, 69 the database cannot be reached, 77 not\n"
+          "permitted (a privilege missing, or a read-only database), 75 the lock\n"
           "could not be had, 70 it was lost while PROGRAM ran; run exits with PROGRAM's\n"
           "status otherwise. See 'sqllock help COMMAND' and sqllock(1).\n",
           f);
@@ -107,11 +108,10 @@ int cli_connect(sqllock_client **out, const struct cli *cli, const char *what)
     sqllock_status st = sqllock_connect(out, url);
     if (st == SQLLOCK_OK)
         return 0;
-    cli_err("%s", sqllock_errmsg(*out));
+    int code = cli_fail(*out, st);
     sqllock_client_free(*out);
     *out = NULL;
-    /* EINVAL: a malformed URL; ENOTSUP: one this build cannot use. */
-    return st == SQLLOCK_EINVAL || st == SQLLOCK_ENOTSUP ? CLI_EXIT_USAGE : CLI_EXIT_UNAVAILABLE;
+    return code;
 }
 
 int cli_url_is_libpq(const char *url)

@@ -2,10 +2,12 @@
  * What the command says and how: every complaint is one line on stderr
  * starting with "sqllock: ", so that a log shows one line per failure and a
  * script can show it as is. libpq's messages span several lines (a reason,
- * then tab-indented hints); they are folded into that one line here.
+ * then tab-indented hints); they are folded into that one line here. Also
+ * the one mapping from a failed library call to the exit status.
  */
 #include <getopt.h>
 #include <stdarg.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -39,6 +41,17 @@ void cli_err(const char *fmt, ...)
     va_start(ap, fmt);
     vsay(fmt, ap);
     va_end(ap);
+}
+
+int cli_fail(const sqllock_client *c, sqllock_status st)
+{
+    cli_err("%s", sqllock_errmsg(c));
+    if (st == SQLLOCK_EINVAL || st == SQLLOCK_ENOTSUP)
+        return CLI_EXIT_USAGE;
+    const char *code = sqllock_errcode(c);
+    if (strcmp(code, "42501") == 0 || strcmp(code, "25006") == 0)
+        return CLI_EXIT_NOPERM;
+    return CLI_EXIT_UNAVAILABLE;
 }
 
 int cli_usage(const char *command, const char *fmt, ...)
