@@ -92,9 +92,11 @@ typedef struct sqllock_client sqllock_client;
  *      fallback: PGAPPNAME and application_name= still win), TCP keepalives
  *      (idle 10 s, interval 5 s, 3 probes), tcp_user_timeout 20 s and a 10 s
  *      connect timeout; its server session gets looser keepalives (30 s,
- *      10 s, 3 probes; tcp_user_timeout 60 s), no idle timeouts and
- *      client_connection_check_interval 2 s (PostgreSQL 14 and later, over
- *      ODBC too), unless the string's options (or PGOPTIONS) set them. So
+ *      10 s, 3 probes; tcp_user_timeout 60 s), statement_timeout,
+ *      lock_timeout and the idle timeouts 0 (whatever a DBA set on the role
+ *      or database) and client_connection_check_interval 2 s (PostgreSQL 14
+ *      and later, over ODBC too), unless the string's options (or
+ *      PGOPTIONS) set them. So
  *      across a silent network partition the client reports LOST before the
  *      server can free the lock for another holder, and a waiter whose
  *      process dies leaves the server's lock queue within about 2 s.
@@ -330,11 +332,15 @@ SQLLOCK_EXTERN sqllock_status sqllock_with(int *fn_result_out, sqllock_client *c
  * sqllock_client_free releases the leases the client still holds (rows
  * outlive sessions); a lease whose owner dies expires by its ttl.
  *
- * Tables: a client that opened its own connection creates them on first
- * use; on an attached connection they must exist (ESTATE naming
- * `sqllock init` otherwise): `sqllock init` or this function installs them.
- * Safe to call again. Needs CREATE rights in the first schema of the
- * search_path and a connection outside any transaction (ESTATE otherwise).
+ * Tables: a client that opened its own connection creates them when a
+ * statement finds them missing (never otherwise, so a role without CREATE
+ * uses the tables their owner installed and granted); on an attached
+ * connection they must exist (ESTATE naming `sqllock init` otherwise):
+ * `sqllock init` or this function installs them. Safe to call again. Needs
+ * CREATE rights in the first schema of the search_path and a connection
+ * outside any transaction (ESTATE otherwise). A refusal is ESERVER with the
+ * SQLSTATE in sqllock_errcode() (42501 permission, 25006 read-only, 3F000
+ * no schema to create in) and leaves the connection as it was.
  * NULL: SQLLOCK_EINVAL; a client without leases: SQLLOCK_ENOTSUP.
  */
 SQLLOCK_EXTERN sqllock_status sqllock_install_schema(sqllock_client *c);
