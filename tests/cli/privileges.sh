@@ -3,9 +3,10 @@
 # with a least-privilege role (no CREATE anywhere, as PostgreSQL 15's public
 # schema gives): after the tables' owner ran `sqllock init` and granted
 # SELECT, INSERT, UPDATE, DELETE, both exit 0; without the grants, or with
-# default_transaction_read_only (run --ttl), they exit 77 (EX_NOPERM, never
-# 69 "unreachable") with one line naming the permission or read-only
-# problem, and PROGRAM does not run. `init` by a role without CREATE: 77.
+# default_transaction_read_only, they exit 77 (EX_NOPERM, never 69
+# "unreachable") with one line naming the permission or read-only problem,
+# and PROGRAM does not run (once: not even to find it cannot be recorded).
+# `init` by a role without CREATE: 77.
 source "$(dirname "$0")/lib.sh" "$@"
 need_server SQLLOCK_TEST_URL SQLLOCK_TEST_ADMIN_URL
 
@@ -50,8 +51,7 @@ expect 77 permission "$bare" once "$UNIQ-job2" -- sh -c 'echo bad >>"$1"' sh "$r
 ok "without grants: 77, says permission"
 
 expect 77 read-only "$ro" run --ttl 10s "$UNIQ-lease" -- sh -c 'echo bad >>"$1"' sh "$ran"
-ok "default_transaction_read_only: run --ttl exits 77, says read-only"
-# (`once` as that role reads "not done", runs PROGRAM, and then cannot
-# record it: the outcome "ran but not recorded" has its own exit status,
-# see cmd_once.c.)
+expect 77 read-only "$ro" once "$UNIQ-job2" -- sh -c 'echo bad >>"$1"' sh "$ran"
+expect 0 - "$ro" once "$UNIQ-job" -- sh -c 'echo bad >>"$1"' sh "$ran"
+ok "default_transaction_read_only: 77, says read-only; a job done is still skipped (0)"
 ! grep -q bad "$ran" || fail "PROGRAM ran although the lease or marker was refused"

@@ -75,6 +75,12 @@ static void app_close(struct app *a)
     a->c = NULL;
 }
 
+static int ran_fn(void *p)
+{
+    ++*(int *)p;
+    return 0;
+}
+
 /* The lease tables, installed by the schema's owner as `sqllock init` does. */
 static int owner_installs(struct deploy *d)
 {
@@ -84,6 +90,43 @@ static int owner_installs(struct deploy *d)
     sqllock_status st = sqllock_install_schema(o);
     CHECKF_R(st == SQLLOCK_OK, "the owner's install failed: %s", sqllock_errmsg(o));
     sqllock_client_free(o);
+    return 1;
+}
+
+/* The owner runs job once, so that it is recorded done. */
+static int owner_marks_done(struct deploy *d, const char *job)
+{
+    sqllock_client *o = deploy_client(d->owner, d->db[0] ? d->db : NULL, t_tag("hostile-own"));
+    if (!o)
+        return 0;
+    int ran = 0, calls = 0;
+    sqllock_status st = sqllock_run_once(&ran, o, job, 5000, ran_fn, &calls);
+    CHECKF_R(st == SQLLOCK_OK && ran == 1, "the owner's run_once: %s", sqllock_errmsg(o));
+    sqllock_client_free(o);
+    return 1;
+}
+
+/*
+ * A role that cannot record a job done: run_once of a job not yet done is
+ * refused with code before fn runs (fn run with no marker written would be
+ * run again by every later caller), while a job recorded done answers
+ * ran == 0 as for anyone.
+ */
+static int once_refused(struct app *a, struct deploy *d, const char *code, const char *word)
+{
+    const char *job = t_tag("hostile-once-ro"), *done = t_tag("hostile-once-done");
+    int ran = 0, calls = 0;
+    sqllock_status st = sqllock_run_once(&ran, a->c, job, 1000, ran_fn, &calls);
+    CHECKF_R(st == SQLLOCK_ESERVER && strcmp(sqllock_errcode(a->c), code) == 0,
+             "run_once: %s (%s), expected ESERVER (%s): %s", sqllock_status_str(st),
+             sqllock_errcode(a->c), code, sqllock_errmsg(a->c));
+    CHECKF_R(strstr(sqllock_errmsg(a->c), word), "run_once: the message does not say %s: %s",
+             word, sqllock_errmsg(a->c));
+    CHECKF_R(calls == 0 && ran == 0, "fn ran although it could not be recorded done");
+    if (!owner_marks_done(d, done))
+        return 0;
+    CHECK_ST_R(sqllock_run_once(&ran, a->c, done, 1000, ran_fn, &calls), SQLLOCK_OK, a->c);
+    CHECK_R(ran == 0 && calls == 0);
     return 1;
 }
 
@@ -97,12 +140,6 @@ static int tables_in(struct deploy *d)
 {
     return (int)t_sql_ll(d->admin, "SELECT count(*) FROM pg_tables WHERE schemaname = $1"
                          " AND tablename IN ('sqllock_lease', 'sqllock_once')", d->schema, NULL);
-}
-
-static int ran_fn(void *p)
-{
-    ++*(int *)p;
-    return 0;
 }
 
 /* Leases and run-once work for a's role: take, check, extend, release, a
@@ -204,7 +241,8 @@ static void t_read_only_role(void)
     struct deploy d;
     struct app a = {0};
     if (deploy_begin(&d, "reader") && owner_installs(&d) && grant(&d, "SELECT") &&
-        app_open(&a, &d, d.role) && lease_refused(&a, "42501", "permission"))
+        app_open(&a, &d, d.role) && lease_refused(&a, "42501", "permission") &&
+        once_refused(&a, &d, "42501", "permission"))
         (void)not_wedged(&a, &d);
     app_close(&a);
     deploy_end(&d);
@@ -221,7 +259,7 @@ static void t_read_only_transaction(void)
         deploy_sql(&d, "ALTER ROLE %s SET default_transaction_read_only = on", d.role) &&
         app_open(&a, &d, d.role) && lease_refused(&a, "25006", "read-only") &&
         owner_installs(&d) && grant(&d, "SELECT, INSERT, UPDATE, DELETE") &&
-        lease_refused(&a, "25006", "read-only"))
+        lease_refused(&a, "25006", "read-only") && once_refused(&a, &d, "25006", "read-only"))
         (void)not_wedged(&a, &d);
     app_close(&a);
     deploy_end(&d);
@@ -500,9 +538,11 @@ static const struct tcase cases[] = {
      "and run-once"},
     {"no_grants", t_no_grants,
      "a role without table privileges: ESERVER, 42501, a message saying permission"},
-    {"read_only_role", t_read_only_role, "a role with SELECT only: 42501, not wedged"},
+    {"read_only_role", t_read_only_role,
+     "a role with SELECT only: leases and run-once (before fn runs) 42501, not wedged"},
     {"read_only_transaction", t_read_only_transaction,
-     "default_transaction_read_only = on: 25006 with or without the tables, not wedged"},
+     "default_transaction_read_only = on: 25006 with or without the tables, run-once "
+     "refused before fn runs, not wedged"},
     {"unwritable_search_path", t_unwritable_search_path,
      "tables missing from a schema the role may not create in: 42501, not wedged"},
     {"empty_search_path", t_empty_search_path,
