@@ -39,6 +39,11 @@ int lease_schema_next(const char **p, char *buf, size_t n);
    3F000 no schema to create in. Returns st. */
 sqllock_status lease_explain(sqllock_client *c, sqllock_status st);
 
+/* once_done found a job not done whose marker could not be written
+   (sqlstate, from LEASE_PG_ONCE_DONE's second column): ESERVER with that
+   SQLSTATE, before fn runs. OK when sqlstate is "". */
+sqllock_status lease_once_unwritable(sqllock_client *c, const char *sqlstate);
+
 /* Vtable members every lease backend shares: leases are live session
    entries, never asked about, and never tied to a transaction. */
 int lease_never_asked(sqllock_client *c, const sqllock_lock *e);

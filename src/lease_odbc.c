@@ -468,7 +468,16 @@ static sqllock_status once_run(sqllock_client *c, int i, const char *name, size_
 static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_t len,
                                       int *done)
 {
-    return once_run(c, L_ONCE_DONE, name, len, 0, done, "run once");
+    struct args a;
+    name_args(c, &a, name, len);
+    char col[2][32];
+    long long rows;
+    sqllock_status st = run(c, L_ONCE_DONE, &a, col, &rows, "run once");
+    if (st != SQLLOCK_OK)
+        return st;
+    *done = strcmp(col[0], "1") == 0 || strcmp(col[0], "t") == 0;
+    /* SQLite's statement has no second column: col[1] stays "". */
+    return *done ? SQLLOCK_OK : lease_once_unwritable(c, col[1]);
 }
 
 static sqllock_status lease_once_mark(sqllock_client *c, const char *name, size_t len,

@@ -124,3 +124,13 @@ sqllock_status lease_explain(sqllock_client *c, sqllock_status st)
     }
     return st;
 }
+
+sqllock_status lease_once_unwritable(sqllock_client *c, const char *sqlstate)
+{
+    if (!sqlstate[0])
+        return SQLLOCK_OK;
+    sqllock__set_errcode(c, sqlstate);
+    sqllock__fail(c, SQLLOCK_ESERVER, "run once: the job is not done, and could not be "
+                  "recorded done (SQLSTATE %s), so it is not run", sqlstate);
+    return lease_explain(c, SQLLOCK_ESERVER);
+}

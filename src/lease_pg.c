@@ -368,7 +368,15 @@ static sqllock_status once_bool(sqllock_client *c, const char *sql, const char *
 static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_t len,
                                       int *done)
 {
-    return once_bool(c, SQL_ONCE_DONE, name, len, done, "run once");
+    char hex[HEXNAME_MAX];
+    lease_hex(hex, name, len);
+    const char *params[1] = {hex};
+    struct pqx_step r;
+    sqllock_status st = run(c, SQL_ONCE_DONE, 1, params, &r, "run once");
+    if (st != SQLLOCK_OK)
+        return st;
+    *done = strcmp(r.value[0], "t") == 0;
+    return *done ? SQLLOCK_OK : lease_once_unwritable(c, r.value[1]);
 }
 
 static sqllock_status lease_once_forget(sqllock_client *c, const char *name, size_t len,

@@ -72,9 +72,16 @@
     "  WHERE" LEASE_PG_MINE(n, o, k) " RETURNING 1)"                           \
     " SELECT count(*) FROM e"
 
+/* (done, why the marker could not be written: '' or the SQLSTATE the
+   INSERT would fail with), so that a job is not run when it could not be
+   recorded done. Order: n. */
 #define LEASE_PG_ONCE_DONE(n)                                                  \
     "SELECT EXISTS (SELECT 1 FROM sqllock_once"                                \
-    " WHERE name = pg_catalog.decode(" n ", 'hex'))"
+    " WHERE name = pg_catalog.decode(" n ", 'hex')),"                          \
+    " CASE WHEN pg_catalog.current_setting('transaction_read_only')"           \
+    "::pg_catalog.bool THEN '25006'"                                           \
+    " WHEN NOT pg_catalog.has_table_privilege('sqllock_once', 'INSERT')"       \
+    " THEN '42501' ELSE '' END"
 /* Order: n b k. */
 #define LEASE_PG_ONCE_MARK(n, b, k)                                            \
     "INSERT INTO sqllock_once (name, done_at, done_by, token)"                 \
