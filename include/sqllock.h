@@ -379,6 +379,9 @@ SQLLOCK_EXTERN sqllock_status sqllock_install_schema(sqllock_client *c);
  *       is unknown). Every later caller runs fn again until a marker exists.
  *   BUSY/TIMEOUT/CANCELED, SQLLOCK_RAN_NONE: the lock was not had in
  *       wait_ms (fn did not run).
+ *   ESERVER with sqllock_errcode() 42501 or 25006, SQLLOCK_RAN_NONE: the
+ *       job is not done and this role or session could not record it done
+ *       (a missing privilege, a read-only session), so fn did not run.
  *   EINVAL (c, name or fn NULL, a bad name), ENOTSUP (a connection without
  *       lease tables), ESTATE (inside a transaction, or the tables are
  *       missing on an attached connection), or another error of acquire,
