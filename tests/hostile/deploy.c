@@ -97,7 +97,8 @@ static void kv(char *out, size_t n, const char *key, const char *val)
     out[o < n ? o : n - 1] = '\0';
 }
 
-static char *libpq_url(const char *url, const char *user, const char *db, const char *app)
+static char *libpq_url(const char *url, const char *user, const char *db, const char *app,
+                       const char *options)
 {
     char *err = NULL;
     PQconninfoOption *opts = PQconninfoParse(url, &err);
@@ -123,6 +124,8 @@ static char *libpq_url(const char *url, const char *user, const char *db, const 
         kv(out, n, "password", DEPLOY_PASSWORD);
         kv(out, n, "dbname", dbname ? dbname : user);
         kv(out, n, "application_name", app);
+        if (options)
+            kv(out, n, "options", options);
     }
     PQconninfoFree(opts);
     return out;
@@ -130,7 +133,8 @@ static char *libpq_url(const char *url, const char *user, const char *db, const 
 
 /* The attributes of an ODBC string but the login and the database, then
    ours. Values may be {braced} and hold ';'. */
-static char *odbc_url(const char *url, const char *user, const char *db, const char *app)
+static char *odbc_url(const char *url, const char *user, const char *db, const char *app,
+                      const char *options)
 {
     size_t n = strlen(url) + 512;
     char *out = calloc(1, n);
@@ -163,23 +167,25 @@ static char *odbc_url(const char *url, const char *user, const char *db, const c
     else
         snprintf(out + o, n - o, "Database=%.*s;", (int)dblen, dbval ? dbval : "");
     o = strlen(out);
-    snprintf(out + o, n - o, "UID=%s;PWD={" DEPLOY_PASSWORD "};pqopt={application_name=%s}",
-             user, app);
+    snprintf(out + o, n - o, "UID=%s;PWD={" DEPLOY_PASSWORD "};pqopt={application_name=%s%s%s%s}",
+             user, app, options ? " options='" : "", options ? options : "",
+             options ? "'" : "");
     return out;
 }
 
-char *deploy_url(const char *user, const char *db, const char *appname)
+char *deploy_url(const char *user, const char *db, const char *appname, const char *options)
 {
     const char *url = t_url();
     if (!url)
         return NULL;
-    return strncmp(url, "odbc:", 5) == 0 ? odbc_url(url, user, db, appname)
-                                         : libpq_url(url, user, db, appname);
+    return strncmp(url, "odbc:", 5) == 0 ? odbc_url(url, user, db, appname, options)
+                                         : libpq_url(url, user, db, appname, options);
 }
 
-sqllock_client *deploy_client(const char *user, const char *db, const char *appname)
+sqllock_client *deploy_client(const char *user, const char *db, const char *appname,
+                              const char *options)
 {
-    char *url = deploy_url(user, db, appname);
+    char *url = deploy_url(user, db, appname, options);
     if (!url)
         return NULL;
     sqllock_client *c = NULL;

@@ -39,10 +39,13 @@ void deploy_end(struct deploy *d);
 int deploy_sql(struct deploy *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The URL under test, logging in as user (DEPLOY_PASSWORD) to db (NULL:
-   the URL's own), with application_name appname. The caller frees it. */
-char *deploy_url(const char *user, const char *db, const char *appname);
+   the URL's own), with application_name appname and, unless NULL, the
+   server options options (libpq's options=, psqlODBC's pqopt). The caller
+   frees it. */
+char *deploy_url(const char *user, const char *db, const char *appname, const char *options);
 /* sqllock_connect to deploy_url(); NULL with the case failed. */
-sqllock_client *deploy_client(const char *user, const char *db, const char *appname);
+sqllock_client *deploy_client(const char *user, const char *db, const char *appname,
+                              const char *options);
 
 /* Whether the URL under test goes through ODBC (SQLite or PostgreSQL). */
 int deploy_is_odbc(void);

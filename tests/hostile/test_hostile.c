@@ -34,16 +34,22 @@ struct app {
     char appname[64];
 };
 
-static int app_open(struct app *a, struct deploy *d, const char *user)
+/* options: server options in the URL, or NULL. */
+static int app_open_with(struct app *a, struct deploy *d, const char *user, const char *options)
 {
     memset(a, 0, sizeof(*a));
     snprintf(a->appname, sizeof(a->appname), "%s", t_tag("hostile-app"));
-    a->c = deploy_client(user, d->db[0] ? d->db : NULL, a->appname);
+    a->c = deploy_client(user, d->db[0] ? d->db : NULL, a->appname, options);
     if (!a->c)
         return 0;
     sqllock_acquire_opts o = t_opts(0, SQLLOCK_SESSION);
     CHECK_ST_R(sqllock_acquire(&a->before, a->c, t_tag("hostile-before"), &o), SQLLOCK_OK, a->c);
     return 1;
+}
+
+static int app_open(struct app *a, struct deploy *d, const char *user)
+{
+    return app_open_with(a, d, user, NULL);
 }
 
 /*
@@ -84,7 +90,7 @@ static int ran_fn(void *p)
 /* The lease tables, installed by the schema's owner as `sqllock init` does. */
 static int owner_installs(struct deploy *d)
 {
-    sqllock_client *o = deploy_client(d->owner, d->db[0] ? d->db : NULL, t_tag("hostile-own"));
+    sqllock_client *o = deploy_client(d->owner, d->db[0] ? d->db : NULL, t_tag("hostile-own"), NULL);
     if (!o)
         return 0;
     sqllock_status st = sqllock_install_schema(o);
@@ -96,7 +102,7 @@ static int owner_installs(struct deploy *d)
 /* The owner runs job once, so that it is recorded done. */
 static int owner_marks_done(struct deploy *d, const char *job)
 {
-    sqllock_client *o = deploy_client(d->owner, d->db[0] ? d->db : NULL, t_tag("hostile-own"));
+    sqllock_client *o = deploy_client(d->owner, d->db[0] ? d->db : NULL, t_tag("hostile-own"), NULL);
     if (!o)
         return 0;
     int ran = 0, calls = 0;
@@ -334,10 +340,11 @@ static PGconn *blocker_open(struct deploy *d)
     return pc;
 }
 
-/* The lease row of name locked by another transaction for about a second:
-   an acquire with a wait of 5 s waits behind it and takes the lease (a DBA's
-   lock_timeout or statement_timeout must not end that wait early). */
-static int waits_behind_row_lock(struct app *a, struct deploy *d, const char *name)
+/* The lease row of name locked by another transaction for about a second,
+   and an acquire with a wait of 5 s behind it: want is what it returns (OK:
+   then it waited the second out, and releases the lease). */
+static int behind_row_lock(struct app *a, struct deploy *d, const char *name,
+                           sqllock_status want)
 {
     PGconn *b = blocker_open(d);
     if (!b)
@@ -356,15 +363,20 @@ static int waits_behind_row_lock(struct app *a, struct deploy *d, const char *na
     }
     sqllock_acquire_opts o = t_lease(TTL, 5000);
     sqllock_lock *l = NULL;
+    long long t0 = t_now_ms();
     sqllock_status st = locked > 0 ? sqllock_acquire(&l, a->c, name, &o) : SQLLOCK_ESTATE;
+    long long took = t_now_ms() - t0;
     PGresult *r;
     while ((r = PQgetResult(b)) != NULL)
         PQclear(r);
     PQfinish(b);
     CHECKF_R(locked > 0, "the blocker never locked the row");
-    CHECKF_R(st == SQLLOCK_OK, "acquire behind a row lock: %s: %s", sqllock_status_str(st),
-             sqllock_errmsg(a->c));
-    CHECK_ST_R(sqllock_release(l), SQLLOCK_OK, a->c);
+    CHECKF_R(st == want, "acquire behind a row lock: %s after %lld ms, expected %s: %s",
+             sqllock_status_str(st), took, sqllock_status_str(want), sqllock_errmsg(a->c));
+    CHECKF_R(want != SQLLOCK_OK || took >= 500, "the row lock was not waited for (%lld ms)",
+             took);
+    if (st == SQLLOCK_OK)
+        CHECK_ST_R(sqllock_release(l), SQLLOCK_OK, a->c);
     return 1;
 }
 
@@ -399,7 +411,7 @@ static int timeouts_harmless(struct deploy *d)
                    sqllock_status_str(sl), sqllock_status_str(sq), sqllock_errmsg(h.c));
         else if (sqllock_release(q) != SQLLOCK_OK)
             t_fail(__FILE__, __LINE__, "release: %s", sqllock_errmsg(h.c));
-        else if (waits_behind_row_lock(&w, d, lease)) {
+        else if (behind_row_lock(&w, d, lease, SQLLOCK_OK)) {
             int ran = 0, calls = 0;
             const char *job = t_tag("hostile-slow");
             sqllock_status st = sqllock_run_once(&ran, h.c, job, 5000, slow_fn, &calls);
@@ -450,6 +462,28 @@ static void t_database_timeouts(void)
         if (set_timeouts(&d, target))
             (void)timeouts_harmless(&d);
     }
+    deploy_end(&d);
+}
+
+/* The caller's own lock_timeout (the URL's options) wins over ours: a lease
+   acquire behind a row lock then times out as the caller asked. */
+static void t_callers_timeouts_win(void)
+{
+    struct deploy d;
+    struct app h = {0}, w = {0};
+    const char *name = t_tag("hostile-mine");
+    sqllock_acquire_opts lo = t_lease(TTL, 0);
+    sqllock_lock *l = NULL;
+    if (deploy_begin(&d, "callers") &&
+        deploy_sql(&d, "GRANT CREATE ON SCHEMA %s TO %s", d.schema, d.role) &&
+        app_open(&h, &d, d.role) && app_open_with(&w, &d, d.role, "-c lock_timeout=200")) {
+        if (sqllock_acquire(&l, h.c, name, &lo) != SQLLOCK_OK || sqllock_release(l) != SQLLOCK_OK)
+            t_fail(__FILE__, __LINE__, "the lease row: %s", sqllock_errmsg(h.c));
+        else if (behind_row_lock(&w, &d, name, SQLLOCK_TIMEOUT) && not_wedged(&w, &d))
+            (void)not_wedged(&h, &d);
+    }
+    app_close(&w);
+    app_close(&h);
     deploy_end(&d);
 }
 
@@ -551,6 +585,8 @@ static const struct tcase cases[] = {
      "ALTER ROLE SET statement/lock/idle timeouts: locks, leases, run-once unharmed"},
     {"database_timeouts", t_database_timeouts,
      "ALTER DATABASE SET statement/lock/idle timeouts: locks, leases, run-once unharmed"},
+    {"callers_timeouts_win", t_callers_timeouts_win,
+     "a lock_timeout in the URL's options is the caller's: kept, not neutralised"},
     {"sqlite_creates_missing_tables", t_sqlite_creates_missing_tables,
      "a fresh SQLite file: the first lease creates the tables"},
     {"sqlite_read_only", t_sqlite_read_only,
