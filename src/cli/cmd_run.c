@@ -5,7 +5,8 @@
  * releases the lock once it has exited. While PROGRAM runs the lock is
  * checked every --check-every; a lock that is gone means another holder may
  * already be running, so PROGRAM is stopped (SIGTERM, then SIGKILL after
- * --grace) and the exit status says so (70).
+ * --grace) and the exit status says so (70). A lease (--ttl) ends at a time
+ * known in advance, so there PROGRAM is stopped before it ends, not after.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,14 +40,17 @@ const char cmd_run_help[] =
     "  -s, --shared             a shared lock: other shared holders may run too,\n"
     "                           exclusive ones may not\n"
     "      --ttl DURATION       a lease that expires DURATION after it was taken,\n"
-    "                           even while PROGRAM runs (then it is lost)\n"
+    "                           even while PROGRAM runs: PROGRAM gets SIGTERM\n"
+    "                           --grace (at most DURATION/2) before the lease\n"
+    "                           ends, SIGKILL just before (100ms at most), and\n"
+    "                           sqllock exits 70; never two PROGRAMs at once\n"
     "  -E, --conflict-exit-code CODE\n"
     "                           exit CODE (0-255) instead of 75 when the lock\n"
     "                           could not be had\n"
     "      --check-every DURATION\n"
     "                           how often to check that the lock is held (5s)\n"
     "      --grace DURATION     time PROGRAM has to exit after SIGTERM once the\n"
-    "                           lock is lost, before SIGKILL (5s)\n"
+    "                           lock is lost or its lease ends, before SIGKILL (5s)\n"
     "  -v, --verbose            say what it waits for and who holds the lock\n"
     "      --url URL            the database, as for sqllock --url\n"
     "  -h, --help               this help\n"
@@ -70,6 +74,14 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A lease that ended before PROGRAM could start: as if never had. */
+static int lease_too_short(const struct run_opts *o)
+{
+    cli_err("lease \"%s\" ran out before '%s' could start (--ttl %lldms)", o->name,
+            o->program[0], (long long)o->ttl_ms);
+    return o->busy_code;
+}
+
 /* The exit status for an acquire that did not return OK. */
 static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
                         sqllock_status st, const char *url)
@@ -87,6 +99,8 @@ static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock
             cli_err("gave up waiting for lock \"%s\" after %lldms", o->name,
                     (long long)o->wait_ms);
         return o->busy_code;
+    case SQLLOCK_LOST: /* the renewal after a waited-for lease */
+        return lease_too_short(o);
     case SQLLOCK_CANCELED: /* only our signal handler cancels */
         return 128 + signals_terminating();
     case SQLLOCK_DEADLOCK:
@@ -97,8 +111,29 @@ static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock
     }
 }
 
+/* A waiting acquire cannot say when the statement that took the lease ran,
+   so the lease is renewed at once, from a time the command knows. */
+static sqllock_status start_lease_clock(const struct run_opts *o, sqllock_lock **lock,
+                                        long long *lease_end)
+{
+    long long t = now_ms();
+    sqllock_status st = sqllock_extend(*lock, o->ttl_ms);
+    if (st != SQLLOCK_OK) {
+        sqllock_release(*lock);
+        *lock = NULL;
+        return st;
+    }
+    *lease_end = t + o->ttl_ms;
+    return SQLLOCK_OK;
+}
+
+/*
+ * Takes the lock. For a lease, *lease_end is its client-side deadline: the
+ * start of the statement that took (or last renewed) it plus the ttl, which
+ * is never later than the expiry the server judges by its own clock.
+ */
 static sqllock_status take(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
-                           const char *url, sqllock_lock **lock)
+                           const char *url, sqllock_lock **lock, long long *lease_end)
 {
     sqllock_acquire_opts ao = SQLLOCK_ACQUIRE_OPTS_INIT;
     ao.mode = o->shared ? SQLLOCK_SHARED : SQLLOCK_EXCLUSIVE;
@@ -107,6 +142,7 @@ static sqllock_status take(const struct cli *cli, const struct run_opts *o, sqll
     /* With -v, a try first: only a lock that is busy is worth a report. */
     int report = cli->verbose && o->wait_ms != 0;
     sqllock_status st = SQLLOCK_BUSY;
+    *lease_end = now_ms() + o->ttl_ms;
     if (report)
         st = sqllock_acquire(lock, c, o->name, &ao);
     if (st != SQLLOCK_BUSY)
@@ -119,8 +155,11 @@ static sqllock_status take(const struct cli *cli, const struct run_opts *o, sqll
         cli_err("waiting for lock \"%s\" (who holds it is shown for PostgreSQL URLs only)",
                 o->name);
     ao.wait_ms = o->wait_ms;
+    *lease_end = now_ms() + o->ttl_ms;
     st = sqllock_acquire(lock, c, o->name, &ao);
     waitreport_stop(w);
+    if (st == SQLLOCK_OK && o->ttl_ms > 0 && o->wait_ms != 0)
+        st = start_lease_clock(o, lock, lease_end);
     return st;
 }
 
@@ -192,15 +231,37 @@ static int exit_status_of(int status)
 }
 
 /*
+ * When PROGRAM must be stopped because its lease ends, whatever the checks
+ * say: SIGKILL a little before the client-side deadline (so that a late
+ * wake-up of this process still lands before it), SIGTERM --grace earlier
+ * (at most half the ttl, so that a short lease still runs PROGRAM).
+ */
+struct lease_stop {
+    long long term_at, kill_at; /* LLONG_MAX: no lease */
+};
+
+#define LEASE_SLACK_MS 100
+
+static struct lease_stop lease_stop_plan(const struct run_opts *o, long long lease_end)
+{
+    if (o->ttl_ms <= 0)
+        return (struct lease_stop){LLONG_MAX, LLONG_MAX};
+    long long slack = o->ttl_ms / 10 < LEASE_SLACK_MS ? o->ttl_ms / 10 : LEASE_SLACK_MS;
+    long long grace = o->grace_ms < o->ttl_ms / 2 ? o->grace_ms : o->ttl_ms / 2;
+    long long kill_at = lease_end - slack;
+    return (struct lease_stop){kill_at - grace, kill_at};
+}
+
+/*
  * Waits for the child while the checker watches the lock; signals go to
  * target (the child, or -pgid for its process group). Returns the child's
  * exit status as a shell reports it; *lost is set when the lock was found
- * gone and the child was stopped for it.
+ * gone, or its lease was ending, and the child was stopped for it.
  */
 static int supervise(const struct run_opts *o, struct checker *k, pid_t child, pid_t target,
-                     int *lost)
+                     struct lease_stop plan, int *lost)
 {
-    long long kill_at = 0;
+    long long kill_at = plan.kill_at;
     int status, killed = 0;
     struct pollfd p[2] = {{.fd = signals_fd(), .events = POLLIN},
                           {.fd = checker_fd(k), .events = POLLIN}};
@@ -212,12 +273,27 @@ static int supervise(const struct run_opts *o, struct checker *k, pid_t child, p
             cli_err("waiting for '%s': %s", o->program[0], strerror(errno));
             return CLI_EXIT_OSERR;
         }
-        if (*lost && !killed && now_ms() >= kill_at) {
-            cli_err("'%s' did not exit within the grace period; sending SIGKILL", o->program[0]);
+        long long now = now_ms();
+        if (!*lost && now >= plan.term_at) {
+            *lost = 1;
+            cli_err("lease \"%s\" ends in %lldms (--ttl %lldms); stopping '%s'", o->name,
+                    plan.kill_at > now ? plan.kill_at - now : 0, (long long)o->ttl_ms,
+                    o->program[0]);
+            kill(target, SIGTERM);
+        }
+        if (*lost && !killed && now >= kill_at) {
+            if (kill_at == plan.kill_at)
+                cli_err("'%s' did not exit before lease \"%s\" ended; sending SIGKILL",
+                        o->program[0], o->name);
+            else
+                cli_err("'%s' did not exit within the grace period; sending SIGKILL",
+                        o->program[0]);
             kill(target, SIGKILL);
             killed = 1;
         }
-        long long deadline = now_ms() + REAP_EVERY_MS;
+        long long deadline = now + REAP_EVERY_MS;
+        if (!*lost && plan.term_at < deadline)
+            deadline = plan.term_at;
         if (*lost && !killed && kill_at < deadline)
             deadline = kill_at;
         if (poll(p, *lost ? 1 : 2, poll_timeout(deadline)) <= 0)
@@ -229,14 +305,20 @@ static int supervise(const struct run_opts *o, struct checker *k, pid_t child, p
             cli_err("lock \"%s\" lost while '%s' ran (%s); stopping it", o->name,
                     o->program[0], checker_reason(k));
             kill(target, SIGTERM);
-            kill_at = now_ms() + o->grace_ms;
+            if (now_ms() + o->grace_ms < kill_at)
+                kill_at = now_ms() + o->grace_ms;
         }
     }
 }
 
 static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
-                      sqllock_lock *lock)
+                      sqllock_lock *lock, long long lease_end)
 {
+    struct lease_stop plan = lease_stop_plan(o, lease_end);
+    if (now_ms() >= plan.kill_at) {
+        sqllock_release(lock);
+        return lease_too_short(o);
+    }
     int own_group;
     pid_t child = spawn(o->program, &own_group);
     if (child < 0) {
@@ -259,7 +341,7 @@ static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_c
         cli_err("holding lock \"%s\"; running '%s' (pid %ld)", o->name, o->program[0],
                 (long)child);
     int lost = 0;
-    int code = supervise(o, k, child, target, &lost);
+    int code = supervise(o, k, child, target, plan, &lost);
     checker_stop(k);
     sqllock_status st = sqllock_release(lock);
     if (lost)
@@ -305,8 +387,9 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     }
     signals_set_client(c);
     sqllock_lock *lock = NULL;
+    long long lease_end = 0;
     long long start = now_ms();
-    st = signals_terminating() ? SQLLOCK_CANCELED : take(cli, &o, c, url, &lock);
+    st = signals_terminating() ? SQLLOCK_CANCELED : take(cli, &o, c, url, &lock, &lease_end);
     signals_set_client(NULL);
     if (st == SQLLOCK_OK && signals_terminating()) {
         /* Told to stop while the lock was being granted: do not start now. */
@@ -318,7 +401,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     else {
         if (cli->verbose)
             cli_err("took lock \"%s\" after %lldms", o.name, now_ms() - start);
-        code = run_locked(cli, &o, c, lock);
+        code = run_locked(cli, &o, c, lock, lease_end);
     }
     sqllock_client_free(c);
     return code;
