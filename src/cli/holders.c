@@ -158,7 +158,9 @@ void holder_print_json(FILE *f, const struct holder *h)
         fprintf(f, "{\"key\":null,\"key_pair\":[%" PRId32 ",%" PRId32 "]", (int32_t)h->pair1,
                 (int32_t)h->pair2);
     else
-        fprintf(f, "{\"key\":%" PRId64 ",\"key_pair\":null", h->key);
+        /* A string: JSON readers (jq, JavaScript) hold numbers as doubles,
+           which round most 64-bit keys. */
+        fprintf(f, "{\"key\":\"%" PRId64 "\",\"key_pair\":null", h->key);
     fprintf(f, ",\"mode\":\"%s\",\"state\":\"%s\"", h->shared ? "shared" : "exclusive",
             h->granted ? "held" : "waiting");
     if (h->pid)

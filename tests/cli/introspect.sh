@@ -106,8 +106,8 @@ grep -Eq "^key=$a/$b state=held mode=exclusive pid=[0-9]+ client=local applicati
 "$SQLLOCK" list --json >"$TMP/json"
 # Other tests may take locks in between, so the two lists are not compared.
 ! grep -qv '^{.*}$' "$TMP/json" || fail "--json: not one object per line: $(cat "$TMP/json")"
-# Exact text first: jq reads numbers as doubles, which cannot hold every int8.
-grep -q "^{\"key\":$key,\"key_pair\":null,\"mode\":\"exclusive\",\"state\":\"held\",\"pid\":$hpid," "$TMP/json" ||
+# The key is a string: jq reads numbers as doubles, which cannot hold every int8.
+grep -q "^{\"key\":\"$key\",\"key_pair\":null,\"mode\":\"exclusive\",\"state\":\"held\",\"pid\":$hpid," "$TMP/json" ||
   fail "--json holder: $(cat "$TMP/json")"
 if command -v jq >/dev/null; then
   jq -se --argjson p "$hpid" '[.[] | select(.pid == $p)] | length == 1 and (.[0]
