@@ -234,6 +234,18 @@ SQLLOCK_EXTERN sqllock_status sqllock_acquire_key(sqllock_lock **out, sqllock_cl
                                                   const sqllock_acquire_opts *opts);
 
 /*
+ * As sqllock_acquire_key(), in the other key space of PostgreSQL advisory
+ * locks: the pair of int4 keys that pg_advisory_lock(int, int) takes. The
+ * pair (a, b) and the int8 key ((int64_t)a << 32 | (uint32_t)b) are
+ * different server locks (pg_locks shows the same classid and objid, with
+ * objsubid 2 and 1), so neither excludes the other. Backends without
+ * numeric keys return SQLLOCK_ENOTSUP; a ttl (leases are named) too.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_acquire_key_pair(sqllock_lock **out, sqllock_client *c,
+                                                       int32_t a, int32_t b,
+                                                       const sqllock_acquire_opts *opts);
+
+/*
  * Releases l and frees it. Returns OK, or LOST when the lock was no longer
  * held (its session or transaction had ended); l is freed either way.
  * The one exception is SQLLOCK_ESTATE: the connection is in a failed

@@ -17,12 +17,12 @@ static size_t bucket_of(const struct sqllock_held *h, uint64_t ident)
 }
 
 sqllock_lock *sqllock__held_find(const struct sqllock_held *h,
-                                 const struct sqllock_backend *be, uint64_t ident)
+                                 const struct sqllock_backend *be, uint64_t ident, int space)
 {
     if (!h->nbuckets)
         return NULL;
     for (sqllock_lock *l = h->buckets[bucket_of(h, ident)]; l; l = l->bucket_next)
-        if (l->ident == ident && l->be == be)
+        if (l->ident == ident && l->be == be && l->space == space)
             return l;
     return NULL;
 }

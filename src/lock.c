@@ -125,7 +125,8 @@ static sqllock_status refuse_or_forget(sqllock_client *c, sqllock_lock *e)
 }
 
 static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char *name,
-                              int is_key, int64_t key, const sqllock_acquire_opts *opts)
+                              int is_key, int64_t key, int space,
+                              const sqllock_acquire_opts *opts)
 {
     static const sqllock_acquire_opts defaults = SQLLOCK_ACQUIRE_OPTS_INIT;
     if (!out)
@@ -169,7 +170,7 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
 
     if (c->held.retired && !c->be->in_transaction(c))
         sqllock__held_drop_retired(&c->held);
-    sqllock_lock *e = sqllock__held_find(&c->held, be, ident);
+    sqllock_lock *e = sqllock__held_find(&c->held, be, ident, space);
     if (e && (st = refuse_or_forget(c, e)) != SQLLOCK_OK)
         return done(c, st);
 
@@ -188,6 +189,7 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     l->scope = (unsigned char)opts->scope;
     l->kind = SQLLOCK_ENTRY_LIVE;
     l->is_key = (unsigned char)is_key;
+    l->space = (unsigned char)space;
     l->name_len = (uint32_t)len;
     if (len)
         memcpy(l->name, name, len);
@@ -204,9 +206,9 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     return done(c, SQLLOCK_OK);
 }
 
-sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident)
+sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident, int space)
 {
-    if (sqllock__held_find(&c->held, c->be, ident))
+    if (sqllock__held_find(&c->held, c->be, ident, space))
         return SQLLOCK_OK;
     sqllock_lock *l = calloc(1, sizeof(*l) + 1);
     if (!l || sqllock__held_reserve(&c->held) != SQLLOCK_OK) {
@@ -217,6 +219,7 @@ sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident)
     l->be = c->be;
     l->ident = ident;
     l->kind = SQLLOCK_ENTRY_FOREIGN;
+    l->space = (unsigned char)space;
     sqllock__held_add(&c->held, l);
     return SQLLOCK_OK;
 }
@@ -224,13 +227,20 @@ sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident)
 sqllock_status sqllock_acquire(sqllock_lock **out, sqllock_client *c, const char *name,
                                const sqllock_acquire_opts *opts)
 {
-    return acquire(out, c, name, 0, 0, opts);
+    return acquire(out, c, name, 0, 0, SQLLOCK_SPACE_INT8, opts);
 }
 
 sqllock_status sqllock_acquire_key(sqllock_lock **out, sqllock_client *c, int64_t key,
                                    const sqllock_acquire_opts *opts)
 {
-    return acquire(out, c, NULL, 1, key, opts);
+    return acquire(out, c, NULL, 1, key, SQLLOCK_SPACE_INT8, opts);
+}
+
+sqllock_status sqllock_acquire_key_pair(sqllock_lock **out, sqllock_client *c, int32_t a,
+                                        int32_t b, const sqllock_acquire_opts *opts)
+{
+    uint64_t bits = (uint64_t)(uint32_t)a << 32 | (uint32_t)b;
+    return acquire(out, c, NULL, 1, (int64_t)bits, SQLLOCK_SPACE_PAIR, opts);
 }
 
 sqllock_status sqllock_release(sqllock_lock *l)

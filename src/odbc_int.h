@@ -13,7 +13,7 @@
 
 #include "sqllock_int.h"
 
-#define ODBC_STMT_MAX 24
+#define ODBC_STMT_MAX 32
 
 struct odbc_state {
     SQLHENV env;                    /* ours; SQL_NULL_HENV when attached */

@@ -39,8 +39,12 @@ enum {
     S_RELEASE_SP,
     S_HELD,
     S_CLEANUP,
-    S_COUNT
+    S_PAIR,        /* the int4-pair space: S_PAIR + the int8 statement's index */
+    S_COUNT = S_PAIR + S_SET + 2
 };
+/* The pair space's S_HELD and S_CLEANUP, after its S_TRY..S_UNLOCK. */
+#define S_PAIR_HELD (S_PAIR + S_SET)
+#define S_PAIR_CLEANUP (S_PAIR + S_SET + 1)
 
 /* "sqllock1_": the 1 changes whenever a statement's text changes, so that
    two library versions attached to one connection do not share names. */
@@ -51,6 +55,10 @@ const char *const pg_stmt_name[S_COUNT] = {
     "sqllock1_set", "sqllock1_capture", "sqllock1_restore",
     "sqllock1_savepoint", "sqllock1_rollback_to", "sqllock1_release_savepoint",
     "sqllock1_held", "sqllock1_cleanup",
+    "sqllock1_ptry", "sqllock1_ptry_shared", "sqllock1_pxtry", "sqllock1_pxtry_shared",
+    "sqllock1_plock", "sqllock1_plock_shared", "sqllock1_pxlock", "sqllock1_pxlock_shared",
+    "sqllock1_punlock", "sqllock1_punlock_shared",
+    "sqllock1_pheld", "sqllock1_pcleanup",
 };
 
 /* The texts are shared with the ODBC transport (pg_sql.h). */
@@ -73,14 +81,20 @@ const char *const pg_stmt_sql[S_COUNT] = {
     PG_SQL_RELEASE_SP,
     PG_SQL_HELD("$1", "$2", "$3", "$3"),
     PG_SQL_CLEANUP("$1", "$2", "$3", "$3", "$4", "$4"),
+    PG_SQL_PAIR_LOCKFNS("$1", "$2"),
+    PG_SQL_HELD_PAIR("$1", "$2", "$3", "$3"),
+    PG_SQL_CLEANUP_PAIR("$1", "$2", "$3", "$3", "$4", "$5", "$4", "$5"),
 };
 const int pg_stmt_count = S_COUNT;
 _Static_assert(S_COUNT <= PG_STMT_MAX, "raise PG_STMT_MAX");
 
-/* The text forms a lock is sent as: the key, and pg_locks' view of it. */
+/* The text forms a lock is sent as: the key (one int8, or an int4 pair in
+   key and key2), and pg_locks' view of it; base: 0 for statements of the
+   int8 space, S_PAIR for the pair space's. */
 struct keytext {
-    char key[24], classid[12], objid[12];
+    char key[24], key2[12], classid[12], objid[12];
     const char *mode;
+    int nkeys, base;
 };
 
 /* v in decimal into buf (21 bytes at most). By hand: three snprintf calls cost a
@@ -102,7 +116,14 @@ static void decimal(char *buf, int64_t v)
 
 static void keytext(struct keytext *k, const sqllock_lock *l)
 {
-    decimal(k->key, (int64_t)l->ident);
+    k->nkeys = l->space == SQLLOCK_SPACE_PAIR ? 2 : 1;
+    k->base = l->space == SQLLOCK_SPACE_PAIR ? S_PAIR : 0;
+    if (k->nkeys == 2) {
+        decimal(k->key, (int32_t)(uint32_t)(l->ident >> 32));
+        decimal(k->key2, (int32_t)(uint32_t)l->ident);
+    } else {
+        decimal(k->key, (int64_t)l->ident);
+    }
     decimal(k->classid, (int64_t)(l->ident >> 32));
     decimal(k->objid, (int64_t)(l->ident & 0xffffffffu));
     k->mode = l->mode == SQLLOCK_SHARED ? "ShareLock" : "ExclusiveLock";
@@ -159,11 +180,12 @@ static sqllock_status run_bool(sqllock_client *c, int stmt, int n, const char *c
  */
 static sqllock_status unlock_orphan(sqllock_client *c, const struct keytext *k)
 {
-    const char *params[4] = {k->classid, k->objid, k->mode, k->key};
+    const char *params[5] = {k->classid, k->objid, k->mode, k->key, k->key2};
+    int stmt = k->base ? S_PAIR_CLEANUP : S_CLEANUP;
     sqllock_status st = SQLLOCK_OK;
     for (int attempt = 0; attempt < 3; attempt++) {
         int ignored;
-        st = run_bool(c, S_CLEANUP, 4, params, &ignored, "acquire (cleanup)");
+        st = run_bool(c, stmt, 3 + k->nkeys, params, &ignored, "acquire (cleanup)");
         if (st == SQLLOCK_OK || st == SQLLOCK_ECONNECT)
             return SQLLOCK_OK; /* a dead session holds nothing */
     }
@@ -180,9 +202,10 @@ static void format_timeout(char *buf, size_t n, int64_t wait_ms)
 
 static sqllock_status try_lock(sqllock_client *c, sqllock_lock *l, const struct keytext *k)
 {
-    const char *params[1] = {k->key};
+    const char *params[2] = {k->key, k->key2};
     int got;
-    sqllock_status st = run_bool(c, S_TRY + 2 * l->scope + l->mode, 1, params, &got, "acquire");
+    sqllock_status st = run_bool(c, k->base + S_TRY + 2 * l->scope + l->mode, k->nkeys, params,
+                                 &got, "acquire");
     if (st != SQLLOCK_OK)
         return st;
     if (!got)
@@ -202,7 +225,8 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
         if (st != SQLLOCK_OK)
             return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "acquire") : st;
         pqx_send(&x, S_SET, 1, &timeout);
-        pqx_send(&x, S_LOCK + l->mode, 1, (const char *const[]){k->key});
+        pqx_send(&x, k->base + S_LOCK + l->mode, k->nkeys,
+                 (const char *const[]){k->key, k->key2});
         pqx_sync(&x);
         pqx_read(&x, &set);
         pqx_read(&x, &lock);
@@ -261,8 +285,8 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l,
     pqx_send(&x, S_SAVEPOINT, 0, NULL);
     pqx_send(&x, S_CAPTURE, 1, &timeout);
     pqx_flush_request(&x);
-    pqx_send(&x, S_LOCK + 2 * l->scope + l->mode, 1,
-             (const char *const[]){k->key});
+    pqx_send(&x, k->base + S_LOCK + 2 * l->scope + l->mode, k->nkeys,
+             (const char *const[]){k->key, k->key2});
     pqx_read(&x, &sp);
     pqx_read(&x, &cap);
     if (cap.ok == 1) {
@@ -347,8 +371,8 @@ static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
     struct keytext k;
     keytext(&k, l);
     int was_held;
-    sqllock_status st = run_bool(c, S_UNLOCK + l->mode, 1, (const char *const[]){k.key},
-                                 &was_held, "release");
+    sqllock_status st = run_bool(c, k.base + S_UNLOCK + l->mode, k.nkeys,
+                                 (const char *const[]){k.key, k.key2}, &was_held, "release");
     if (st == SQLLOCK_ECONNECT)
         return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the "
                              "lock with it");
@@ -374,8 +398,9 @@ static sqllock_status pg_check(sqllock_client *c, sqllock_lock *l)
     struct keytext k;
     keytext(&k, l);
     int held;
-    sqllock_status st = run_bool(c, S_HELD, 3, (const char *const[]){k.classid, k.objid, k.mode},
-                                 &held, "check");
+    sqllock_status st = run_bool(c, k.base ? S_PAIR_HELD : S_HELD, 3,
+                                 (const char *const[]){k.classid, k.objid, k.mode}, &held,
+                                 "check");
     if (st == SQLLOCK_ECONNECT)
         return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
                              "with it");
@@ -399,8 +424,9 @@ static int pg_still_held(sqllock_client *c, const sqllock_lock *e)
     struct keytext k;
     keytext(&k, e);
     int held;
-    sqllock_status st = run_bool(c, S_HELD, 3, (const char *const[]){k.classid, k.objid, NULL},
-                                 &held, "acquire");
+    sqllock_status st = run_bool(c, k.base ? S_PAIR_HELD : S_HELD, 3,
+                                 (const char *const[]){k.classid, k.objid, NULL}, &held,
+                                 "acquire");
     return st == SQLLOCK_OK ? held : (int)st;
 }
 
@@ -430,7 +456,8 @@ sqllock_status pg_snapshot_held(sqllock_client *c, struct pq_state *s)
     sqllock_status st = SQLLOCK_OK;
     for (int i = 0; i < PQntuples(r) && st == SQLLOCK_OK; i++) {
         long long key = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        st = sqllock__add_foreign(c, (uint64_t)key);
+        int pair = strcmp(PQgetvalue(r, i, 1), "2") == 0;
+        st = sqllock__add_foreign(c, (uint64_t)key, pair ? SQLLOCK_SPACE_PAIR : SQLLOCK_SPACE_INT8);
     }
     PQclear(r);
     return st == SQLLOCK_OK ? st : sqllock__fail(c, st, "attach: out of memory");

@@ -36,8 +36,12 @@ enum {
     O_CLEANUP,
     O_SNAPSHOT,
     O_RECOVERY,
-    O_COUNT
+    O_PAIR,        /* the int4-pair space: O_PAIR + the int8 statement's index */
+    O_COUNT = O_PAIR + O_SET + 2
 };
+/* The pair space's O_HELD and O_CLEANUP, after its O_TRY..O_UNLOCK. */
+#define O_PAIR_HELD (O_PAIR + O_SET)
+#define O_PAIR_CLEANUP (O_PAIR + O_SET + 1)
 _Static_assert(O_COUNT <= ODBC_STMT_MAX, "raise ODBC_STMT_MAX");
 
 static const char *const sql[O_COUNT] = {
@@ -58,6 +62,9 @@ static const char *const sql[O_COUNT] = {
     PG_SQL_CLEANUP("?", "?", "?", "?", "?", "?"),
     PG_SQL_SNAPSHOT,
     PG_SQL_IN_RECOVERY,
+    PG_SQL_PAIR_LOCKFNS("?", "?"),
+    PG_SQL_HELD_PAIR("?", "?", "?", "?"),
+    PG_SQL_CLEANUP_PAIR("?", "?", "?", "?", "?", "?", "?", "?"),
 };
 
 #define VAL_MAX 64
@@ -69,15 +76,33 @@ struct arg {
     const char *text;
 };
 
+/* A lock as it is bound: the int8 key, or (base O_PAIR) the int4 pair as
+   text in a and b; and pg_locks' view of it. */
 struct keytext {
     int64_t key;
-    char classid[12], objid[12];
+    char a[12], b[12], classid[12], objid[12];
     const char *mode;
+    int base;
 };
+
+/* The key arguments of statement base + i: one int8, or the pair. */
+static int key_args(struct arg *args, const struct keytext *k)
+{
+    if (!k->base) {
+        args[0] = (struct arg){1, k->key, NULL};
+        return 1;
+    }
+    args[0] = (struct arg){0, 0, k->a};
+    args[1] = (struct arg){0, 0, k->b};
+    return 2;
+}
 
 static void keytext(struct keytext *k, const sqllock_lock *l)
 {
     k->key = (int64_t)l->ident;
+    k->base = l->space == SQLLOCK_SPACE_PAIR ? O_PAIR : 0;
+    snprintf(k->a, sizeof(k->a), "%d", (int)(int32_t)(uint32_t)(l->ident >> 32));
+    snprintf(k->b, sizeof(k->b), "%d", (int)(int32_t)(uint32_t)l->ident);
     snprintf(k->classid, sizeof(k->classid), "%u", (unsigned)(l->ident >> 32));
     snprintf(k->objid, sizeof(k->objid), "%u", (unsigned)(l->ident & 0xffffffffu));
     k->mode = l->mode == SQLLOCK_SHARED ? "ShareLock" : "ExclusiveLock";
@@ -153,13 +178,21 @@ static sqllock_status run_bool(sqllock_client *c, int i, const struct arg *args,
 /* Unlocks the key if the server granted it anyway; see pg_advisory.c. */
 static sqllock_status unlock_orphan(sqllock_client *c, const struct keytext *k)
 {
-    /* In the order the markers appear in the text (pg_sql.h). */
-    const struct arg args[6] = {{0, 0, k->mode},     {1, k->key, NULL}, {1, k->key, NULL},
-                                {0, 0, k->classid}, {0, 0, k->objid},  {0, 0, k->mode}};
+    /* In the order the markers appear in the text (pg_sql.h): m, the key
+       twice, cls, obj, m2. */
+    struct arg args[8];
+    int n = 0;
+    args[n++] = (struct arg){0, 0, k->mode};
+    n += key_args(args + n, k);
+    n += key_args(args + n, k);
+    args[n++] = (struct arg){0, 0, k->classid};
+    args[n++] = (struct arg){0, 0, k->objid};
+    args[n++] = (struct arg){0, 0, k->mode};
+    int stmt = k->base ? O_PAIR_CLEANUP : O_CLEANUP;
     sqllock_status st = SQLLOCK_OK;
     for (int attempt = 0; attempt < 3; attempt++) {
         char v[1][VAL_MAX];
-        st = run(c, O_CLEANUP, args, 6, v, 0, 0, NULL, "acquire (cleanup)");
+        st = run(c, stmt, args, n, v, 0, 0, NULL, "acquire (cleanup)");
         if (st == SQLLOCK_OK || st == SQLLOCK_ECONNECT)
             return SQLLOCK_OK; /* a dead session holds nothing */
     }
@@ -183,11 +216,13 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
     sqllock_status st = set_autocommit(c, s, 0);
     if (st != SQLLOCK_OK)
         return st;
-    const struct arg targ = {0, 0, timeout}, karg = {1, k->key, NULL};
+    const struct arg targ = {0, 0, timeout};
+    struct arg kargs[2];
+    int nk = key_args(kargs, k);
     char v[2][VAL_MAX];
     st = run(c, O_SET, &targ, 1, v, 0, 0, NULL, "acquire");
     if (st == SQLLOCK_OK)
-        st = run(c, O_LOCK + l->mode, &karg, 1, v, 0, 1, NULL, "acquire");
+        st = run(c, k->base + O_LOCK + l->mode, kargs, nk, v, 0, 1, NULL, "acquire");
     struct sqllock_err sv;
     sqllock__err_save(c, &sv);
     SQLRETURN end = odbc_end_tran(s, st == SQLLOCK_OK ? SQL_COMMIT : SQL_ROLLBACK);
@@ -235,11 +270,14 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l, const stru
                                   const char *timeout)
 {
     char v[2][VAL_MAX];
-    const struct arg targ = {0, 0, timeout}, karg = {1, k->key, NULL};
+    const struct arg targ = {0, 0, timeout};
+    struct arg kargs[2];
+    int nk = key_args(kargs, k);
     sqllock_status st = run(c, O_CAPTURE, &targ, 1, v, 2, 0, NULL, "acquire");
     if (st != SQLLOCK_OK)
         return st;
-    st = run(c, O_LOCK + 2 * l->scope + l->mode, &karg, 1, NULL, 0, 1, NULL, "acquire");
+    st = run(c, k->base + O_LOCK + 2 * l->scope + l->mode, kargs, nk, NULL, 0, 1, NULL,
+             "acquire");
     struct sqllock_err sv;
     sqllock__err_save(c, &sv);
     if (st == SQLLOCK_ECONNECT)
@@ -276,10 +314,11 @@ static sqllock_status po_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
     struct keytext k;
     keytext(&k, l);
     if (wait_ms == 0) {
-        const struct arg karg = {1, k.key, NULL};
+        struct arg kargs[2];
+        int nk = key_args(kargs, &k);
         int got;
-        sqllock_status st = run_bool(c, O_TRY + 2 * l->scope + l->mode, &karg, 1, &got,
-                                     "acquire");
+        sqllock_status st = run_bool(c, k.base + O_TRY + 2 * l->scope + l->mode, kargs, nk,
+                                     &got, "acquire");
         if (st == SQLLOCK_OK && !got)
             return sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lock is held by another session");
         return st;
@@ -300,7 +339,7 @@ static int held(sqllock_client *c, const sqllock_lock *l, int any_mode, const ch
     const char *m = any_mode ? NULL : k.mode;
     const struct arg args[4] = {{0, 0, k.classid}, {0, 0, k.objid}, {0, 0, m}, {0, 0, m}};
     int yes;
-    sqllock_status st = run_bool(c, O_HELD, args, 4, &yes, what);
+    sqllock_status st = run_bool(c, k.base ? O_PAIR_HELD : O_HELD, args, 4, &yes, what);
     return st == SQLLOCK_OK ? yes : (int)st;
 }
 
@@ -320,9 +359,11 @@ static sqllock_status po_release(sqllock_client *c, sqllock_lock *l)
     }
     struct keytext k;
     keytext(&k, l);
-    const struct arg karg = {1, k.key, NULL};
+    struct arg kargs[2];
+    int nk = key_args(kargs, &k);
     int was_held;
-    sqllock_status st = run_bool(c, O_UNLOCK + l->mode, &karg, 1, &was_held, "release");
+    sqllock_status st = run_bool(c, k.base + O_UNLOCK + l->mode, kargs, nk, &was_held,
+                                 "release");
     if (st == SQLLOCK_ECONNECT)
         return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the lock "
                              "with it");
@@ -371,9 +412,13 @@ sqllock_status pg_odbc_snapshot_held(sqllock_client *c, struct odbc_state *s)
     sqllock_status result = SQLLOCK_OK;
     while (SQL_SUCCEEDED(r) && result == SQLLOCK_OK && SQL_SUCCEEDED(r = SQLFetch(st))) {
         SQLBIGINT key = 0;
+        SQLINTEGER sub = 0;
         SQLLEN len = 0;
         r = SQLGetData(st, 1, SQL_C_SBIGINT, &key, 0, &len);
-        if (SQL_SUCCEEDED(r) && sqllock__add_foreign(c, (uint64_t)key) != SQLLOCK_OK)
+        if (SQL_SUCCEEDED(r))
+            r = SQLGetData(st, 2, SQL_C_SLONG, &sub, 0, &len);
+        int space = sub == 2 ? SQLLOCK_SPACE_PAIR : SQLLOCK_SPACE_INT8;
+        if (SQL_SUCCEEDED(r) && sqllock__add_foreign(c, (uint64_t)key, space) != SQLLOCK_OK)
             result = sqllock__fail(c, SQLLOCK_ENOMEM, "attach: out of memory");
     }
     if (result == SQLLOCK_OK && r != SQL_NO_DATA)

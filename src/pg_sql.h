@@ -13,14 +13,32 @@
 
 /* fn is one of the pg_[try_]advisory[_xact]_lock[_shared] or unlock functions. */
 #define PG_SQL_KEYFN(fn, k) "SELECT pg_catalog." fn "(" k "::pg_catalog.int8)"
+/* The same function in the int4-pair space: another lock than any int8 key. */
+#define PG_SQL_INT4X2(a, b) a "::pg_catalog.int4, " b "::pg_catalog.int4"
+#define PG_SQL_PAIRFN(fn, a, b) "SELECT pg_catalog." fn "(" PG_SQL_INT4X2(a, b) ")"
+/* The pair space's statements, in the order of the int8 ones both
+   transports index by (2 * scope + mode): try, lock, then unlock (+ mode). */
+#define PG_SQL_PAIR_LOCKFNS(a, b)                                              \
+    PG_SQL_PAIRFN("pg_try_advisory_lock", a, b),                               \
+    PG_SQL_PAIRFN("pg_try_advisory_lock_shared", a, b),                        \
+    PG_SQL_PAIRFN("pg_try_advisory_xact_lock", a, b),                          \
+    PG_SQL_PAIRFN("pg_try_advisory_xact_lock_shared", a, b),                   \
+    PG_SQL_PAIRFN("pg_advisory_lock", a, b),                                   \
+    PG_SQL_PAIRFN("pg_advisory_lock_shared", a, b),                            \
+    PG_SQL_PAIRFN("pg_advisory_xact_lock", a, b),                              \
+    PG_SQL_PAIRFN("pg_advisory_xact_lock_shared", a, b),                       \
+    PG_SQL_PAIRFN("pg_advisory_unlock", a, b),                                 \
+    PG_SQL_PAIRFN("pg_advisory_unlock_shared", a, b)
 
-/* The session's own granted advisory lock on (classid, objid). */
-#define PG_SQL_HELD_WHERE(cls, obj)                                            \
+/* The session's own granted advisory lock on (classid, objid) in key space
+   sub: objsubid "1" for int8 keys, "2" for int4 pairs. */
+#define PG_SQL_HELD_WHERE_IN(sub, cls, obj)                                    \
     " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"                    \
-    " AND pid = pg_catalog.pg_backend_pid() AND objsubid = 1 AND granted"      \
+    " AND pid = pg_catalog.pg_backend_pid() AND objsubid = " sub " AND granted" \
     " AND database = (SELECT oid FROM pg_catalog.pg_database"                  \
     "                 WHERE datname = pg_catalog.current_database())"          \
     " AND classid = " cls "::pg_catalog.oid AND objid = " obj "::pg_catalog.oid"
+#define PG_SQL_HELD_WHERE(cls, obj) PG_SQL_HELD_WHERE_IN("1", cls, obj)
 
 /* Bounds the wait of this transaction and lifts statement_timeout. */
 #define PG_SQL_SET(lt)                                                         \
@@ -40,25 +58,35 @@
 #define PG_SQL_ROLLBACK_TO "ROLLBACK TO SAVEPOINT sqllock_wait"
 #define PG_SQL_RELEASE_SP "RELEASE SAVEPOINT sqllock_wait"
 
-/* Whether the session holds (cls, obj), in mode m unless m is NULL.
-   Text order: cls, obj, m, m2. */
-#define PG_SQL_HELD(cls, obj, m, m2)                                           \
-    "SELECT EXISTS (SELECT 1" PG_SQL_HELD_WHERE(cls, obj) " AND (" m           \
+/* Whether the session holds (cls, obj) in space sub, in mode m unless m is
+   NULL. Text order: cls, obj, m, m2. */
+#define PG_SQL_HELD_IN(sub, cls, obj, m, m2)                                   \
+    "SELECT EXISTS (SELECT 1" PG_SQL_HELD_WHERE_IN(sub, cls, obj) " AND (" m   \
     "::pg_catalog.text IS NULL OR mode = " m2 "))"
+#define PG_SQL_HELD(cls, obj, m, m2) PG_SQL_HELD_IN("1", cls, obj, m, m2)
+#define PG_SQL_HELD_PAIR(cls, obj, m, m2) PG_SQL_HELD_IN("2", cls, obj, m, m2)
 
-/* Unlocks key k if the session holds it as (cls, obj) in mode m.
-   Text order: m, k, k2, cls, obj, m2. */
-#define PG_SQL_CLEANUP(cls, obj, m, m2, k, k2)                                 \
+/* Unlocks the key (the unlock functions' arguments: args, args2) if the
+   session holds it as (cls, obj) in space sub and mode m. */
+#define PG_SQL_CLEANUP_IN(sub, cls, obj, m, m2, args, args2)                   \
     "SELECT CASE WHEN " m " = 'ShareLock'"                                     \
-    " THEN pg_catalog.pg_advisory_unlock_shared(" k "::pg_catalog.int8)"       \
-    " ELSE pg_catalog.pg_advisory_unlock(" k2 "::pg_catalog.int8) END"         \
-    PG_SQL_HELD_WHERE(cls, obj) " AND mode = " m2
+    " THEN pg_catalog.pg_advisory_unlock_shared(" args ")"                     \
+    " ELSE pg_catalog.pg_advisory_unlock(" args2 ") END"                       \
+    PG_SQL_HELD_WHERE_IN(sub, cls, obj) " AND mode = " m2
+/* Text order: m, k, k2, cls, obj, m2. */
+#define PG_SQL_CLEANUP(cls, obj, m, m2, k, k2)                                 \
+    PG_SQL_CLEANUP_IN("1", cls, obj, m, m2, k "::pg_catalog.int8",             \
+                      k2 "::pg_catalog.int8")
+/* Text order: m, a, b, a2, b2, cls, obj, m2. */
+#define PG_SQL_CLEANUP_PAIR(cls, obj, m, m2, a, b, a2, b2)                     \
+    PG_SQL_CLEANUP_IN("2", cls, obj, m, m2, PG_SQL_INT4X2(a, b), PG_SQL_INT4X2(a2, b2))
 
-/* Every advisory lock the session holds, as the 64-bit key. */
+/* Every advisory lock the session holds: the 64 bits of (classid, objid)
+   and the key space (objsubid: 1 int8, 2 int4 pair). */
 #define PG_SQL_SNAPSHOT                                                        \
-    "SELECT (classid::pg_catalog.int8 << 32) | objid::pg_catalog.int8"         \
+    "SELECT (classid::pg_catalog.int8 << 32) | objid::pg_catalog.int8, objsubid" \
     " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"                    \
-    " AND pid = pg_catalog.pg_backend_pid() AND objsubid = 1 AND granted"      \
+    " AND pid = pg_catalog.pg_backend_pid() AND objsubid IN (1, 2) AND granted" \
     " AND database = (SELECT oid FROM pg_catalog.pg_database"                  \
     " WHERE datname = pg_catalog.current_database())"
 

@@ -35,6 +35,12 @@ enum sqllock_entry_kind {
                                in the set */
 };
 
+/* The key space of an identity. PostgreSQL has two for advisory locks: the
+   int8 key K and the int4 pair (K >> 32, K & 0xffffffff) are different
+   server locks (pg_locks.objsubid 1 and 2), so the space is part of the
+   identity. Names and int8 keys are in SQLLOCK_SPACE_INT8. */
+enum sqllock_key_space { SQLLOCK_SPACE_INT8 = 0, SQLLOCK_SPACE_PAIR = 1 };
+
 struct sqllock_lock {
     sqllock_client *client;
     const struct sqllock_backend *be;
@@ -45,6 +51,7 @@ struct sqllock_lock {
     int64_t token;                   /* fencing token, 0 if none */
     int64_t ttl_ms, ttl_min_ms;      /* as acquired: 0 unless a lease */
     unsigned char mode, scope, kind, is_key;
+    unsigned char space;             /* enum sqllock_key_space */
     uint32_t name_len;
     char name[];                     /* NUL-terminated */
 };
@@ -66,7 +73,8 @@ struct sqllock_held {
 struct sqllock_backend {
     const char *name;
 
-    /* 1 if raw numeric keys are locks on this backend (sqllock_acquire_key). */
+    /* 1 if raw numeric keys are locks on this backend: int8 keys and int4
+       pairs (sqllock_acquire_key, sqllock_acquire_key_pair). */
     int has_numeric_keys;
 
     /* The identity of a name: two names with one identity are one lock. */
@@ -189,13 +197,14 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr);
 sqllock_status sqllock__lease_pg_install(sqllock_client *c);
 
 /* lock.c: records a lock the session held before sqllock saw it. */
-sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident);
+sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident, int space);
 
 /* held.c */
-/* The entry of backend be with this identity: a lease and an advisory lock
-   of one name are two different locks, so both are part of the key. */
+/* The entry of backend be with this identity in this key space: a lease and
+   an advisory lock of one name are two different locks, and so are an int8
+   key and the int4 pair of the same bits, so all three are the key. */
 sqllock_lock *sqllock__held_find(const struct sqllock_held *h,
-                                 const struct sqllock_backend *be, uint64_t ident);
+                                 const struct sqllock_backend *be, uint64_t ident, int space);
 /* Makes room for one more entry, so that the add after a successful
    acquire cannot fail. */
 sqllock_status sqllock__held_reserve(struct sqllock_held *h);

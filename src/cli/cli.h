@@ -39,6 +39,23 @@ struct cli {
     int verbose;      /* -v */
 };
 
+/*
+ * A numeric advisory key as --key takes it: "N" (int8, the space of
+ * pg_advisory_lock(bigint)) or "A/B" (two int4, the space of
+ * pg_advisory_lock(int, int)): a different server lock from the int8 key
+ * with the same bits.
+ */
+struct cli_key {
+    int pair;       /* 1: A/B */
+    int32_t a, b;   /* the pair */
+    int64_t key;    /* the int8 key; for a pair A<<32 | B as unsigned, which
+                       is how pg_locks shows both (classid, objid) */
+};
+/* text.c: parses "N" or "A/B" (decimal, optional '-', nothing else): 0, or -1. */
+int cli_parse_key(struct cli_key *k, const char *s);
+/* k as --key takes it, into buf. */
+void cli_key_format(char *buf, size_t n, const struct cli_key *k);
+
 /* A subcommand: argv[0] is its name; returns the process's exit status. */
 typedef int (*cli_cmd_fn)(struct cli *cli, int argc, char **argv);
 
@@ -46,7 +63,9 @@ int cmd_run(struct cli *cli, int argc, char **argv);
 
 /* run_opts.c: what `sqllock run` was asked to do. */
 struct run_opts {
-    const char *name;
+    const char *name;     /* NULL with --key */
+    struct cli_key key;   /* --key, or the advisory key of name */
+    char what[SQLLOCK_NAME_MAX + 64]; /* for messages: lock "NAME" or lock key N */
     int64_t wait_ms;
     int shared;
     int64_t ttl_ms;
@@ -153,7 +172,7 @@ struct holders {
 
 /* Fills *out with the advisory locks on the current database, only those of
    *key when key is not NULL; holders first. 0, or -1 after saying why. */
-int holders_fetch(struct holders *out, PGconn *conn, const int64_t *key);
+int holders_fetch(struct holders *out, PGconn *conn, const struct cli_key *key);
 void holders_free(struct holders *h);
 /* Number of rows that hold (granted). */
 int holders_granted(const struct holders *h);
@@ -167,12 +186,15 @@ void holder_print_json(FILE *f, const struct holder *h);
 struct waitreport;
 
 /* Says on stderr now, and every few seconds until waitreport_stop(), who
-   holds the lock with this key. NULL if it could not start (not fatal). */
-struct waitreport *waitreport_start(const char *url, const char *name, int64_t key);
+   holds the lock with this key; what names it ("lock \"NAME\" (key K)").
+   Both are borrowed until waitreport_stop(). NULL if it could not start
+   (not fatal). */
+struct waitreport *waitreport_start(const char *url, const char *what,
+                                    const struct cli_key *key);
 void waitreport_stop(struct waitreport *w);
 
 /* Says once, on stderr, who holds the lock with this key (a failed wait). */
-void waitreport_once(const char *url, const char *name, int64_t key);
+void waitreport_once(const char *url, const char *what, const struct cli_key *key);
 
 /* ---- watching the lock while PROGRAM runs (checker.c) ---------------------- */
 

@@ -24,19 +24,24 @@
 #include "cli.h"
 
 const char cmd_run_help[] =
-    "usage: sqllock run NAME [-n | -w DURATION] [-s] [--ttl DURATION] [-E CODE]\n"
+    "usage: sqllock run NAME|--key N|--key A/B [-n | -w DURATION] [-s]\n"
+    "                   [--ttl DURATION] [-E CODE]\n"
     "                   [--check-every DURATION] [--grace DURATION]\n"
     "                   -- PROGRAM [ARGS...]\n"
     "\n"
-    "Takes the lock NAME, runs PROGRAM (not through a shell) while holding it and\n"
-    "releases it once PROGRAM has exited. SIGINT, SIGTERM and SIGHUP are passed on\n"
-    "to PROGRAM. The lock is checked every --check-every while PROGRAM runs; if it\n"
+    "Takes the lock NAME (or a numeric key), runs PROGRAM (not through a shell)\n"
+    "while holding it and releases it once PROGRAM has exited. SIGINT, SIGTERM and\n"
+    "SIGHUP are passed on to PROGRAM. The lock is checked every --check-every while PROGRAM runs; if it\n"
     "is lost (connection killed, server restarted, lease expired), PROGRAM gets\n"
     "SIGTERM, then SIGKILL after --grace, and sqllock exits 70.\n"
     "\n"
     "Options:\n"
     "  -n, --nonblock           try once; if the lock is held, give up at once\n"
     "  -w, --wait DURATION      wait at most DURATION (default: wait for ever)\n"
+    "      --key N|A/B          the advisory lock of a number instead of NAME, as\n"
+    "                           other tools take it: N as pg_advisory_lock(N)\n"
+    "                           (bigint), A/B as pg_advisory_lock(A, B) (two\n"
+    "                           integers; a different lock from any bigint)\n"
     "  -s, --shared             a shared lock: other shared holders may run too,\n"
     "                           exclusive ones may not\n"
     "      --ttl DURATION       a lease that expires DURATION after it was taken,\n"
@@ -74,6 +79,25 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* What the wait reports name: for a name, its key too. */
+static const char *report_what(char *buf, size_t n, const struct run_opts *o)
+{
+    if (!o->name)
+        return o->what;
+    snprintf(buf, n, "%s (key %lld)", o->what, (long long)o->key.key);
+    return buf;
+}
+
+static sqllock_status acquire(sqllock_lock **lock, sqllock_client *c, const struct run_opts *o,
+                              const sqllock_acquire_opts *ao)
+{
+    if (o->name)
+        return sqllock_acquire(lock, c, o->name, ao);
+    if (o->key.pair)
+        return sqllock_acquire_key_pair(lock, c, o->key.a, o->key.b, ao);
+    return sqllock_acquire_key(lock, c, o->key.key, ao);
+}
+
 /* A lease that ended before PROGRAM could start: as if never had. */
 static int lease_too_short(const struct run_opts *o)
 {
@@ -86,17 +110,18 @@ static int lease_too_short(const struct run_opts *o)
 static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
                         sqllock_status st, const char *url)
 {
+    char w[sizeof(o->what) + 32];
     switch (st) {
     case SQLLOCK_BUSY:
         /* An expected outcome, silent as flock's (cron mails every line). */
         if (cli->verbose && cli_url_is_libpq(url))
-            waitreport_once(url, o->name, sqllock_advisory_key(o->name));
+            waitreport_once(url, report_what(w, sizeof(w), o), &o->key);
         else if (cli->verbose)
-            cli_err("lock \"%s\" is held elsewhere", o->name);
+            cli_err("%s is held elsewhere", o->what);
         return o->busy_code;
     case SQLLOCK_TIMEOUT:
         if (cli->verbose)
-            cli_err("gave up waiting for lock \"%s\" after %lldms", o->name,
+            cli_err("gave up waiting for %s after %lldms", o->what,
                     (long long)o->wait_ms);
         return o->busy_code;
     case SQLLOCK_LOST: /* the renewal after a waited-for lease */
@@ -144,19 +169,19 @@ static sqllock_status take(const struct cli *cli, const struct run_opts *o, sqll
     sqllock_status st = SQLLOCK_BUSY;
     *lease_end = now_ms() + o->ttl_ms;
     if (report)
-        st = sqllock_acquire(lock, c, o->name, &ao);
+        st = acquire(lock, c, o, &ao);
     if (st != SQLLOCK_BUSY)
         return st;
     struct waitreport *w = NULL;
+    char what[sizeof(o->what) + 32];
     /* The report reads pg_locks, over libpq. */
     if (report && cli_url_is_libpq(url))
-        w = waitreport_start(url, o->name, sqllock_advisory_key(o->name));
+        w = waitreport_start(url, report_what(what, sizeof(what), o), &o->key);
     else if (report)
-        cli_err("waiting for lock \"%s\" (who holds it is shown for PostgreSQL URLs only)",
-                o->name);
+        cli_err("waiting for %s (who holds it is shown for PostgreSQL URLs only)", o->what);
     ao.wait_ms = o->wait_ms;
     *lease_end = now_ms() + o->ttl_ms;
-    st = sqllock_acquire(lock, c, o->name, &ao);
+    st = acquire(lock, c, o, &ao);
     waitreport_stop(w);
     if (st == SQLLOCK_OK && o->ttl_ms > 0 && o->wait_ms != 0)
         st = start_lease_clock(o, lock, lease_end);
@@ -302,7 +327,7 @@ static int supervise(const struct run_opts *o, struct checker *k, pid_t child, p
             forward_signals(target);
         if (!*lost && p[1].revents) {
             *lost = 1;
-            cli_err("lock \"%s\" lost while '%s' ran (%s); stopping it", o->name,
+            cli_err("%s lost while '%s' ran (%s); stopping it", o->what,
                     o->program[0], checker_reason(k));
             kill(target, SIGTERM);
             if (now_ms() + o->grace_ms < kill_at)
@@ -338,7 +363,7 @@ static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_c
         return CLI_EXIT_OSERR;
     }
     if (cli->verbose)
-        cli_err("holding lock \"%s\"; running '%s' (pid %ld)", o->name, o->program[0],
+        cli_err("holding %s; running '%s' (pid %ld)", o->what, o->program[0],
                 (long)child);
     int lost = 0;
     int code = supervise(o, k, child, target, plan, &lost);
@@ -347,16 +372,15 @@ static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_c
     if (lost)
         return CLI_EXIT_LOST;
     if (st == SQLLOCK_LOST) {
-        cli_err("lock \"%s\" was lost at some point while '%s' ran (%s); it exited with "
-                "status %d", o->name, o->program[0], sqllock_errmsg(c), code);
+        cli_err("%s was lost at some point while '%s' ran (%s); it exited with "
+                "status %d", o->what, o->program[0], sqllock_errmsg(c), code);
         return CLI_EXIT_LOST;
     }
     if (st != SQLLOCK_OK)
-        cli_err("releasing lock \"%s\": %s (closing the connection releases it)", o->name,
+        cli_err("releasing %s: %s (closing the connection releases it)", o->what,
                 sqllock_errmsg(c));
     else if (cli->verbose)
-        cli_err("'%s' exited with status %d; released lock \"%s\"", o->program[0], code,
-                o->name);
+        cli_err("'%s' exited with status %d; released %s", o->program[0], code, o->what);
     return code;
 }
 
@@ -400,7 +424,7 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         code = not_acquired(cli, &o, c, st, url);
     else {
         if (cli->verbose)
-            cli_err("took lock \"%s\" after %lldms", o.name, now_ms() - start);
+            cli_err("took %s after %lldms", o.what, now_ms() - start);
         code = run_locked(cli, &o, c, lock, lease_end);
     }
     sqllock_client_free(c);

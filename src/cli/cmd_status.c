@@ -11,9 +11,11 @@
 #include "cli.h"
 
 const char cmd_status_help[] =
-    "usage: sqllock status NAME [--json]\n"
+    "usage: sqllock status NAME | --key N | --key A/B [--json]\n"
     "\n"
-    "Shows who holds the lock NAME and who waits for it, one line each: state\n"
+    "Shows who holds the lock NAME (or the numeric key N, as pg_advisory_lock(N)\n"
+    "takes it, or A/B, as pg_advisory_lock(A, B) does) and who waits for it, one\n"
+    "line each: state\n"
     "(held or waiting), mode (exclusive or shared), the backend's pid, client\n"
     "address (\"local\" for a Unix socket), application_name, session_start (when\n"
     "the holder's session began: PostgreSQL does not record when a lock was\n"
@@ -21,6 +23,8 @@ const char cmd_status_help[] =
     "see (pg_read_all_stats shows everything).\n"
     "\n"
     "Options:\n"
+    "      --key N|A/B  a numeric key instead of NAME: N a bigint, A/B two integers\n"
+    "                   (a different lock from the bigint with the same bits)\n"
     "      --json       one JSON object per holder or waiter, as list --json\n"
     "      --url URL    the database, as for sqllock --url\n"
     "  -h, --help       this help\n"
@@ -47,19 +51,22 @@ const char cmd_list_help[] =
     "\n"
     "Exit status: 0, 69 the database cannot be reached or read, 64 usage error.\n";
 
-enum { OPT_JSON = 256, OPT_URL };
+enum { OPT_JSON = 256, OPT_URL, OPT_KEY };
 
 static const struct option long_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"url", required_argument, NULL, OPT_URL},
+    {"key", required_argument, NULL, OPT_KEY},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
-/* Parses the options both commands share: 0, -1 after --help, or the exit
-   status of a usage error. */
-static int parse(struct cli *cli, int *json, int argc, char **argv, const char *help)
+/* Parses the options both commands share (and status's --key, into *key
+   when key is not NULL; *has_key says it was given): 0, -1 after --help, or
+   the exit status of a usage error. */
+static int parse(struct cli *cli, int *json, struct cli_key *key, int *has_key, int argc,
+                 char **argv, const char *help)
 {
     int c;
     opterr = 0;
@@ -70,6 +77,14 @@ static int parse(struct cli *cli, int *json, int argc, char **argv, const char *
             break;
         case OPT_URL:
             cli->url = optarg;
+            break;
+        case OPT_KEY:
+            if (!key)
+                return cli_bad_option(argv[0], '?', argv);
+            if (cli_parse_key(key, optarg) != 0)
+                return cli_usage(argv[0], "bad --key '%s' (use N, a bigint, or A/B, two "
+                                 "integers, as pg_advisory_lock takes them)", optarg);
+            *has_key = 1;
             break;
         case 'v':
             cli->verbose = 1;
@@ -85,7 +100,8 @@ static int parse(struct cli *cli, int *json, int argc, char **argv, const char *
 }
 
 /* Connects and reads the rows, or returns the exit status. */
-static int fetch(struct cli *cli, const char *command, const int64_t *key, struct holders *h)
+static int fetch(struct cli *cli, const char *command, const struct cli_key *key,
+                 struct holders *h)
 {
     const char *url = cli_url(cli);
     if (!url)
@@ -119,25 +135,33 @@ static void print_rows(const struct holders *h, int json, int with_key)
 
 int cmd_status(struct cli *cli, int argc, char **argv)
 {
-    int json = 0;
-    int code = parse(cli, &json, argc, argv, cmd_status_help);
+    int json = 0, has_key = 0;
+    struct cli_key key;
+    int code = parse(cli, &json, &key, &has_key, argc, argv, cmd_status_help);
     if (code)
         return code < 0 ? 0 : code;
-    if (optind == argc)
-        return cli_usage("status", "missing NAME");
+    if (optind == argc && !has_key)
+        return cli_usage("status", "missing NAME (or --key)");
+    if (optind < argc && has_key)
+        return cli_usage("status", "give NAME or --key, not both ('%s')", argv[optind]);
     if (optind + 1 < argc)
         return cli_usage("status", "unexpected argument '%s'", argv[optind + 1]);
-    const char *name = argv[optind];
-    if (!*name || strlen(name) > SQLLOCK_NAME_MAX)
+    const char *name = has_key ? NULL : argv[optind];
+    if (name && (!*name || strlen(name) > SQLLOCK_NAME_MAX))
         return cli_usage("status", "NAME must be 1 to %d bytes", SQLLOCK_NAME_MAX);
+    if (name)
+        key = (struct cli_key){.key = sqllock_advisory_key(name)};
 
-    int64_t key = sqllock_advisory_key(name);
     struct holders h;
     if ((code = fetch(cli, "status", &key, &h)))
         return code;
     int held = holders_granted(&h) > 0;
-    if (!json)
-        printf("lock \"%s\" (key %lld) is %s\n", name, (long long)key, held ? "held" : "free");
+    char k[32];
+    cli_key_format(k, sizeof(k), &key);
+    if (!json && name)
+        printf("lock \"%s\" (key %s) is %s\n", name, k, held ? "held" : "free");
+    else if (!json)
+        printf("lock key %s is %s\n", k, held ? "held" : "free");
     print_rows(&h, json, 0);
     holders_free(&h);
     return held;
@@ -146,7 +170,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
 int cmd_list(struct cli *cli, int argc, char **argv)
 {
     int json = 0;
-    int code = parse(cli, &json, argc, argv, cmd_list_help);
+    int code = parse(cli, &json, NULL, NULL, argc, argv, cmd_list_help);
     if (code)
         return code < 0 ? 0 : code;
     if (optind < argc)

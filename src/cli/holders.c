@@ -12,7 +12,8 @@
 #include "cli.h"
 
 /* An int8 key k appears as classid = k >> 32, objid = k & 0xffffffff and
-   objsubid = 1; a pair of int4 keys as classid, objid and objsubid = 2. */
+   objsubid = 1; a pair of int4 keys as classid, objid and objsubid = 2
+   (struct cli_key holds both in that form). */
 #define HOLDERS_SQL(waitstart, waitorder)                                      \
     "SELECT l.classid, l.objid, l.objsubid, l.mode, l.granted, l.pid,"          \
     " a.application_name,"                                                     \
@@ -28,7 +29,7 @@
     "                   WHERE datname = pg_catalog.current_database())"        \
     " AND ($1::pg_catalog.oid IS NULL"                                         \
     "      OR (l.classid = $1::pg_catalog.oid AND l.objid = $2::pg_catalog.oid" \
-    "          AND l.objsubid = 1))"                                           \
+    "          AND l.objsubid = $3::pg_catalog.int2))"                         \
     " ORDER BY l.classid, l.objid, l.objsubid, l.granted DESC, " waitorder " l.pid"
 
 static const char sql_14[] = HOLDERS_SQL(
@@ -41,18 +42,20 @@ static char *dup_value(const PGresult *r, int row, int col)
     return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
 }
 
-int holders_fetch(struct holders *out, PGconn *conn, const int64_t *key)
+int holders_fetch(struct holders *out, PGconn *conn, const struct cli_key *key)
 {
     char classid[16], objid[16];
-    const char *params[2] = {NULL, NULL};
+    const char *params[3] = {NULL, NULL, NULL};
     memset(out, 0, sizeof(*out));
     if (key) {
-        snprintf(classid, sizeof(classid), "%" PRIu32, (uint32_t)((uint64_t)*key >> 32));
-        snprintf(objid, sizeof(objid), "%" PRIu32, (uint32_t)((uint64_t)*key & 0xffffffffu));
+        snprintf(classid, sizeof(classid), "%" PRIu32, (uint32_t)((uint64_t)key->key >> 32));
+        snprintf(objid, sizeof(objid), "%" PRIu32,
+                 (uint32_t)((uint64_t)key->key & 0xffffffffu));
         params[0] = classid;
         params[1] = objid;
+        params[2] = key->pair ? "2" : "1";
     }
-    PGresult *r = PQexecParams(conn, PQserverVersion(conn) >= 140000 ? sql_14 : sql_old, 2,
+    PGresult *r = PQexecParams(conn, PQserverVersion(conn) >= 140000 ? sql_14 : sql_old, 3,
                                NULL, params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         /* A query's error is the server's text about the query, never the

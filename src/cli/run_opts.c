@@ -4,6 +4,7 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
@@ -11,7 +12,7 @@
 #define DEFAULT_CHECK_MS 5000
 #define DEFAULT_GRACE_MS 5000
 
-enum { OPT_TTL = 256, OPT_CHECK, OPT_GRACE, OPT_URL };
+enum { OPT_TTL = 256, OPT_CHECK, OPT_GRACE, OPT_URL, OPT_KEY };
 
 static const struct option long_opts[] = {
     {"nonblock", no_argument, NULL, 'n'},
@@ -25,6 +26,7 @@ static const struct option long_opts[] = {
     {"grace", required_argument, NULL, OPT_GRACE},
     {"verbose", no_argument, NULL, 'v'},
     {"url", required_argument, NULL, OPT_URL},
+    {"key", required_argument, NULL, OPT_KEY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -43,7 +45,7 @@ static int duration_arg(int64_t *ms, const char *option, const char *value, int6
 
 int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, int *help)
 {
-    int dashdash = 1, nonblock = 0, waits = 0, c, err;
+    int dashdash = 1, nonblock = 0, waits = 0, has_key = 0, c, err;
     *o = (struct run_opts){.wait_ms = SQLLOCK_WAIT_FOREVER,
                            .busy_code = CLI_EXIT_BUSY,
                            .check_ms = DEFAULT_CHECK_MS,
@@ -91,6 +93,12 @@ int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, i
         case OPT_URL:
             cli->url = optarg;
             break;
+        case OPT_KEY:
+            if (cli_parse_key(&o->key, optarg) != 0)
+                return cli_usage("run", "bad --key '%s' (use N, a bigint, or A/B, two "
+                                 "integers, as pg_advisory_lock takes them)", optarg);
+            has_key = 1;
+            break;
         case 'h':
             *help = 1;
             return 0;
@@ -102,16 +110,30 @@ int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, i
         return cli_usage("run", "-n and -w exclude each other");
     if (nonblock)
         o->wait_ms = 0;
-    if (optind == dashdash)
-        return cli_usage("run", "missing NAME");
+    if (optind == dashdash && !has_key)
+        return cli_usage("run", "missing NAME (or --key)");
     if (dashdash == argc)
         return cli_usage("run", "missing -- before PROGRAM");
+    if (has_key && optind < dashdash)
+        return cli_usage("run", "give NAME or --key, not both ('%s' before --)",
+                         argv[optind]);
     if (optind + 1 < dashdash)
         return cli_usage("run", "unexpected argument '%s' before -- (PROGRAM and its "
                          "arguments go after it)", argv[optind + 1]);
-    o->name = argv[optind];
-    if (!*o->name || strlen(o->name) > SQLLOCK_NAME_MAX)
-        return cli_usage("run", "NAME must be 1 to %d bytes", SQLLOCK_NAME_MAX);
+    if (has_key && o->ttl_ms > 0)
+        return cli_usage("run", "--ttl takes a lease, and leases are named: give NAME, "
+                         "not --key");
+    if (has_key) {
+        char k[32];
+        cli_key_format(k, sizeof(k), &o->key);
+        snprintf(o->what, sizeof(o->what), "lock key %s", k);
+    } else {
+        o->name = argv[optind];
+        if (!*o->name || strlen(o->name) > SQLLOCK_NAME_MAX)
+            return cli_usage("run", "NAME must be 1 to %d bytes", SQLLOCK_NAME_MAX);
+        o->key.key = sqllock_advisory_key(o->name);
+        snprintf(o->what, sizeof(o->what), "lock \"%s\"", o->name);
+    }
     if (dashdash + 1 == argc)
         return cli_usage("run", "missing PROGRAM after --");
     o->program = argv + dashdash + 1;

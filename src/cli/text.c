@@ -3,6 +3,8 @@
  * option values, UTF-8 validation (a name that is not UTF-8 cannot be
  * written as an SQL literal, and JSON must be UTF-8) and JSON strings.
  */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +17,49 @@ int64_t cli_parse_uint(const char *s, int64_t max)
         return -1;
     int64_t n = strtoll(s, NULL, 10);
     return n <= max ? n : -1;
+}
+
+/* A whole decimal integer in [min, max], with an optional '-': 0, or -1. */
+static int parse_int(const char *s, size_t len, int64_t min, int64_t max, int64_t *out)
+{
+    size_t sign = len > 0 && s[0] == '-';
+    size_t digits = strspn(s + sign, "0123456789");
+    if (digits == 0 || sign + digits != len || digits > 19)
+        return -1;
+    char buf[24];
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    errno = 0;
+    long long v = strtoll(buf, NULL, 10);
+    if (errno == ERANGE || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_key(struct cli_key *k, const char *s)
+{
+    const char *slash = strchr(s, '/');
+    *k = (struct cli_key){0};
+    if (!slash)
+        return parse_int(s, strlen(s), INT64_MIN, INT64_MAX, &k->key);
+    int64_t a, b;
+    if (parse_int(s, (size_t)(slash - s), INT32_MIN, INT32_MAX, &a) != 0 ||
+        parse_int(slash + 1, strlen(slash + 1), INT32_MIN, INT32_MAX, &b) != 0)
+        return -1;
+    k->pair = 1;
+    k->a = (int32_t)a;
+    k->b = (int32_t)b;
+    k->key = (int64_t)((uint64_t)(uint32_t)k->a << 32 | (uint32_t)k->b);
+    return 0;
+}
+
+void cli_key_format(char *buf, size_t n, const struct cli_key *k)
+{
+    if (k->pair)
+        snprintf(buf, n, "%" PRId32 "/%" PRId32, k->a, k->b);
+    else
+        snprintf(buf, n, "%" PRId64, k->key);
 }
 
 size_t cli_utf8_len(const unsigned char *p)

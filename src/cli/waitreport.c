@@ -20,8 +20,8 @@
 struct waitreport {
     pthread_t thread;
     int wake[2];            /* written by waitreport_stop() */
-    const char *url, *name; /* borrowed from the caller, which outlives us */
-    int64_t key;
+    const char *url, *what; /* borrowed from the caller, which outlives us */
+    const struct cli_key *key;
 };
 
 static long long now_ms(void)
@@ -32,14 +32,13 @@ static long long now_ms(void)
 }
 
 /* "<intro> lock "NAME" (key K): held by", then one line per holder. */
-static void report(PGconn *conn, const char *name, int64_t key, const char *intro)
+static void report(PGconn *conn, const char *what, const struct cli_key *key, const char *intro)
 {
     struct holders h;
-    if (holders_fetch(&h, conn, &key) != 0)
+    if (holders_fetch(&h, conn, key) != 0)
         return;
     int held = holders_granted(&h);
-    cli_err("%s lock \"%s\" (key %lld): %s", intro, name, (long long)key,
-            held ? "held by" : "nobody holds it at this instant");
+    cli_err("%s %s: %s", intro, what, held ? "held by" : "nobody holds it at this instant");
     for (int i = 0; i < h.count; i++) {
         if (!h.rows[i].granted)
             continue;
@@ -64,7 +63,7 @@ static void *run_reports(void *arg)
         char intro[64] = "waiting for";
         if (!first)
             snprintf(intro, sizeof(intro), "still waiting (%llds) for", (now_ms() - start) / 1000);
-        report(conn, w->name, w->key, intro);
+        report(conn, w->what, w->key, intro);
         if (poll(&p, 1, REPORT_EVERY_MS) != 0)
             break; /* asked to stop (or poll failed: stop too) */
     }
@@ -72,13 +71,14 @@ static void *run_reports(void *arg)
     return NULL;
 }
 
-struct waitreport *waitreport_start(const char *url, const char *name, int64_t key)
+struct waitreport *waitreport_start(const char *url, const char *what,
+                                    const struct cli_key *key)
 {
     struct waitreport *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
     w->url = url;
-    w->name = name;
+    w->what = what;
     w->key = key;
     if (pipe(w->wake) != 0) {
         free(w);
@@ -110,11 +110,11 @@ void waitreport_stop(struct waitreport *w)
     free(w);
 }
 
-void waitreport_once(const char *url, const char *name, int64_t key)
+void waitreport_once(const char *url, const char *what, const struct cli_key *key)
 {
     PGconn *conn;
     if (cli_pg_open(&conn, url, "sqllock (wait report)") != 0)
         return;
-    report(conn, name, key, "could not take");
+    report(conn, what, key, "could not take");
     PQfinish(conn);
 }

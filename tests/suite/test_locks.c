@@ -880,6 +880,68 @@ static void t_errors_cleared(void)
     PQfinish(admin);
 }
 
+/*
+ * Numeric keys in both spaces of PostgreSQL advisory locks: the int4 pair
+ * (a, b) and the int8 key a<<32|b are two server locks (objsubid 2 and 1),
+ * so one client holds both, and neither excludes the other; psql's
+ * pg_advisory_lock(a, b) and the pair lock exclude each other; a pair is
+ * refused as re-entry like any lock, and a bounded wait on it times out
+ * holding nothing. Backends without numeric keys (and leases, which are
+ * named) say ENOTSUP with a message.
+ */
+static void t_numeric_keys(void)
+{
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
+    PGconn *admin = t_admin();
+    CHECK(a && b && admin);
+    int32_t ka = (int32_t)(getpid() % 100000 + 1), kb = -(int32_t)(t_now_ms() % 100000) - 1;
+    int64_t twin = (int64_t)((uint64_t)(uint32_t)ka << 32 | (uint32_t)kb);
+    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    o.ttl_ms = suite_ttl();
+    sqllock_lock *pa = NULL, *ia = NULL, *lb = NULL;
+    if (LEASE || strcmp(sqllock_backend_name(a), "pg-advisory") != 0) {
+        CHECK_ST(sqllock_acquire_key_pair(&pa, a, ka, kb, &o), SQLLOCK_ENOTSUP, a);
+        CHECK(pa == NULL && *sqllock_errmsg(a));
+        sqllock_client_free(a);
+        sqllock_client_free(b);
+        return;
+    }
+    CHECK_ST(sqllock_acquire_key_pair(&pa, a, ka, kb, NULL), SQLLOCK_OK, a);
+    /* The int8 twin is another lock: the same client takes it too. */
+    CHECK_ST(sqllock_acquire_key(&ia, a, twin, NULL), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_acquire_key_pair(&lb, a, ka, kb, NULL), SQLLOCK_ESTATE, a);
+    CHECK(lb == NULL);
+    char ca[16], cb[16];
+    snprintf(ca, sizeof(ca), "%d", (int)ka);
+    snprintf(cb, sizeof(cb), "%d", (int)kb);
+    CHECK(t_sql_ll(admin, "SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
+                   " AND granted AND classid = ($1::int4 & 4294967295::int8)::oid"
+                   " AND objid = ($2::int4::int8 & 4294967295)::oid AND objsubid = 2",
+                   ca, cb) == 1);
+    /* psql's pg_advisory_lock(a, b) is excluded by the pair lock. */
+    CHECK(t_sql_ll(admin, "SELECT pg_try_advisory_lock($1::int4, $2::int4)::int", ca, cb) == 0);
+    CHECK_ST(sqllock_acquire_key_pair(&lb, b, ka, kb, NULL), SQLLOCK_BUSY, b);
+    sqllock_acquire_opts w = wait_opts(200);
+    CHECK_ST(sqllock_acquire_key_pair(&lb, b, ka, kb, &w), SQLLOCK_TIMEOUT, b);
+    CHECK_ST(sqllock_check(pa), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_release(pa), SQLLOCK_OK, a);
+    /* The pair is free now, the twin still held. */
+    CHECK_ST(sqllock_acquire_key_pair(&lb, b, ka, kb, NULL), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_acquire_key(&lb, b, twin, NULL), SQLLOCK_BUSY, b);
+    CHECK_ST(sqllock_release(ia), SQLLOCK_OK, a);
+    /* The other way round: psql holds the pair; the pair is busy, the twin free. */
+    CHECK(t_sql_ll(admin, "SELECT pg_try_advisory_lock($1::int4, $2::int4)::int", ca, cb) == 1);
+    CHECK_ST(sqllock_acquire_key_pair(&lb, b, ka, kb, NULL), SQLLOCK_BUSY, b);
+    CHECK_ST(sqllock_acquire_key(&lb, b, twin, NULL), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK(t_sql_ll(admin, "SELECT pg_advisory_unlock($1::int4, $2::int4)::int", ca, cb) == 1);
+    CHECK_ST(sqllock_acquire_key_pair(&lb, b, ka, kb, &w), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
 static const struct tcase cases[] = {
     {"try_busy_then_free", t_try_busy_then_free,
      "a try gets a free lock, gives BUSY while another session holds it, and gets it after release"},
@@ -911,6 +973,9 @@ static const struct tcase cases[] = {
      "NULL, empty and overlong names are EINVAL; quotes, SQL and any bytes are plain data"},
     {"bad_arguments", t_bad_arguments,
      "bad options and NULL handles give EINVAL or ENOTSUP with a message, never a crash"},
+    {"numeric_keys", t_numeric_keys,
+     "int4-pair and int8 keys are two spaces that never collide; psql's pg_advisory_lock(a, b) "
+     "and the pair lock exclude each other; ENOTSUP without numeric keys"},
     {"many_locks", t_many_locks,
      "3000 locks on one client: re-entry still refused, client_free with locks held frees them"},
     {"errors_cleared", t_errors_cleared,
