@@ -44,9 +44,8 @@ sqllock_status lease_explain(sqllock_client *c, sqllock_status st);
    SQLSTATE, before fn runs. OK when sqlstate is "". */
 sqllock_status lease_once_unwritable(sqllock_client *c, const char *sqlstate);
 
-/* Vtable members every lease backend shares: leases are live session
-   entries, never asked about, and never tied to a transaction. */
-int lease_never_asked(sqllock_client *c, const sqllock_lock *e);
+/* Vtable member every lease backend shares: leases are never tied to a
+   transaction. */
 int lease_no_transaction(sqllock_client *c);
 /* What a release that met a broken connection means for a lease: the
    handle is given up (LOST) and the row expires by its ttl. */

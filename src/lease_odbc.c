@@ -495,7 +495,7 @@ static sqllock_status lease_once_forget(sqllock_client *c, const char *name, siz
 #define LEASE_ODBC_MEMBERS                                                     \
     .name = "lease", .has_numeric_keys = 0, .ident = lease_ident,              \
     .acquire = lease_acquire, .release = lease_release, .check = lease_check,  \
-    .extend = lease_extend, .still_held = lease_never_asked,                   \
+    .extend = lease_extend, .still_held = NULL, /* leases are live entries */   \
     .in_transaction = lease_no_transaction, .release_before_close = 1,         \
     .install_schema = lease_install_schema, .once_done = lease_once_done,      \
     .once_mark = lease_once_mark, .once_forget = lease_once_forget

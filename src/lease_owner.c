@@ -78,13 +78,6 @@ int lease_schema_next(const char **p, char *buf, size_t n)
     }
 }
 
-int lease_never_asked(sqllock_client *c, const sqllock_lock *e)
-{
-    (void)c;
-    (void)e;
-    return 1;
-}
-
 int lease_no_transaction(sqllock_client *c)
 {
     (void)c;

@@ -94,12 +94,15 @@ static const struct sqllock_backend *route(sqllock_client *c, const sqllock_acqu
 /*
  * An entry with this identity is already in the set. A live session lock is
  * certainly still ours; transaction-scoped and foreign entries may have
- * ended without us seeing it, so the server decides.
+ * ended without us seeing it, so the server decides, through the entry's
+ * own backend (a lease's is not the client's primary). A backend that
+ * cannot tell (no still_held) gets the entry counted as held: refusing is
+ * safe, a second hold is not.
  */
 static sqllock_status refuse_or_forget(sqllock_client *c, sqllock_lock *e)
 {
     if (!(e->kind == SQLLOCK_ENTRY_LIVE && e->scope == SQLLOCK_SESSION)) {
-        int held = c->be->still_held(c, e);
+        int held = e->be->still_held ? e->be->still_held(c, e) : 1;
         if (held < 0)
             return (sqllock_status)held;
         if (!held) {

@@ -100,9 +100,11 @@ struct sqllock_backend {
     sqllock_status (*extend)(sqllock_client *c, sqllock_lock *l, int64_t ttl_ms);
 
     /*
-     * Whether a transaction-scoped or foreign entry with this identity is
-     * still held by the session: 1 yes, 0 no, or a negative status. Called
-     * only when an acquire collides with such an entry.
+     * Whether a transaction-scoped or foreign entry of this backend is still
+     * held by the session: 1 yes, 0 no, or a negative status. Called only
+     * when an acquire collides with such an entry. May be NULL (a backend
+     * whose entries are all live session locks, as leases are): the core
+     * then refuses the colliding acquire.
      */
     int (*still_held)(sqllock_client *c, const sqllock_lock *entry);
 
