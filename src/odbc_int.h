@@ -37,8 +37,6 @@ struct odbc_diag {
 typedef int (*odbc_attr_fn)(void *arg, const char *key, size_t klen, const char *val,
                             size_t vlen, size_t start, size_t end);
 int odbc_connstr_each(const char *s, odbc_attr_fn fn, void *arg);
-/* Masks every PWD value of s (a connection string) into dst. */
-void odbc_connstr_redact(char *dst, size_t n, const char *s);
 
 /* odbc_exec.c */
 /* Reads the diagnostics of h into d (masked with s's secrets). */

@@ -207,7 +207,6 @@ void pqx_read(struct pqx *x, struct pqx_step *r)
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
             r->ok = 0;
-            snprintf(r->sqlstate, sizeof(r->sqlstate), "%s", state ? state : "");
             record(x, state, msg ? msg : PQresultErrorMessage(res));
             break;
         }

@@ -27,7 +27,6 @@ struct pq_state {
 /* What one step of an exchange produced. */
 struct pqx_step {
     int ok;                               /* 1 done, 0 failed, -1 skipped */
-    char sqlstate[6];
     char value[PQX_VALUES][PQX_VALUE_MAX]; /* first row, text form */
 };
 
