@@ -229,7 +229,8 @@ static sqllock_status identify(sqllock_client *c, struct pq_state *s)
     if (x.failed)
         return pqx_fail(&x, "connect");
     if (strcmp(r.value[1], "t") == 0)
-        return sqllock__fail(c, SQLLOCK_ESTATE, PG_STANDBY_REFUSED);
+        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: " PG_STANDBY_REFUSED,
+                             s->owned ? "connect" : "attach");
     s->pooled = strcmp(r.value[0], pid) != 0;
     return SQLLOCK_OK;
 }

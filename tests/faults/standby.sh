@@ -3,7 +3,8 @@
 # server), where advisory locks are invisible to the primary that everyone
 # else locks on: sqllock_connect and sqllock_attach_pg fail with ESTATE
 # naming recovery/standby, `sqllock run` fails with one clear line, with or
-# without a lease (--ttl), and over ODBC, and never runs its program; and that the primary
+# without a lease (--ttl), and over ODBC (with the same message as over
+# libpq), and never runs its program; and that the primary
 # keeps working meanwhile.
 source "$(dirname "$0")/lib.sh"
 BIN=$1
@@ -45,13 +46,20 @@ cli_refused() {
   { [[ $(wc -l <"$TMP/cli.err") == 1 ]] && grep -Eq 'recovery|standby' "$TMP/cli.err"; } ||
     fail "$what did not say in one line that the server is a standby: $(cat "$TMP/cli.err")"
   ok "$what on the standby: exit $rc, program not run: $(cat "$TMP/cli.err")"
+  REFUSAL=$(cat "$TMP/cli.err")
 }
 cli_refused "sqllock run" standby-lock
+libpq_refusal=$REFUSAL
+[[ "$libpq_refusal" == "sqllock: connect: the server is in recovery"* ]] ||
+  fail "the libpq refusal does not say which call refused: $libpq_refusal"
 cli_refused "sqllock run --ttl" --ttl 30s standby-lease
 if [[ -n "${SQLLOCK_TEST_ODBC_PG_URL:-}" ]]; then
   # The same through psqlODBC, which reaches the standby's socket directory.
   STANDBY_URL="odbc:Driver=$ODBC_PG_DRIVER;Servername=$SDIR/sock;Port=$SPORT;Database=sqllock_test;UID=sqllock_test" \
     cli_refused "sqllock run over ODBC" standby-lock
+  [[ "$REFUSAL" == "$libpq_refusal" ]] ||
+    fail "the refusal differs by transport: libpq '$libpq_refusal', ODBC '$REFUSAL'"
+  ok "the refusal reads the same over libpq and ODBC"
 fi
 
 "$CLI" --url "$SQLLOCK_TEST_URL" run standby-lock -- true || fail "sqllock run on the primary failed"
