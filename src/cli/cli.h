@@ -128,6 +128,9 @@ size_t cli_utf8_len(const unsigned char *p);
 
 /* Writes s as a JSON string (quotes included); invalid UTF-8 becomes U+FFFD. */
 void cli_json_string(FILE *f, const char *s);
+/* Writes " name=value", the value as a JSON string when it would not read
+   back as one word; "?" for NULL (what this role may not see). */
+void cli_put_field(FILE *f, const char *name, const char *v);
 
 /* ---- durations (duration.c) ------------------------------------------------ */
 
@@ -148,6 +151,11 @@ int cli_parse_duration(int64_t *ms, const char *s);
  * password and quoted fragment masked.
  */
 int cli_pg_open(PGconn **out, const char *url, const char *purpose);
+/* *rows: a zeroed array of one element of size per row of r (NULL for no
+   rows). The number of rows, or -1 after saying "out of memory". */
+int cli_pg_rows(void **rows, const PGresult *r, size_t size);
+/* A copy of the value (NULL for SQL NULL, or when out of memory). */
+char *cli_pg_value(const PGresult *r, int row, int col);
 
 /* ---- holders and waiters (holders.c) --------------------------------------- */
 
@@ -180,6 +188,34 @@ int holders_granted(const struct holders *h);
 void holder_print_text(FILE *f, const struct holder *h, int with_key);
 /* One JSON object for h, followed by a newline. */
 void holder_print_json(FILE *f, const struct holder *h);
+
+/* ---- leases (leases.c) ------------------------------------------------------- */
+
+/* One held lease: a row of sqllock_lease that has not expired. */
+struct lease_row {
+    char *name;            /* the name's bytes, NUL-terminated */
+    char *token;           /* fencing token, decimal */
+    char *owner_host, *owner_id;
+    long owner_pid;
+    char *since, *expires; /* acquired_at, expires_at: UTC, ISO 8601 */
+    int released;          /* released before its ttl_min_ms: held until then */
+};
+
+struct leases {
+    struct lease_row *rows;
+    int count;
+    int unreadable;        /* the table exists but could not be read (said) */
+};
+
+/* Fills *out with the held leases, only name's when name is not NULL. A
+   database without the table has none; a failed read sets unreadable after
+   saying why on stderr. 0, or -1 (out of memory, said). */
+int leases_fetch(struct leases *out, PGconn *conn, const char *name);
+void leases_free(struct leases *ls);
+/* One human-readable line for l, without a newline. */
+void lease_print_text(FILE *f, const struct lease_row *l, int with_name);
+/* One JSON object for l, followed by a newline. */
+void lease_print_json(FILE *f, const struct lease_row *l);
 
 /* ---- reporting a wait (waitreport.c) --------------------------------------- */
 

@@ -1,9 +1,10 @@
 /*
  * `sqllock status NAME` and `sqllock list`: who holds and who waits, read
- * from pg_locks over the command's own connection. status answers one
- * question for scripts through its exit status (0 free, 1 held); list shows
- * every advisory lock on the database. Keys are hashes, so list cannot name
- * the locks; `sqllock key NAME` goes the other way.
+ * from pg_locks and the lease table over the command's own connection.
+ * status answers one question for scripts through its exit status (0 free,
+ * 1 held); list shows every advisory lock and lease on the database.
+ * Advisory keys are hashes, so list cannot name those locks; `sqllock key
+ * NAME` goes the other way.
  */
 #include <getopt.h>
 #include <string.h>
@@ -15,12 +16,14 @@ const char cmd_status_help[] =
     "\n"
     "Shows who holds the lock NAME (or the numeric key N, as pg_advisory_lock(N)\n"
     "takes it, or A/B, as pg_advisory_lock(A, B) does) and who waits for it, one\n"
-    "line each: state\n"
-    "(held or waiting), mode (exclusive or shared), the backend's pid, client\n"
-    "address (\"local\" for a Unix socket), application_name, session_start (when\n"
-    "the holder's session began: PostgreSQL does not record when a lock was\n"
-    "granted) and, for waiters, waiting_since. \"?\" marks what this role may not\n"
-    "see (pg_read_all_stats shows everything).\n"
+    "line each: state (held or waiting), mode (exclusive or shared), the\n"
+    "backend's pid, client address (\"local\" for a Unix socket),\n"
+    "application_name, session_start (when the holder's session began:\n"
+    "PostgreSQL does not record when a lock was granted) and, for waiters,\n"
+    "waiting_since. \"?\" marks what this role may not see (pg_read_all_stats\n"
+    "shows everything). A lease of NAME (run --ttl) is a line of its own:\n"
+    "kind=lease, token, owner_host, owner_pid, owner_id, since and expires (UTC).\n"
+    "A role that may not read the lease table is told so on stderr.\n"
     "\n"
     "Options:\n"
     "      --key N|A/B  a numeric key instead of NAME: N a bigint, A/B two integers\n"
@@ -29,8 +32,9 @@ const char cmd_status_help[] =
     "      --url URL    the database, as for sqllock --url\n"
     "  -h, --help       this help\n"
     "\n"
-    "Exit status: 0 free, 1 held, 69 the database cannot be reached or read,\n"
-    "64 usage error.\n";
+    "Exit status: 0 free, 1 held (advisory lock or lease), 69 the database\n"
+    "cannot be reached or read (the leases too: never \"free\" unread), 64 usage\n"
+    "error.\n";
 
 const char cmd_list_help[] =
     "usage: sqllock list [--json]\n"
@@ -39,13 +43,18 @@ const char cmd_list_help[] =
     "each: key, state, mode, pid, client, application_name, session_start and,\n"
     "for waiters, waiting_since. Names are hashed into keys and cannot be read\n"
     "back from them: 'sqllock key NAME' shows a name's key. Locks taken with the\n"
-    "two-integer form pg_advisory_lock(int4, int4) show as key=A/B.\n"
+    "two-integer form pg_advisory_lock(int4, int4) show as key=A/B. Then every\n"
+    "held lease, one line each: kind=lease, name, token, owner_host, owner_pid,\n"
+    "owner_id, since and expires.\n"
     "\n"
     "Options:\n"
     "      --json       one JSON object per line: key (a string, exact where a\n"
     "                   JSON number would round; null for A/B keys), key_pair\n"
     "                   ([A, B] or null), mode, state, pid, client,\n"
-    "                   application_name, session_start, waiting_since\n"
+    "                   application_name, session_start, waiting_since, kind\n"
+    "                   (\"advisory\"); for a\n"
+    "                   lease kind \"lease\", name, state, token (a string),\n"
+    "                   owner_host, owner_pid, owner_id, since, expires, released\n"
     "      --url URL    the database, as for sqllock --url\n"
     "  -h, --help       this help\n"
     "\n"
@@ -99,10 +108,28 @@ static int parse(struct cli *cli, int *json, struct cli_key *key, int *has_key, 
     return 0;
 }
 
-/* Connects and reads the rows, or returns the exit status. */
-static int fetch(struct cli *cli, const char *command, const struct cli_key *key,
-                 struct holders *h)
+/* What status and list show: advisory locks from pg_locks and leases from
+   the lease table. */
+struct locks {
+    struct holders h;
+    struct leases ls;
+};
+
+static void locks_free(struct locks *l)
 {
+    holders_free(&l->h);
+    leases_free(&l->ls);
+}
+
+/*
+ * Connects and reads the rows: the advisory locks of key (all when NULL)
+ * and, unless with_leases is 0 (numeric keys are never leases), the leases
+ * of name (all when NULL). 0, or the exit status.
+ */
+static int fetch(struct cli *cli, const char *command, const struct cli_key *key,
+                 int with_leases, const char *name, struct locks *out)
+{
+    memset(out, 0, sizeof(*out));
     const char *url = cli_url(cli);
     if (!url)
         return cli_usage(command, "no database: give --url or set SQLLOCK_URL or "
@@ -116,18 +143,30 @@ static int fetch(struct cli *cli, const char *command, const struct cli_key *key
     int code = cli_pg_open(&conn, url, purpose);
     if (code)
         return code;
-    code = holders_fetch(h, conn, key) == 0 ? 0 : CLI_EXIT_UNAVAILABLE;
+    if (holders_fetch(&out->h, conn, key) != 0 ||
+        (with_leases && leases_fetch(&out->ls, conn, name) != 0)) {
+        locks_free(out);
+        code = CLI_EXIT_UNAVAILABLE;
+    }
     PQfinish(conn);
     return code;
 }
 
-static void print_rows(const struct holders *h, int json, int with_key)
+static void print_rows(const struct locks *l, int json, int with_key)
 {
-    for (int i = 0; i < h->count; i++) {
+    for (int i = 0; i < l->h.count; i++) {
         if (json) {
-            holder_print_json(stdout, &h->rows[i]);
+            holder_print_json(stdout, &l->h.rows[i]);
         } else {
-            holder_print_text(stdout, &h->rows[i], with_key);
+            holder_print_text(stdout, &l->h.rows[i], with_key);
+            fputc('\n', stdout);
+        }
+    }
+    for (int i = 0; i < l->ls.count; i++) {
+        if (json) {
+            lease_print_json(stdout, &l->ls.rows[i]);
+        } else {
+            lease_print_text(stdout, &l->ls.rows[i], with_key);
             fputc('\n', stdout);
         }
     }
@@ -152,19 +191,24 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     if (name)
         key = (struct cli_key){.key = sqllock_advisory_key(name)};
 
-    struct holders h;
-    if ((code = fetch(cli, "status", &key, &h)))
+    struct locks l;
+    if ((code = fetch(cli, "status", &key, name != NULL, name, &l)))
         return code;
-    int held = holders_granted(&h) > 0;
+    int held = holders_granted(&l.h) > 0 || l.ls.count > 0;
+    /* Free only when both were read: a lease we could not see may hold it. */
+    const char *state = held ? "is held"
+                        : l.ls.unreadable ? "has no advisory holder; its leases could not be read"
+                                          : "is free";
     char k[32];
     cli_key_format(k, sizeof(k), &key);
     if (!json && name)
-        printf("lock \"%s\" (key %s) is %s\n", name, k, held ? "held" : "free");
+        printf("lock \"%s\" (key %s) %s\n", name, k, state);
     else if (!json)
-        printf("lock key %s is %s\n", k, held ? "held" : "free");
-    print_rows(&h, json, 0);
-    holders_free(&h);
-    return held;
+        printf("lock key %s %s\n", k, state);
+    print_rows(&l, json, 0);
+    code = held ? 1 : l.ls.unreadable ? CLI_EXIT_UNAVAILABLE : 0;
+    locks_free(&l);
+    return code;
 }
 
 int cmd_list(struct cli *cli, int argc, char **argv)
@@ -175,10 +219,10 @@ int cmd_list(struct cli *cli, int argc, char **argv)
         return code < 0 ? 0 : code;
     if (optind < argc)
         return cli_usage("list", "unexpected argument '%s'", argv[optind]);
-    struct holders h;
-    if ((code = fetch(cli, "list", NULL, &h)))
+    struct locks l;
+    if ((code = fetch(cli, "list", NULL, 1, NULL, &l)))
         return code;
-    print_rows(&h, json, 1);
-    holders_free(&h);
+    print_rows(&l, json, 1);
+    locks_free(&l);
     return 0;
 }

@@ -37,11 +37,6 @@ static const char sql_14[] = HOLDERS_SQL(
     "l.waitstart,");
 static const char sql_old[] = HOLDERS_SQL("NULL", "");
 
-static char *dup_value(const PGresult *r, int row, int col)
-{
-    return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
-}
-
 int holders_fetch(struct holders *out, PGconn *conn, const struct cli_key *key)
 {
     char classid[16], objid[16];
@@ -64,11 +59,9 @@ int holders_fetch(struct holders *out, PGconn *conn, const struct cli_key *key)
         PQclear(r);
         return -1;
     }
-    int n = PQntuples(r);
-    out->rows = n ? calloc((size_t)n, sizeof(*out->rows)) : NULL;
-    if (n && !out->rows) {
+    int n = cli_pg_rows((void **)&out->rows, r, sizeof(*out->rows));
+    if (n < 0) {
         PQclear(r);
-        cli_err("out of memory");
         return -1;
     }
     for (int i = 0; i < n; i++) {
@@ -82,10 +75,10 @@ int holders_fetch(struct holders *out, PGconn *conn, const struct cli_key *key)
         h->shared = strcmp(PQgetvalue(r, i, 3), "ShareLock") == 0;
         h->granted = PQgetvalue(r, i, 4)[0] == 't';
         h->pid = PQgetisnull(r, i, 5) ? 0 : strtol(PQgetvalue(r, i, 5), NULL, 10);
-        h->appname = dup_value(r, i, 6);
-        h->client = dup_value(r, i, 7);
-        h->session_since = dup_value(r, i, 8);
-        h->waiting_since = dup_value(r, i, 9);
+        h->appname = cli_pg_value(r, i, 6);
+        h->client = cli_pg_value(r, i, 7);
+        h->session_since = cli_pg_value(r, i, 8);
+        h->waiting_since = cli_pg_value(r, i, 9);
         out->count++;
     }
     PQclear(r);
@@ -112,21 +105,6 @@ int holders_granted(const struct holders *h)
     return n;
 }
 
-/* name=value, the value quoted when it would not read back as one word;
-   "?" when this role may not see it. */
-static void put_field(FILE *f, const char *name, const char *v)
-{
-    fprintf(f, " %s=", name);
-    if (!v) {
-        fputc('?', f);
-        return;
-    }
-    if (*v && !strpbrk(v, " \t\n\"\\="))
-        fputs(v, f);
-    else
-        cli_json_string(f, v);
-}
-
 void holder_print_text(FILE *f, const struct holder *h, int with_key)
 {
     if (with_key && h->pair)
@@ -139,11 +117,11 @@ void holder_print_text(FILE *f, const struct holder *h, int with_key)
         fprintf(f, " pid=%ld", h->pid);
     else
         fputs(" pid=prepared-transaction", f);
-    put_field(f, "client", h->client);
-    put_field(f, "application_name", h->appname);
-    put_field(f, "session_start", h->session_since);
+    cli_put_field(f, "client", h->client);
+    cli_put_field(f, "application_name", h->appname);
+    cli_put_field(f, "session_start", h->session_since);
     if (!h->granted)
-        put_field(f, "waiting_since", h->waiting_since);
+        cli_put_field(f, "waiting_since", h->waiting_since);
 }
 
 static void put_json(FILE *f, const char *name, const char *v)
@@ -174,5 +152,5 @@ void holder_print_json(FILE *f, const struct holder *h)
     put_json(f, "application_name", h->appname);
     put_json(f, "session_start", h->session_since);
     put_json(f, "waiting_since", h->granted ? NULL : h->waiting_since);
-    fputs("}\n", f);
+    fputs(",\"kind\":\"advisory\"}\n", f); /* leases are kind "lease" (leases.c) */
 }

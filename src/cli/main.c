@@ -19,9 +19,10 @@ static const struct command {
 } commands[] = {
     {"run", cmd_run, "NAME [options] -- PROGRAM [ARGS...]",
      "run PROGRAM while holding the lock NAME", cmd_run_help},
-    {"status", cmd_status, "NAME [--json]",
-     "who holds NAME and who waits for it; exit 0 free, 1 held", cmd_status_help},
-    {"list", cmd_list, "[--json]", "every advisory lock on the database, one line each",
+    {"status", cmd_status, "NAME|--key K [--json]",
+     "who holds NAME (lock or lease) and who waits for it; exit 0 free, 1 held",
+     cmd_status_help},
+    {"list", cmd_list, "[--json]", "every advisory lock and lease on the database",
      cmd_list_help},
     {"key", cmd_key, "NAME", "the advisory key for NAME and the SQL to take it in psql",
      cmd_key_help},

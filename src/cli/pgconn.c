@@ -131,3 +131,19 @@ int cli_pg_open(PGconn **out, const char *url, const char *purpose)
     *out = conn;
     return 0;
 }
+
+int cli_pg_rows(void **rows, const PGresult *r, size_t size)
+{
+    int n = PQntuples(r);
+    *rows = n ? calloc((size_t)n, size) : NULL;
+    if (n && !*rows) {
+        cli_err("out of memory");
+        return -1;
+    }
+    return n;
+}
+
+char *cli_pg_value(const PGresult *r, int row, int col)
+{
+    return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
+}

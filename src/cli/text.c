@@ -114,3 +114,18 @@ void cli_json_string(FILE *f, const char *s)
     }
     fputc('"', f);
 }
+
+/* name=value, the value quoted when it would not read back as one word;
+   "?" when this role may not see it. */
+void cli_put_field(FILE *f, const char *name, const char *v)
+{
+    fprintf(f, " %s=", name);
+    if (!v) {
+        fputc('?', f);
+        return;
+    }
+    if (*v && !strpbrk(v, " \t\n\"\\="))
+        fputs(v, f);
+    else
+        cli_json_string(f, v);
+}
