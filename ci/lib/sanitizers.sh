@@ -28,7 +28,7 @@ TSAN_TESTS+='|^cli::(mutex|timeout|verbose|lost|signals|odbc)$'
 # bash, not the command) and stay out, as do the fault scripts. So do the
 # cases whose forked children _exit() holding the parent's clients: valgrind
 # checks each child for leaks and fails it (mutual_exclusion, race_expired).
-MEMCHECK_TESTS='^(unit|pg-unix|odbc-pg|odbc-mssql|lease-pg|lease-odbc-sqlite|once-pg|pg)::'
+MEMCHECK_TESTS='^(unit|core|pg-unix|odbc-pg|odbc-mssql|lease-pg|lease-odbc-sqlite|once-pg|pg)::'
 MEMCHECK_TESTS+='|^pg-tcp::(try_busy_then_free|forever_handoff|terminated_backend)$|^cli::duration$'
 MEMCHECK_SKIP='::(mutual_exclusion|race_expired)$'
 

@@ -3,7 +3,8 @@
  * input is split at NUL bytes into arguments after "run". Whatever they
  * are, the parser must return 0 or the usage status (64), never read past
  * argv, and on 0 describe a run that can happen: a NAME of 1 to
- * SQLLOCK_NAME_MAX bytes taken from before "--", a PROGRAM after it, and
+ * SQLLOCK_NAME_MAX bytes taken from before "--" (or, with --key, no NAME
+ * and no --ttl, since leases are named), a PROGRAM after it, and
  * every duration within its option's range (a wrapped value would turn
  * "wait a little" into "wait for ever" or "do not check").
  *
@@ -79,7 +80,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int from_before = 0;
         for (int i = 1; i < dashdash; i++)
             from_before |= o.name == argv[i];
-        CHECK(from_before && o.name[0] && strlen(o.name) <= SQLLOCK_NAME_MAX);
+        if (o.name)
+            CHECK(from_before && o.name[0] && strlen(o.name) <= SQLLOCK_NAME_MAX &&
+                  !o.key.pair && o.key.key == sqllock_advisory_key(o.name));
+        else
+            CHECK(strncmp(o.what, "lock key ", 9) == 0 && o.ttl_ms == 0);
         CHECK(o.wait_ms == SQLLOCK_WAIT_FOREVER || (o.wait_ms >= 0 && o.wait_ms <= INT_MAX));
         CHECK(o.ttl_ms >= 0);
         CHECK(o.check_ms >= 1 && o.check_ms <= INT_MAX);

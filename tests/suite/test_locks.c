@@ -904,6 +904,7 @@ static void t_numeric_keys(void)
         CHECK(pa == NULL && *sqllock_errmsg(a));
         sqllock_client_free(a);
         sqllock_client_free(b);
+        PQfinish(admin);
         return;
     }
     CHECK_ST(sqllock_acquire_key_pair(&pa, a, ka, kb, NULL), SQLLOCK_OK, a);
@@ -940,6 +941,7 @@ static void t_numeric_keys(void)
     CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
+    PQfinish(admin);
 }
 
 static const struct tcase cases[] = {
