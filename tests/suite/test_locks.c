@@ -841,6 +841,10 @@ static void t_errors_cleared(void)
         CHECK_ST(sqllock_acquire_key(&lb, b, (int64_t)getpid() * 1000 + 7, NULL), SQLLOCK_OK, b);
         CHECK_CLEAN(b, "acquire_key");
         CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+        CHECK(dirty(b, busy));
+        CHECK_ST(sqllock_acquire_key_pair(&lb, b, (int32_t)getpid(), 7, NULL), SQLLOCK_OK, b);
+        CHECK_CLEAN(b, "acquire_key_pair");
+        CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
     }
 
     int r = -1;
