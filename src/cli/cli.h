@@ -204,7 +204,8 @@ struct lease_row {
 struct leases {
     struct lease_row *rows;
     int count;
-    int unreadable;        /* the table exists but could not be read (said) */
+    int unreadable;        /* the table exists but could not be read (said):
+                              the exit status for it, 77 (no SELECT) or 69 */
 };
 
 /* Fills *out with the held leases, only name's when name is not NULL. A

@@ -33,7 +33,8 @@ const char cmd_status_help[] =
     "  -h, --help       this help\n"
     "\n"
     "Exit status: 0 free, 1 held (advisory lock or lease), 69 the database\n"
-    "cannot be reached or read (the leases too: never \"free\" unread), 64 usage\n"
+    "cannot be reached or read (the leases too: never \"free\" unread), 77 the\n"
+    "role may not read the lease table (and no advisory lock holds it), 64 usage\n"
     "error.\n";
 
 const char cmd_list_help[] =
@@ -206,7 +207,7 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     else if (!json)
         printf("lock key %s %s\n", k, state);
     print_rows(&l, json, 0);
-    code = held ? 1 : l.ls.unreadable ? CLI_EXIT_UNAVAILABLE : 0;
+    code = held ? 1 : l.ls.unreadable;
     locks_free(&l);
     return code;
 }

@@ -48,7 +48,8 @@ int leases_fetch(struct leases *out, PGconn *conn, const char *name)
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (!(state && strcmp(state, "42P01") == 0)) { /* no table: no leases */
-            out->unreadable = 1;
+            out->unreadable = state && strcmp(state, "42501") == 0 ? CLI_EXIT_NOPERM
+                                                                   : CLI_EXIT_UNAVAILABLE;
             cli_err("leases not shown: reading sqllock_lease failed: %s",
                     PQresultErrorMessage(r));
         }

@@ -5,7 +5,8 @@
 # expires, as text and as JSON (token as a string); `list` shows it too.
 # Where the lease table does not exist, leases are simply none (exit 0, no
 # message); a role without SELECT on it is told so in one line, and the
-# advisory part is still shown, but the lock is not called free (exit 69).
+# advisory part is still shown, but the lock is not called free (exit 77,
+# not permitted).
 source "$(dirname "$0")/lib.sh" "$@"
 need_server SQLLOCK_TEST_URL SQLLOCK_TEST_ADMIN_URL
 command -v jq >/dev/null || fail "jq is not installed (ci/lib/pg.sh installs it)"
@@ -64,7 +65,7 @@ on_exit "sql 'DROP ROLE IF EXISTS $role' >/dev/null"
 denied="$SQLLOCK_TEST_URL user=$role"
 rc=0
 "$SQLLOCK" --url "$denied" status "$name" >"$TMP/st" 2>"$TMP/err" || rc=$?
-((rc == 69)) || fail "status by a role without SELECT: exit $rc, not 69: $(cat "$TMP/st" "$TMP/err")"
+((rc == 77)) || fail "status by a role without SELECT: exit $rc, not 77: $(cat "$TMP/st" "$TMP/err")"
 [[ "$(wc -l <"$TMP/err")" == 1 ]] && grep -q "^sqllock: leases not shown: .*sqllock_lease" "$TMP/err" ||
   fail "stderr: $(cat "$TMP/err")"
 grep -q "leases could not be read" "$TMP/st" || fail "stdout: $(cat "$TMP/st")"
