@@ -10,8 +10,10 @@
 #
 # Must run as root (apt, and runuser to the "postgres" user: the server refuses
 # to run as root).
+# Sets no shell options: a shell that sources this keeps its own. The
+# functions expect their caller's `set -euo pipefail` (ci/test, ci/bench,
+# ci/dev-server and tests/faults/lib.sh set it) to stop at the first failure.
 # shellcheck shell=bash
-set -euo pipefail
 
 PG_BINDIR=/usr/lib/postgresql/15/bin
 source "$(dirname "${BASH_SOURCE[0]}")/odbc.sh"
