@@ -59,6 +59,25 @@ file(WRITE ${_deb}/changelog
 # changelog.gz, not changelog.Debian.gz: a native package (no Debian revision).
 _sqllock_gzip(${_deb}/changelog ${_deb}/changelog.gz)
 
+# CPACK_STRIP_FILES strips the shared library and the command; then, as
+# Debian's dh_strip does, the compiler's .comment and .note sections go too,
+# and the static library loses only its debug sections (its symbols are
+# what it is for). Runs in the staging tree after every other install rule.
+function(_sqllock_strip component path)
+  install(CODE "execute_process(COMMAND \"${CMAKE_STRIP}\" ${ARGN}
+    --remove-section=.comment --remove-section=.note
+    \"\$ENV{DESTDIR}\${CMAKE_INSTALL_PREFIX}/${path}\" COMMAND_ERROR_IS_FATAL ANY)"
+    COMPONENT ${component})
+endfunction()
+# Deferred to the end of the top directory: src/cli's rules come later.
+cmake_language(DEFER CALL _sqllock_strip dev ${CMAKE_INSTALL_LIBDIR}/libsqllock.a
+               --strip-debug --enable-deterministic-archives)
+cmake_language(DEFER CALL _sqllock_strip lib
+               ${CMAKE_INSTALL_LIBDIR}/libsqllock.so.${PROJECT_VERSION} --strip-unneeded)
+if(SQLLOCK_BUILD_CLI)
+  cmake_language(DEFER CALL _sqllock_strip cli ${CMAKE_INSTALL_BINDIR}/sqllock)
+endif()
+
 foreach(_c lib dev cli)
   install(FILES ${_deb}/copyright ${_deb}/changelog.gz
           DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${_pkg_${_c}} COMPONENT ${_c})
