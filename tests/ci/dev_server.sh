@@ -5,6 +5,7 @@
 # its password); a second start reuses it; `env` prints that file; `stop`
 # stops it and deletes its directory, after which `env` fails. Uses an env
 # file of its own (SQLLOCK_DEV_ENV), never the developer's cluster.
+# shellcheck disable=SC1090  # the env files are written at run time
 set -euo pipefail
 repo=${1:?usage: $0 REPO}
 ((EUID == 0)) || { echo "SKIP: needs root (the postgres user)"; exit 77; }

@@ -46,7 +46,7 @@ git -C "$repo" ls-files -co --exclude-standard | (cd "$repo" && tar -cf - -T -) 
 git -C "$t" init -q && git -C "$t" add -A
 bash "$t/ci/spdx" >"$tmp/out"
 bash "$t/ci/spdx" --check >"$tmp/out" || fail "--check on the tree copy: $(cat "$tmp/out")"
-echo "$(cat "$tmp/out")"
+cat "$tmp/out"
 for f in $(git -C "$t" ls-files -- '*.sh' 'ci/*' '.ci/*'); do
   [[ "$f" == *.md ]] && continue
   bash -n "$t/$f" || fail "$f no longer parses"
