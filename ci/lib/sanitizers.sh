@@ -66,7 +66,7 @@ tsan_run() {
 memcheck_run() {
   local dir=$SAN_REPO/build/memcheck start=$SECONDS logs rc=0
   _san_configure "$dir" gcc "-O1 -g" ""
-  _san_build "$dir" test_unit test_locks test_lease test_lease_pg test_once test_odbc_txn \
+  _san_build "$dir" test_unit test_core test_locks test_lease test_lease_pg test_once test_odbc_txn \
     test_pg_session test_pg_attach test_pg_connect test_cli_duration
   echo "memcheck_run: built in $((SECONDS - start))s"
   rm -rf "$dir/Testing/Temporary"
