@@ -1,4 +1,5 @@
 /* See support.h. */
+#define _GNU_SOURCE /* strcasestr */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,10 +28,22 @@ const char *t_env(const char *name)
     return NULL;
 }
 
+/* SQLLOCK_SUITE_URL_EXTRA is appended: connection string attributes that
+   select one run of several against one server (a TDS version, the TDS
+   emulator's switches), separated by commas (ctest's lists take ';'). */
 const char *t_url(void)
 {
+    static char buf[2048];
     const char *var = getenv("SQLLOCK_SUITE_URL_VAR");
-    return t_env(var && *var ? var : "SQLLOCK_TEST_URL");
+    const char *url = t_env(var && *var ? var : "SQLLOCK_TEST_URL");
+    const char *extra = getenv("SQLLOCK_SUITE_URL_EXTRA");
+    if (!url || !extra || !*extra)
+        return url;
+    snprintf(buf, sizeof(buf), "%s;%s", url, extra);
+    for (char *p = buf + strlen(url); *p; p++)
+        if (*p == ',')
+            *p = ';';
+    return buf;
 }
 
 const char *t_tag(const char *prefix)
@@ -49,7 +62,9 @@ static char *with_appname(const char *url, const char *appname)
     char *s = malloc(len);
     if (!s)
         return NULL;
-    if (strncmp(url, "odbc:", 5) == 0) /* psqlODBC passes pqopt on to libpq */
+    if (strncmp(url, "odbc:", 5) == 0 && strcasestr(url, "Driver=FreeTDS"))
+        snprintf(s, len, "%s;APP=%s", url, appname); /* LOGIN7's program name */
+    else if (strncmp(url, "odbc:", 5) == 0) /* psqlODBC passes pqopt on to libpq */
         snprintf(s, len, "%s%spqopt={application_name=%s}", url,
                  url[strlen(url) - 1] == ';' ? "" : ";", appname);
     else if (strncmp(url, "postgres", 8) == 0)

@@ -1,4 +1,5 @@
 /* See odbc_support.h. */
+#define _GNU_SOURCE /* strcasestr */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,9 @@ int t_odbc_open(struct t_odbc *o, const char *url, const char *appname)
         cs += 8 + n + (cs[8 + n] == ';');
     }
     char full[1024];
-    snprintf(full, sizeof(full), "%s;pqopt={application_name=%s}", cs, appname);
+    /* The session's name: libpq's through psqlODBC, LOGIN7's through FreeTDS. */
+    snprintf(full, sizeof(full), strcasestr(cs, "Driver=FreeTDS") ? "%s;APP=%s"
+             : "%s;pqopt={application_name=%s}", cs, appname);
     if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &o->env)) ||
         !SQL_SUCCEEDED(SQLSetEnvAttr(o->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0)) ||
         !SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, o->env, &o->dbc))) {

@@ -5,6 +5,10 @@
  * the ODBC connection itself, attaches a client to it, and ends its
  * transactions with SQLEndTran, as an application would.
  */
+#define _GNU_SOURCE /* strcasestr */
+#include <stdio.h>
+#include <string.h>
+
 #include "odbc_support.h"
 
 /* Whether a fresh client of the URL under test can take name at once. */
@@ -91,15 +95,22 @@ static void t_failed_wait_keeps_transaction(void)
     sqllock_lock *h, *l, *s;
     CHECK_ST(sqllock_acquire(&h, holder, name, NULL), SQLLOCK_OK, holder);
     CHECK(t_odbc_autocommit(&o, 0));
-    CHECK(t_odbc_exec(&o, "CREATE TEMP TABLE sqllock_keep (x int)"));
-    CHECK(t_odbc_exec(&o, "INSERT INTO sqllock_keep VALUES (1)"));
+    /* A table of the session's own, in each server's dialect. */
+    const char *keep = strcasestr(url, "Driver=FreeTDS") ? "#sqllock_keep" : "sqllock_keep";
+    char sql[96];
+    snprintf(sql, sizeof(sql), strcmp(keep, "#sqllock_keep") == 0 ? "CREATE TABLE %s (x int)"
+             : "CREATE TEMP TABLE %s (x int)", keep);
+    CHECK(t_odbc_exec(&o, sql));
+    snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (1)", keep);
+    CHECK(t_odbc_exec(&o, sql));
     for (int scope = 0; scope < 2; scope++) {
         sqllock_acquire_opts x = t_opts(200, scope);
         CHECK_ST(sqllock_acquire(&l, c, name, &x), SQLLOCK_TIMEOUT, c);
         x.wait_ms = 0;
         CHECK_ST(sqllock_acquire(&l, c, name, &x), SQLLOCK_BUSY, c);
     }
-    CHECK(t_odbc_exec(&o, "INSERT INTO sqllock_keep VALUES (2)"));
+    snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (2)", keep);
+    CHECK(t_odbc_exec(&o, sql));
     sqllock_acquire_opts w = t_opts(1000, SQLLOCK_SESSION);
     CHECK_ST(sqllock_acquire(&s, c, sname, &w), SQLLOCK_OK, c);
     CHECK(t_odbc_end(&o, SQL_ROLLBACK));

@@ -3,7 +3,8 @@
  * runs this one binary once per backend and transport (the URL comes from
  * the variable named by SQLLOCK_SUITE_URL_VAR); the admin connection is used
  * only to find a client's session, to disturb it, and for the test's own
- * counter table.
+ * counter table. It is PostgreSQL's, or for a URL through FreeTDS the SQL
+ * Server's own (KILL, sys.dm_tran_locks: tests/mssql/tds_admin.h).
  */
 #include <pthread.h>
 #include <string.h>
@@ -14,6 +15,103 @@
 #include <unistd.h>
 
 #include "support.h"
+#ifdef T_WITH_ODBC
+#include "tds_admin.h"
+#endif
+
+/* The admin side of a case: a libpq connection, or a TDS one. */
+typedef struct adm {
+    PGconn *pg;
+#ifdef T_WITH_ODBC
+    struct t_odbc tds;
+    int is_tds;
+#endif
+} adm;
+
+static int adm_is_tds(const adm *a)
+{
+#ifdef T_WITH_ODBC
+    return a->is_tds;
+#else
+    (void)a;
+    return 0;
+#endif
+}
+
+static void adm_close(adm *a)
+{
+    if (!a)
+        return;
+#ifdef T_WITH_ODBC
+    if (a->is_tds)
+        t_odbc_close(&a->tds);
+#endif
+    PQfinish(a->pg);
+    free(a);
+}
+
+/* appname NULL: the admin's own name. NULL with the case failed. */
+static adm *adm_open(const char *appname)
+{
+    adm *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+#ifdef T_WITH_ODBC
+    const char *url = t_url();
+    if (url && t_tds_url(url)) {
+        a->is_tds = 1;
+        if (t_odbc_open(&a->tds, url, appname ? appname : "sqllock-test-admin"))
+            return a;
+        free(a);
+        return NULL;
+    }
+#endif
+    a->pg = appname ? t_admin_as(appname) : t_admin();
+    if (a->pg)
+        return a;
+    free(a);
+    return NULL;
+}
+
+static long long adm_ll(adm *a, const char *sql)
+{
+#ifdef T_WITH_ODBC
+    if (a->is_tds)
+        return t_tds_ll(&a->tds, sql, NULL);
+#endif
+    return t_sql_ll(a->pg, sql, NULL, NULL);
+}
+
+static int adm_exec(adm *a, const char *sql)
+{
+#ifdef T_WITH_ODBC
+    if (a->is_tds)
+        return t_odbc_exec(&a->tds, sql);
+#endif
+    return t_exec(a->pg, sql);
+}
+
+/* Whether the session of appname waits for a lock on the server (bounded). */
+static int adm_blocked(adm *a, const char *appname)
+{
+#ifdef T_WITH_ODBC
+    if (a->is_tds)
+        return t_tds_wait_blocked(&a->tds, t_tds_pid(&a->tds, appname), 5000);
+#endif
+    return t_wait_blocked(a->pg, t_pid(a->pg, appname), 5000);
+}
+
+/* Ends the server session of appname: pg_terminate_backend, or KILL. */
+static int adm_terminate(adm *a, const char *appname)
+{
+#ifdef T_WITH_ODBC
+    if (a->is_tds)
+        return t_tds_kill(&a->tds, t_tds_pid(&a->tds, appname));
+#endif
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", t_pid(a->pg, appname));
+    return t_sql_ll(a->pg, "SELECT pg_terminate_backend($1::int, 5000)::int", pid, NULL) == 1;
+}
 
 /*
  * With SQLLOCK_SUITE_TTL_MS set, the suite runs on leases: every acquire
@@ -60,16 +158,16 @@ static int serverless(sqllock_client *c)
  * to look for: it gets 300 ms to start, and one that starts later takes the
  * lock at its first try, which the cases accept as well.
  */
-static int waits(PGconn *admin, const char *appname, int no_server)
+static int waits(adm *admin, const char *appname, int no_server)
 {
     if (no_server) {
         usleep(300000);
         return 1;
     }
     if (!LEASE)
-        return t_wait_blocked(admin, t_pid(admin, appname), 5000);
+        return adm_blocked(admin, appname);
     for (int i = 0; i < 2500; i++) {
-        if (t_sql_ll(admin, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+        if (t_sql_ll(admin->pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
                      " AND state = 'idle' AND query LIKE 'WITH t AS%'", appname, NULL) == 1)
             return 1;
         usleep(2000);
@@ -163,7 +261,7 @@ static void t_forever_handoff(void)
     const char *name = t_tag("handoff");
     const char *bname = t_tag("b");
     sqllock_client *a = t_client(t_tag("a")), *b = t_client(bname);
-    PGconn *admin = t_admin();
+    adm *admin = adm_open(NULL);
     CHECK(a && b && admin);
     sqllock_lock *la;
     CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
@@ -184,7 +282,7 @@ static void t_forever_handoff(void)
     CHECK_ST(sqllock_release(w.l), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
-    PQfinish(admin);
+    adm_close(admin);
 }
 
 static void t_cancel_from_thread(void)
@@ -192,7 +290,7 @@ static void t_cancel_from_thread(void)
     const char *name = t_tag("cancel");
     const char *bname = t_tag("b");
     sqllock_client *a = t_client(t_tag("a")), *b = t_client(bname);
-    PGconn *admin = t_admin();
+    adm *admin = adm_open(NULL);
     CHECK(a && b && admin);
     sqllock_lock *la, *lb;
     CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
@@ -212,7 +310,7 @@ static void t_cancel_from_thread(void)
     CHECK(free_for_others(name));
     sqllock_client_free(a);
     sqllock_client_free(b);
-    PQfinish(admin);
+    adm_close(admin);
 }
 
 static sqllock_client *volatile signal_target;
@@ -328,7 +426,7 @@ static void t_terminated_backend(void)
     const char *name = t_tag("term");
     const char *aname = t_tag("a");
     sqllock_client *a = t_client(aname);
-    PGconn *admin = t_admin();
+    adm *admin = adm_open(NULL);
     CHECK(a && admin);
     sqllock_lock *la;
     CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
@@ -350,12 +448,10 @@ static void t_terminated_backend(void)
         CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
         CHECK(free_for_others(name));
         sqllock_client_free(a);
-        PQfinish(admin);
+        adm_close(admin);
         return;
     }
-    char pid[16];
-    snprintf(pid, sizeof(pid), "%d", t_pid(admin, aname));
-    CHECK(t_sql_ll(admin, "SELECT pg_terminate_backend($1::int, 5000)::int", pid, NULL) == 1);
+    CHECK(adm_terminate(admin, aname));
     if (LEASE) {
         /* A lease row outlives its session: still held for everyone else
            until it expires; its client can no longer tell (ECONNECT) and
@@ -366,7 +462,7 @@ static void t_terminated_backend(void)
         sqllock_lock *l2;
         CHECK_ST(acq(&l2, a, name, NULL), SQLLOCK_ECONNECT, a);
         sqllock_client_free(a);
-        PQfinish(admin);
+        adm_close(admin);
         return;
     }
     CHECK_ST(sqllock_check(la), SQLLOCK_LOST, a);
@@ -377,7 +473,7 @@ static void t_terminated_backend(void)
     sqllock_status st = acq(&l2, a, name, NULL);
     CHECKF(st == SQLLOCK_ECONNECT, "acquire on a dead connection: %s", sqllock_status_str(st));
     sqllock_client_free(a);
-    PQfinish(admin);
+    adm_close(admin);
 }
 
 static int count_calls(void *p)
@@ -543,7 +639,7 @@ static int exclusion_child(const struct shared_run *r, int id, int fd, int start
     char appname[64];
     snprintf(appname, sizeof(appname), "excl-%d-%d", (int)getppid(), id);
     sqllock_client *c = t_client(appname);
-    PGconn *pc = t_admin_as(appname); /* the counter is the test's, not the backend's */
+    adm *pc = adm_open(appname); /* the counter is the test's, not the backend's */
     if (!c || !pc)
         return 2;
     char buf;
@@ -551,7 +647,6 @@ static int exclusion_child(const struct shared_run *r, int id, int fd, int start
         return 2;
     char sel[128], upd[128];
     snprintf(sel, sizeof(sel), "SELECT n FROM %s", r->table);
-    snprintf(upd, sizeof(upd), "UPDATE %s SET n = $1::int", r->table);
     sqllock_acquire_opts o = wait_opts(SQLLOCK_WAIT_FOREVER);
     for (int i = 0; i < r->rounds; i++) {
         sqllock_lock *l;
@@ -561,14 +656,10 @@ static int exclusion_child(const struct shared_run *r, int id, int fd, int start
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         iv[0] = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-        long long n = t_sql_ll(pc, sel, NULL, NULL);
+        long long n = adm_ll(pc, sel);
         usleep(1000); /* widen the window a broken lock would lose updates in */
-        char v[24];
-        snprintf(v, sizeof(v), "%lld", n + 1);
-        const char *p[1] = {v};
-        PGresult *res = PQexecParams(pc, upd, 1, NULL, p, NULL, NULL, 0);
-        int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-        PQclear(res);
+        snprintf(upd, sizeof(upd), "UPDATE %s SET n = %lld", r->table, n + 1);
+        int ok = n >= 0 && adm_exec(pc, upd);
         clock_gettime(CLOCK_MONOTONIC, &ts);
         iv[1] = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
         if (!ok || write(fd, iv, sizeof(iv)) != sizeof(iv))
@@ -576,7 +667,7 @@ static int exclusion_child(const struct shared_run *r, int id, int fd, int start
         if (sqllock_release(l) != SQLLOCK_OK)
             return 5;
     }
-    PQfinish(pc);
+    adm_close(pc);
     sqllock_client_free(c);
     return 0;
 }
@@ -593,12 +684,16 @@ static void t_mutual_exclusion(void)
     char table[64];
     snprintf(table, sizeof(table), "sqllock_test_counter_%d", (int)getpid());
     r.table = table;
-    PGconn *admin = t_admin();
+    adm *admin = adm_open(NULL);
     CHECK(admin);
     char sql[512];
-    snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s; CREATE TABLE %s (n int); "
-             "INSERT INTO %s VALUES (0); GRANT ALL ON %s TO PUBLIC", table, table, table, table);
-    CHECK(t_exec(admin, sql));
+    if (adm_is_tds(admin))
+        snprintf(sql, sizeof(sql), "CREATE TABLE %s (n int); INSERT INTO %s VALUES (0)", table,
+                 table);
+    else
+        snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s; CREATE TABLE %s (n int); "
+                 "INSERT INTO %s VALUES (0); GRANT ALL ON %s TO PUBLIC", table, table, table, table);
+    CHECK(adm_exec(admin, sql));
     int data[2], start[2];
     CHECK(pipe(data) == 0 && pipe(start) == 0);
     pid_t kids[16];
@@ -627,10 +722,10 @@ static void t_mutual_exclusion(void)
         bad_exit += !WIFEXITED(status) || WEXITSTATUS(status) != 0;
     }
     snprintf(sql, sizeof(sql), "SELECT n FROM %s", table);
-    long long final = t_sql_ll(admin, sql, NULL, NULL);
+    long long final = adm_ll(admin, sql);
     snprintf(sql, sizeof(sql), "DROP TABLE %s", table);
-    t_exec(admin, sql);
-    PQfinish(admin);
+    adm_exec(admin, sql);
+    adm_close(admin);
     qsort(iv, (size_t)got, sizeof(iv[0]), cmp_iv);
     int overlaps = 0;
     for (int i = 1; i < got; i++)
@@ -647,7 +742,7 @@ static void t_mutual_exclusion(void)
 static void t_bad_names(void)
 {
     sqllock_client *a = t_client(t_tag("a"));
-    PGconn *admin = t_admin();
+    adm *admin = adm_open(NULL);
     CHECK(a && admin);
     sqllock_lock *l;
     CHECK_ST(acq(&l, a, NULL, NULL), SQLLOCK_EINVAL, a);
@@ -666,16 +761,24 @@ static void t_bad_names(void)
     free(big);
 
     /* Names are data: quotes and SQL in a name reach no SQL text. */
-    CHECK(t_exec(admin, "CREATE TABLE IF NOT EXISTS sqllock_test_victim (x int)"));
-    const char *odd[] = {"'; DROP TABLE sqllock_test_victim; --", "\"quoted\" 'name'",
+    char victim[96], create[160], exists[192], inject[160];
+    snprintf(victim, sizeof(victim), "sqllock_test_victim_%d", (int)getpid());
+    snprintf(create, sizeof(create), "CREATE TABLE %s (x int)", victim);
+    snprintf(exists, sizeof(exists), adm_is_tds(admin)
+             ? "SELECT count(*) FROM sys.tables WHERE name = '%s'"
+             : "SELECT count(*) FROM pg_tables WHERE tablename = '%s'", victim);
+    snprintf(inject, sizeof(inject), "'; DROP TABLE %s; --", victim);
+    CHECK(adm_exec(admin, create));
+    const char *odd[] = {inject, "\"quoted\" 'name'",
                          "back\\slash", "ünïcødé ✓", "\xff\xfe invalid utf-8", "$1", "%s%n"};
     for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
         CHECK_ST(acq(&l, a, odd[i], NULL), SQLLOCK_OK, a);
         CHECK(strcmp(sqllock_lock_name(l), odd[i]) == 0);
         CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
     }
-    CHECK(t_sql_ll(admin, "SELECT count(*) FROM pg_tables WHERE tablename = "
-                          "'sqllock_test_victim'", NULL, NULL) == 1);
+    CHECK(adm_ll(admin, exists) == 1);
+    snprintf(create, sizeof(create), "DROP TABLE %s", victim);
+    CHECK(adm_exec(admin, create));
     /* A C string ends at its first NUL: "ab\0cd" is the name "ab". */
     const char with_nul[] = "ab\0cd";
     sqllock_lock *l2;
@@ -684,7 +787,7 @@ static void t_bad_names(void)
     CHECK_ST(acq(&l2, a, "ab", NULL), SQLLOCK_ESTATE, a);
     CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
     sqllock_client_free(a);
-    PQfinish(admin);
+    adm_close(admin);
 }
 
 static void t_bad_arguments(void)
@@ -719,7 +822,8 @@ static void t_bad_arguments(void)
     CHECK_ST(sqllock_check(NULL), SQLLOCK_EINVAL, NULL);
     CHECK_ST(sqllock_extend(NULL, 10), SQLLOCK_EINVAL, NULL);
     CHECK(sqllock_fencing_token(NULL) == 0);
-    CHECK_ST(acq(&l, a, "x", NULL), SQLLOCK_OK, a);
+    /* Tagged: other runs of the suite may share the server. */
+    CHECK_ST(acq(&l, a, t_tag("x"), NULL), SQLLOCK_OK, a);
     if (LEASE) {
         CHECK(sqllock_fencing_token(l) > 0);
         CHECK_ST(sqllock_extend(l, 0), SQLLOCK_EINVAL, a);
@@ -793,7 +897,7 @@ static void t_errors_cleared(void)
 {
     const char *name = t_tag("clean"), *busy = t_tag("clean-busy"), *bname = t_tag("b");
     sqllock_client *a = t_client(t_tag("a")), *b = t_client(bname);
-    PGconn *admin = t_admin();
+    adm *admin = adm_open(NULL);
     CHECK(a && b && admin);
     CHECK_CLEAN(b, "connect");
     sqllock_lock *la, *lbusy, *lb;
@@ -881,7 +985,7 @@ static void t_errors_cleared(void)
     CHECK_ST(sqllock_release(lbusy), SQLLOCK_OK, a);
     sqllock_client_free(a);
     sqllock_client_free(b);
-    PQfinish(admin);
+    adm_close(admin);
 }
 
 /*
