@@ -13,7 +13,11 @@
  * canceled; -3 deadlock victim; -999 a call error, reported with the
  * driver's diagnostics. A client cancel (SQLCancel) that ends the statement
  * before it returns is reported by the driver as HY008 (57014 through
- * psqlODBC), and is CANCELED too.
+ * psqlODBC), and is CANCELED too. Errors a server may send beside the
+ * code, or instead of it, mean the same: 1222 not granted (BUSY for a try,
+ * never TIMEOUT), 1205 deadlock victim, 1223 (release) not held, so LOST.
+ * Autocommit is never touched: FreeTDS rolls back when it is turned on.
+ * Round trips through FreeTDS: one per acquire, release and check.
  *
  * check uses APPLOCK_MODE rather than APPLOCK_TEST: APPLOCK_TEST answers
  * "could this session be granted the lock now", which is also true of a
@@ -79,15 +83,28 @@ static void finish(SQLHSTMT st)
     odbc_reset(st);
 }
 
+/* What a procedure call came back with. */
+#define RC_NONE (-12345) /* no return code came */
+struct reply {
+    SQLINTEGER rc;
+    int failed;             /* SQLExecute failed; diag says why */
+    int canceled;           /* sqllock_cancel's SQLCancel was sent */
+    struct odbc_diag diag;  /* the error, or a success's info */
+};
+
 /*
  * Runs a procedure that returns a code: sp_getapplock (nargs 4) or
- * sp_releaseapplock (nargs 2). On SQL_ERROR the status is in *st_out and c
- * carries the message; otherwise *rc is the code and info the diagnostics
- * of a SQL_SUCCESS_WITH_INFO.
+ * sp_releaseapplock (nargs 2). -1 when it could not be run (nothing was
+ * sent): *st_out is the status and c carries the message. Otherwise 0 and
+ * *rp says what came back. SQLExecute's SQL_NO_DATA is a reply like any
+ * other (FreeTDS returns it for a DONEPROC without DONE_COUNT, and before a
+ * RETURNSTATUS that follows a DONEINPROC); the results are read to their
+ * end either way, which sets the return code (SQL Server sends it last)
+ * and leaves nothing for SQLFreeStmt to cancel. Errors beside a return
+ * code are kept, and the code wins.
  */
 static int call_proc(sqllock_client *c, int which, const sqllock_lock *l, SQLINTEGER timeout,
-                     int cancelable, SQLINTEGER *rc, struct odbc_diag *info,
-                     sqllock_status *st_out, const char *what)
+                     int cancelable, struct reply *rp, sqllock_status *st_out, const char *what)
 {
     struct odbc_state *s = state(c);
     SQLHSTMT st = odbc_stmt(c, s, which, sql[which]);
@@ -100,10 +117,11 @@ static int call_proc(sqllock_client *c, int which, const sqllock_lock *l, SQLINT
     const char *mode = l->mode == SQLLOCK_SHARED ? "Shared" : "Exclusive";
     const char *owner = owner_of(l);
     SQLLEN rc_ind = 0, mode_ind, owner_ind, to_ind;
-    *rc = -12345;
+    memset(rp, 0, sizeof(*rp));
+    rp->rc = RC_NONE;
     int p = 1;
     SQLRETURN r = SQLBindParameter(st, (SQLUSMALLINT)p++, SQL_PARAM_OUTPUT, SQL_C_SLONG,
-                                   SQL_INTEGER, 0, 0, rc, 0, &rc_ind);
+                                   SQL_INTEGER, 0, 0, &rp->rc, 0, &rc_ind);
     if (SQL_SUCCEEDED(r))
         r = bind_resource(st, p++, &res);
     if (SQL_SUCCEEDED(r) && which == M_GET)
@@ -112,31 +130,29 @@ static int call_proc(sqllock_client *c, int which, const sqllock_lock *l, SQLINT
         r = odbc_bind_text(st, p++, owner, &owner_ind);
     if (SQL_SUCCEEDED(r) && which == M_GET)
         r = odbc_bind_i32(st, p++, &timeout, &to_ind);
-    int canceled = 0;
-    if (SQL_SUCCEEDED(r))
-        r = odbc_execute(c, st, cancelable, &canceled);
-    memset(info, 0, sizeof(*info));
     if (!SQL_SUCCEEDED(r)) {
-        *st_out = odbc_fail(c, s, SQL_HANDLE_STMT, st, what, canceled);
+        *st_out = odbc_fail(c, s, SQL_HANDLE_STMT, st, what, 0);
         odbc_reset(st);
         return -1;
     }
-    if (r == SQL_SUCCESS_WITH_INFO)
-        odbc_diag_read(s, SQL_HANDLE_STMT, st, info);
+    r = odbc_execute(c, st, cancelable, &rp->canceled);
+    rp->failed = !SQL_SUCCEEDED(r) && r != SQL_NO_DATA;
+    if (rp->failed || r == SQL_SUCCESS_WITH_INFO)
+        odbc_diag_read(s, SQL_HANDLE_STMT, st, &rp->diag);
     finish(st);
-    if (rc_ind == SQL_NULL_DATA || *rc == -12345) {
-        *st_out = sqllock__fail(c, SQLLOCK_ESERVER, "%s: the server returned no return code",
-                                what);
-        return -1;
-    }
+    if (rc_ind == SQL_NULL_DATA)
+        rp->rc = RC_NONE;
     return 0;
 }
 
-/* APPLOCK_MODE for l: 1 held, 0 not held, or a negative status. */
+/* APPLOCK_MODE for l: 1 held, 0 not held, or a negative status. Executed
+   directly (FreeTDS would send a prepared statement as sp_unprepare and
+   sp_prepexec, two round trips) and read to the end (else closing it
+   sends an ATTENTION, a third): one round trip. */
 static int held_mode(sqllock_client *c, const sqllock_lock *l, const char *what)
 {
     struct odbc_state *s = state(c);
-    SQLHSTMT st = odbc_stmt(c, s, M_MODE, sql[M_MODE]);
+    SQLHSTMT st = odbc_stmt(c, s, M_MODE, NULL);
     if (!st)
         return (int)c->last_status;
     struct resource res;
@@ -146,22 +162,24 @@ static int held_mode(sqllock_client *c, const sqllock_lock *l, const char *what)
     if (SQL_SUCCEEDED(r))
         r = odbc_bind_text(st, 2, owner_of(l), &owner_ind);
     if (SQL_SUCCEEDED(r))
-        r = SQLExecute(st);
+        r = SQLExecDirect(st, (SQLCHAR *)sql[M_MODE], SQL_NTS);
     char mode[32] = "";
     int got = SQL_SUCCEEDED(r) ? odbc_fetch_text(st, mode, sizeof(mode)) : -1;
     if (got < 0) {
         sqllock_status fail = odbc_fail(c, s, SQL_HANDLE_STMT, st, what, 0);
-        odbc_reset(st);
+        finish(st);
         return (int)fail;
     }
-    odbc_reset(st);
+    finish(st);
     return got == 1 && strcmp(mode, "NoLock") != 0;
 }
 
 /*
- * After a failed wait: a client cancel can race with the grant, so look
- * and let go of what the server granted anyway. Tried a few times because
- * a cancel sent during the wait may still land on these statements.
+ * After an acquire that failed without the server saying "not granted": a
+ * client cancel can race with the grant, and a reply may be unreadable, so
+ * look and let go of what the server granted anyway. Tried a few times
+ * because a cancel sent during the wait may still land on these
+ * statements.
  */
 static sqllock_status release_orphan(sqllock_client *c, const sqllock_lock *l)
 {
@@ -171,15 +189,33 @@ static sqllock_status release_orphan(sqllock_client *c, const sqllock_lock *l)
         if (held == 0 || held == SQLLOCK_ECONNECT)
             return SQLLOCK_OK; /* a dead session holds nothing */
         if (held == 1) {
-            SQLINTEGER rc;
-            struct odbc_diag info;
-            if (call_proc(c, M_RELEASE, l, 0, 0, &rc, &info, &st, "acquire (cleanup)") == 0)
-                return SQLLOCK_OK;
+            struct reply rp;
+            if (call_proc(c, M_RELEASE, l, 0, 0, &rp, &st, "acquire (cleanup)") == 0) {
+                if (!rp.failed || rp.diag.native == 1223)
+                    return SQLLOCK_OK;
+                st = odbc_fail_diag(c, state(c), &rp.diag, "acquire (cleanup)", 0);
+            }
         } else {
             st = (sqllock_status)held;
         }
     }
     return st;
+}
+
+/* sp_getapplock's -1, or error 1222 beside no code: a try is BUSY. */
+static sqllock_status not_granted(sqllock_client *c, int64_t wait_ms)
+{
+    return wait_ms == 0
+               ? sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lock is held by another session")
+               : sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the lock "
+                               "(sp_getapplock returned -1)");
+}
+
+static sqllock_status deadlock_victim(sqllock_client *c)
+{
+    sqllock__set_errcode(c, "40001");
+    return sqllock__fail(c, SQLLOCK_DEADLOCK, "acquire: chosen as a deadlock victim "
+                         "(sp_getapplock returned -3)");
 }
 
 static sqllock_status ms_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
@@ -192,46 +228,47 @@ static sqllock_status ms_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
         return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: transaction scope needs an open "
                              "transaction (autocommit off on the connection)");
     SQLINTEGER timeout = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : (SQLINTEGER)wait_ms;
-    SQLINTEGER rc;
-    struct odbc_diag info;
+    struct reply rp;
     sqllock_status st;
-    if (call_proc(c, M_GET, l, timeout, wait_ms != 0, &rc, &info, &st, "acquire") != 0) {
-        if (st == SQLLOCK_ECONNECT || wait_ms == 0)
-            return st;
-        struct sqllock_err saved;
-        sqllock__err_save(c, &saved);
-        sqllock_status cleanup = release_orphan(c, l);
-        if (cleanup != SQLLOCK_OK)
-            return cleanup;
-        return sqllock__err_restore(c, &saved);
-    }
-    switch (rc) {
+    if (call_proc(c, M_GET, l, timeout, wait_ms != 0, &rp, &st, "acquire") != 0)
+        return st;
+    switch (rp.rc) {
     case 0:
     case 1:
         return SQLLOCK_OK;
     case -1:
-        st = wait_ms == 0
-                 ? sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lock is held by another session")
-                 : sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the lock "
-                                 "(sp_getapplock returned -1)");
-        break;
+        return not_granted(c, wait_ms);
     case -2:
-        st = sqllock__fail(c, SQLLOCK_CANCELED, "acquire: the lock request was canceled "
-                           "(sp_getapplock returned -2)");
-        break;
+        return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: the lock request was canceled "
+                             "(sp_getapplock returned -2)");
     case -3:
-        sqllock__set_errcode(c, "40001");
-        st = sqllock__fail(c, SQLLOCK_DEADLOCK, "acquire: chosen as a deadlock victim "
-                           "(sp_getapplock returned -3)");
-        break;
-    default:
-        sqllock__set_errcode(c, info.sqlstate[0] ? info.sqlstate : NULL);
-        return sqllock__fail(c, SQLLOCK_ESERVER, "acquire: sp_getapplock returned %d (%s): %s",
-                             (int)rc, rc == -999 ? "parameter validation or other call error"
-                                                 : "not a documented return code",
-                             info.msg[0] ? info.msg : "no diagnostics");
+        return deadlock_victim(c);
     }
-    return st;
+    /* No code that says "not granted": whatever failed, the server may
+       have granted the lock, so it is looked for and let go of. */
+    if (rp.failed && rp.diag.native == 1222)
+        return not_granted(c, wait_ms);
+    if (rp.failed && rp.diag.native == 1205)
+        return deadlock_victim(c);
+    if (rp.failed) {
+        st = odbc_fail_diag(c, s, &rp.diag, "acquire", rp.canceled);
+    } else if (rp.rc == RC_NONE) {
+        st = sqllock__fail(c, SQLLOCK_ESERVER, "acquire: the server returned no return code");
+    } else {
+        sqllock__set_errcode(c, rp.diag.sqlstate[0] ? rp.diag.sqlstate : NULL);
+        st = sqllock__fail(c, SQLLOCK_ESERVER, "acquire: sp_getapplock returned %d (%s): %s",
+                           (int)rp.rc, rp.rc == -999 ? "parameter validation or other call error"
+                                                     : "not a documented return code",
+                           rp.diag.msg[0] ? rp.diag.msg : "no diagnostics");
+    }
+    if (st == SQLLOCK_ECONNECT)
+        return st; /* a dead session holds nothing */
+    struct sqllock_err saved;
+    sqllock__err_save(c, &saved);
+    sqllock_status cleanup = release_orphan(c, l);
+    if (cleanup != SQLLOCK_OK)
+        return cleanup;
+    return sqllock__err_restore(c, &saved);
 }
 
 static sqllock_status ms_release(sqllock_client *c, sqllock_lock *l)
@@ -250,21 +287,24 @@ static sqllock_status ms_release(sqllock_client *c, sqllock_lock *l)
                     : sqllock__fail(c, SQLLOCK_LOST, "release: the transaction that held the "
                                     "lock has already ended");
     }
-    SQLINTEGER rc;
-    struct odbc_diag info;
+    struct reply rp;
     sqllock_status st;
-    if (call_proc(c, M_RELEASE, l, 0, 0, &rc, &info, &st, "release") != 0) {
-        if (st == SQLLOCK_ECONNECT || strcmp(c->errcode, "08S01") == 0)
-            return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the "
-                                 "lock with it");
+    if (call_proc(c, M_RELEASE, l, 0, 0, &rp, &st, "release") != 0)
         return st;
-    }
-    if (rc == 0)
+    if (rp.rc == 0 && !rp.failed)
         return SQLLOCK_OK;
-    /* SQL Server says error 1223 "not currently held" along with -999. */
-    return sqllock__fail(c, SQLLOCK_LOST, "release: the server says this session no longer "
-                         "held the lock (sp_releaseapplock returned %d: %s)", (int)rc,
-                         info.msg[0] ? info.msg : "no diagnostics");
+    /* SQL Server raises error 1223 "not currently held" (with -999). */
+    if (rp.diag.native == 1223 || (!rp.failed && rp.rc != RC_NONE))
+        return sqllock__fail(c, SQLLOCK_LOST, "release: the server says this session no longer "
+                             "held the lock (sp_releaseapplock returned %d: %s)", (int)rp.rc,
+                             rp.diag.msg[0] ? rp.diag.msg : "no diagnostics");
+    if (!rp.failed)
+        return sqllock__fail(c, SQLLOCK_ESERVER, "release: the server returned no return code");
+    st = odbc_fail_diag(c, s, &rp.diag, "release", 0);
+    if (st == SQLLOCK_ECONNECT || strcmp(c->errcode, "08S01") == 0)
+        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the "
+                             "lock with it");
+    return st;
 }
 
 static sqllock_status ms_check(sqllock_client *c, sqllock_lock *l)

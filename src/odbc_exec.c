@@ -68,6 +68,13 @@ sqllock_status odbc_fail(sqllock_client *c, struct odbc_state *s, SQLSMALLINT ty
 {
     struct odbc_diag d;
     odbc_diag_read(s, type, h, &d);
+    return odbc_fail_diag(c, s, &d, what, canceled);
+}
+
+sqllock_status odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
+                              const struct odbc_diag *dp, const char *what, int canceled)
+{
+    const struct odbc_diag d = *dp;
     sqllock__set_errcode(c, d.sqlstate);
     const char *st = d.sqlstate;
     const char *msg = d.msg[0] ? d.msg : "no diagnostics";
@@ -98,6 +105,10 @@ SQLHSTMT odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, const char *s
     if (!SQL_SUCCEEDED(r)) {
         odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "allocating a statement", 0);
         return SQL_NULL_HSTMT;
+    }
+    if (!sql) {
+        s->stmt[i] = st;
+        return st;
     }
     r = SQLPrepare(st, (SQLCHAR *)sql, SQL_NTS);
     if (!SQL_SUCCEEDED(r)) {

@@ -48,8 +48,11 @@ int odbc_autocommit(struct odbc_state *s);
 /* Turns a failed call on h into a status and message on c. */
 sqllock_status odbc_fail(sqllock_client *c, struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h,
                          const char *what, int canceled);
-/* The prepared statement at index i, preparing sql on first use; NULL with
-   c's error set on failure. */
+/* The same for diagnostics read before (SQLMoreResults clears them). */
+sqllock_status odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
+                              const struct odbc_diag *d, const char *what, int canceled);
+/* The prepared statement at index i, preparing sql on first use (sql NULL:
+   a statement for SQLExecDirect); NULL with c's error set on failure. */
 SQLHSTMT odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, const char *sql);
 /* Runs the prepared statement. When cancelable, a watcher thread calls
    SQLCancel on it (again, with backoff, until it returns) once

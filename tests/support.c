@@ -195,3 +195,14 @@ sqllock_acquire_opts t_lease(int64_t ttl_ms, int64_t wait_ms)
     o.wait_ms = wait_ms;
     return o;
 }
+
+int t_free_for_others(const char *name)
+{
+    sqllock_client *c = t_client(t_tag("probe"));
+    sqllock_lock *l = NULL;
+    int ok = c && sqllock_acquire(&l, c, name, NULL) == SQLLOCK_OK;
+    if (l)
+        sqllock_release(l);
+    sqllock_client_free(c);
+    return ok;
+}

@@ -51,6 +51,10 @@ int t_wait_blocked(PGconn *admin, int pid, int timeout_ms);
 
 long long t_now_ms(void);
 
+/* Whether a fresh client of t_url() takes name at once (a try, no lease):
+   proof nobody else holds it. */
+int t_free_for_others(const char *name);
+
 /* Acquire options: a wait in a scope; a lease of ttl_ms with a wait. */
 sqllock_acquire_opts t_opts(int64_t wait_ms, int scope);
 sqllock_acquire_opts t_lease(int64_t ttl_ms, int64_t wait_ms);

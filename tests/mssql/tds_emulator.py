@@ -29,8 +29,10 @@ different ones). They are:
                one DONE with DONE_ATTN; split = the request's own
                DONEPROC (DONE_ERROR) in one message, then DONE_ATTN in a
                separate message (default bare)
-For measurement, every request message (round trip) a session sends is
-counted: "SELECT requests FROM sqllock_emulator.sessions WHERE session_id
+  norc=0|1     (a fault, not an ambiguity) sp_getapplock grants but sends
+               no RETURNSTATUS: a reply the client cannot read (default 0)
+For measurement, every message (round trip) a session sends is counted,
+requests and attentions: "SELECT requests FROM sqllock_emulator.sessions WHERE session_id
 = N" answers the count of session N (the question itself is not counted).
 """
 
@@ -296,7 +298,7 @@ class Session:
         self.host = ""
         self.user = ""
         self.db = "sqllock_test"  # applock resources are the database's
-        self.sw = {"count": "1", "inproc": "0", "errors": "0", "attn": "bare"}
+        self.sw = {"count": "1", "inproc": "0", "errors": "0", "attn": "bare", "norc": "0"}
         self.trancount = 0
         self.xact = 0
         self.lock_timeout = -1
@@ -812,7 +814,7 @@ def rpc_call(s, name, params):
     DONEPROC's status."""
     sw = s.sw
     cnt = DONE_COUNT if sw["count"] == "1" else 0
-    inproc = s.done(T_DONEINPROC, 0) if sw["inproc"] == "1" else b""
+    inproc = s.done(T_DONEINPROC, DONE_MORE) if sw["inproc"] == "1" else b""
     if name in ("sp_getapplock", "sp_releaseapplock"):
         names = ["resource", "lockmode", "lockowner", "locktimeout", "dbprincipal"] \
             if name == "sp_getapplock" else ["resource", "lockowner", "dbprincipal"]
@@ -831,6 +833,8 @@ def rpc_call(s, name, params):
             err = s.msg(T_ERROR, 1205, "Transaction (Process ID %d) was deadlocked on lock "
                                        "resources with another process and has been chosen as the "
                                        "deadlock victim. Rerun the transaction." % s.spid, 13, name)
+        if sw["norc"] == "1" and name == "sp_getapplock":
+            return inproc, cnt
         return err + inproc + struct.pack("<Bi", T_RETURNSTATUS, rc), (DONE_ERROR if err else 0) | cnt
     if name in ("sp_executesql", "sp_prepexec", "sp_execute", "sp_prepare", "sp_unprepare"):
         return prepared_call(s, name, params), cnt
@@ -977,6 +981,7 @@ def serve(sock, addr):
             if m is None or s.killed:
                 break
             ptype, data = m
+            s.requests += 1  # a round trip, attentions too
             if ptype == PKT_ATTN:
                 if s.attn_answered:
                     s.attn_answered -= 1
@@ -984,7 +989,6 @@ def serve(sock, addr):
                     s.attn.clear()
                     s.send(PKT_REPLY, s.done(T_DONE, DONE_ATTN))
                 continue
-            s.requests += 1
             handle(s, ptype, data)
     finally:
         with LM.cv:

@@ -11,18 +11,6 @@
 
 #include "odbc_support.h"
 
-/* Whether a fresh client of the URL under test can take name at once. */
-static int free_for_others(const char *name)
-{
-    sqllock_client *c = t_client(t_tag("probe"));
-    sqllock_lock *l = NULL;
-    int ok = c && sqllock_acquire(&l, c, name, NULL) == SQLLOCK_OK;
-    if (l)
-        sqllock_release(l);
-    sqllock_client_free(c);
-    return ok;
-}
-
 static void t_needs_transaction(void)
 {
     const char *url = t_url();
@@ -60,13 +48,13 @@ static void ended_by(SQLSMALLINT how, int64_t wait)
     CHECK(t_odbc_end(&o, how));
     CHECK_ST(sqllock_check(l), SQLLOCK_LOST, c);
     CHECK_ST(sqllock_release(l), SQLLOCK_LOST, c);
-    CHECK(free_for_others(name));
+    CHECK(t_free_for_others(name));
     /* The next transaction can take it again. */
     CHECK_ST(sqllock_acquire(&l, c, name, &x), SQLLOCK_OK, c);
     CHECK_ST(sqllock_release(l), SQLLOCK_OK, c); /* forgets; held until the end */
     CHECK_ST(sqllock_acquire(&lo, other, name, NULL), SQLLOCK_BUSY, other);
     CHECK(t_odbc_end(&o, how));
-    CHECK(free_for_others(name));
+    CHECK(t_free_for_others(name));
     sqllock_client_free(c);
     sqllock_client_free(other);
     t_odbc_close(&o);
@@ -115,9 +103,9 @@ static void t_failed_wait_keeps_transaction(void)
     CHECK_ST(sqllock_acquire(&s, c, sname, &w), SQLLOCK_OK, c);
     CHECK(t_odbc_end(&o, SQL_ROLLBACK));
     CHECK_ST(sqllock_check(s), SQLLOCK_OK, c);
-    CHECK(!free_for_others(sname));
+    CHECK(!t_free_for_others(sname));
     CHECK_ST(sqllock_release(s), SQLLOCK_OK, c);
-    CHECK(free_for_others(sname));
+    CHECK(t_free_for_others(sname));
     CHECK_ST(sqllock_release(h), SQLLOCK_OK, holder);
     CHECK(t_odbc_autocommit(&o, 1));
     sqllock_client_free(c);
@@ -137,9 +125,9 @@ static void t_attached_stays_open(void)
     CHECK(c);
     sqllock_lock *l;
     CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
-    CHECK(!free_for_others(name));
+    CHECK(!t_free_for_others(name));
     sqllock_client_free(c);
-    CHECK(free_for_others(name));
+    CHECK(t_free_for_others(name));
     CHECK(t_odbc_exec(&o, "SELECT 1"));
     t_odbc_close(&o);
 }
