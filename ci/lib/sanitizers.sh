@@ -15,7 +15,7 @@ SAN_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # cases, per transport and backend), the ODBC cancel watcher thread,
 # release-while-waiting races, and the CLI, whose `run` keeps a checker
 # thread and whose -v a wait-report thread.
-TSAN_TESTS='^(pg-unix|odbc-pg|odbc-mssql|lease-pg-suite|lease-odbc-sqlite-suite)::(forever_handoff|cancel_from_thread|cancel_from_signal|cancel_before_wait|deadlock)$'
+TSAN_TESTS='^(pg-unix|odbc-pg|odbc-mssql|odbc-mssql-tds|lease-pg-suite|lease-odbc-sqlite-suite)::(forever_handoff|cancel_from_thread|cancel_from_signal|cancel_before_wait|deadlock)$'
 # (odbc::watcher_gone stays out: it counts the process's threads, and TSan
 # adds a thread of its own at the first pthread_create.)
 TSAN_TESTS+='|^lease-(pg|odbc-pg)::(timeout_and_cancel|wakeup)$'
@@ -23,12 +23,14 @@ TSAN_TESTS+='|^pg::(failed_wait_keeps_transaction|caller_timeouts_do_not_cut|tim
 TSAN_TESTS+='|^cli::(mutex|timeout|verbose|lost|signals|odbc)$'
 
 # Every backend and transport once: libpq (unix socket and TCP), psqlODBC
-# for pg-advisory and mssql-applock, leases over libpq and over SQLite ODBC,
-# run-once, attach. The CLI's tests are bash scripts (valgrind would watch
+# for pg-advisory and mssql-applock, mssql-applock through FreeTDS (the TDS
+# emulator at TDS 7.4, and the adapter's own cases under every switch),
+# leases over libpq and over SQLite ODBC, run-once, attach. The CLI's tests are bash scripts (valgrind would watch
 # bash, not the command) and stay out, as do the fault scripts. So do the
 # cases whose forked children _exit() holding the parent's clients: valgrind
 # checks each child for leaks and fails it (mutual_exclusion, race_expired).
-MEMCHECK_TESTS='^(unit|core|pg-unix|odbc-pg|odbc-mssql|lease-pg|lease-odbc-sqlite|once-pg|pg)::'
+MEMCHECK_TESTS='^(unit|core|pg-unix|odbc-pg|odbc-mssql|odbc-mssql-tds|lease-pg|lease-odbc-sqlite|once-pg|pg)::'
+MEMCHECK_TESTS+='|^odbc-mssql-tds-(nocount|errors)::(round_trips|release_not_held_is_lost|unreadable_grant_released)$'
 MEMCHECK_TESTS+='|^pg-tcp::(try_busy_then_free|forever_handoff|terminated_backend)$|^cli::duration$'
 MEMCHECK_SKIP='::(mutual_exclusion|race_expired)$'
 
@@ -67,6 +69,7 @@ memcheck_run() {
   local dir=$SAN_REPO/build/memcheck start=$SECONDS logs rc=0
   _san_configure "$dir" gcc "-O1 -g" ""
   _san_build "$dir" test_unit test_core test_locks test_lease test_lease_pg test_once test_odbc_txn \
+    test_tds_adapter \
     test_pg_session test_pg_attach test_pg_connect test_cli_duration
   echo "memcheck_run: built in $((SECONDS - start))s"
   rm -rf "$dir/Testing/Temporary"
