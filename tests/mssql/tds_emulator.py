@@ -616,6 +616,19 @@ def begin_transaction(s):
     s.trancount = 1
 
 
+def end_session(s):
+    """A session's locks, queued requests and temporary tables end with it."""
+    with LM.cv:
+        LM.sessions.pop(s.spid, None)
+        for key in [k for k in LM.tables if isinstance(k, tuple) and k[0] == s.spid]:
+            del LM.tables[key]
+        for res in list(LM.locks):
+            for r in list(LM.locks.get(res, [])):
+                if r.sess is s:
+                    LM._drop(r)
+        LM.cv.notify_all()
+
+
 def kill(s, spid):
     if spid == s.spid:
         raise LockError(6104, "Cannot use KILL to kill your own process.")
@@ -624,7 +637,7 @@ def kill(s, spid):
         if victim is None:
             raise LockError(6106, "Process ID %d is not an active process ID." % spid)
         victim.killed = True
-        LM.cv.notify_all()
+    end_session(victim)  # before KILL returns: its locks are free at once
     try:
         victim.sock.shutdown(socket.SHUT_RDWR)
     except OSError:
@@ -991,18 +1004,7 @@ def serve(sock, addr):
                 continue
             handle(s, ptype, data)
     finally:
-        with LM.cv:
-            LM.sessions.pop(s.spid, None)
-            for key in [k for k in LM.tables if isinstance(k, tuple) and k[0] == s.spid]:
-                del LM.tables[key]
-        # A session's locks end with it.
-        LM.release_owner(lambda o: o[0] == s.spid)
-        with LM.cv:
-            for rs in LM.locks.values():
-                for r in list(rs):
-                    if r.sess is s:
-                        rs.remove(r)
-            LM.cv.notify_all()
+        end_session(s)
         try:
             sock.close()
         except OSError:
