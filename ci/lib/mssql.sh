@@ -3,10 +3,13 @@
 # reached through a real SQL Server ODBC driver, Debian's FreeTDS.
 #
 #   source ci/lib/mssql.sh
-#   mssql_install_deps  # apt-get install tdsodbc freetds-bin python3 if missing
+#   mssql_install_deps  # apt-get install tdsodbc freetds-bin python3 if missing,
+#                       # and nodejs + npm (for tedious) when there is no npm
 #   mssql_start         # starts the emulator on a free private port; exports
 #                       # SQLLOCK_TEST_MSSQL_URL (odbc:Driver=FreeTDS;...)
 #   mssql_stop          # stops it; nothing listens on the port afterwards
+#   mssql_tedious DIR   # npm installs tedious into DIR and runs
+#                       # tests/mssql/tedious_client.js against the emulator
 #
 # Works on its own from the checkout root (no PostgreSQL, no build). Sets no
 # trap: the caller stops it (ci/test does, on EXIT, with PostgreSQL).
@@ -23,6 +26,7 @@ mssql_install_deps() {
     [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" == "install ok installed" ]] \
       || missing+=("$pkg")
   done
+  command -v npm >/dev/null || missing+=(nodejs npm)
   if ((${#missing[@]} == 0)); then
     echo "mssql_install_deps: all packages already installed"
     return 0
@@ -38,6 +42,15 @@ _mssql_listening() { [[ -n "$(ss -Hltn "sport = :$1")" ]]; }
 _mssql_ours() {
   [[ "$1" =~ ^[0-9]+$ ]] &&
     tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "tds_emulator.py --port $2 "
+}
+
+# tedious, Microsoft's TDS client for Node, as a second client of the
+# emulator: npm installs it into DIR (under build/, never committed).
+MSSQL_TEDIOUS=tedious@18.6.2
+mssql_tedious() { # DIR
+  npm install --no-audit --no-fund --silent --prefix "$1" "$MSSQL_TEDIOUS" &&
+    NODE_PATH=$1/node_modules node "$MSSQL_REPO/tests/mssql/tedious_client.js" 127.0.0.1 \
+      "$MSSQL_EMU_PORT" sqllock_test 's3cret-Pa55' 'sqllock_tedious~attn=split'
 }
 
 mssql_start() {
