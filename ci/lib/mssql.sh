@@ -12,7 +12,7 @@
 #                       # tests/mssql/tedious_client.js against the emulator
 #
 # Works on its own from the checkout root (no PostgreSQL, no build). Sets no
-# trap: the caller stops it (ci/test does, on EXIT, with PostgreSQL).
+# trap: the caller stops it (ci/test and ci/bench trap mssql_and_pg_stop).
 # shellcheck shell=bash
 
 MSSQL_DEPS=(tdsodbc freetds-bin python3)
@@ -112,4 +112,13 @@ mssql_stop() {
   rm -rf "$MSSQL_EMU_DIR" || true
   unset MSSQL_EMU_DIR MSSQL_EMU_PID MSSQL_EMU_PORT SQLLOCK_TEST_MSSQL_URL
   return 0
+}
+
+# For an EXIT trap beside ci/lib/pg.sh's: stops the emulator, then
+# PostgreSQL, handing pg_stop the script's status (on which it prints the
+# server's log).
+mssql_and_pg_stop() {
+  local rc=$?
+  mssql_stop
+  if ((rc)); then (exit "$rc") || pg_stop; else true; pg_stop; fi
 }
