@@ -66,6 +66,19 @@ size_t mssql_resource(const char *name, size_t len, char *out)
     return plen + 64;
 }
 
+size_t sqllock_mssql_resource(const char *name, char *out, size_t size)
+{
+    char buf[MSSQL_RESOURCE_MAX + 1];
+    size_t len = name ? strlen(name) : 0;
+    if (!len || len > SQLLOCK_NAME_MAX || !out)
+        return 0;
+    size_t n = mssql_resource(name, len, buf);
+    if (n + 1 > size)
+        return 0;
+    memcpy(out, buf, n + 1);
+    return n;
+}
+
 size_t mssql_utf16(const char *s, size_t len, SQLWCHAR *out, size_t max)
 {
     size_t o = 0;

@@ -12,6 +12,7 @@
 #include <sqlext.h>
 
 #include "sqllock_int.h"
+#include "sqllock/odbc.h"
 
 #define ODBC_STMT_MAX 32
 
@@ -100,7 +101,7 @@ sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state 
 
 /* mssql_name.c: the SQL Server resource a name maps to (see odbc.h), as
    UTF-8 in out (at least MSSQL_RESOURCE_MAX + 1 bytes); returns its length. */
-#define MSSQL_RESOURCE_MAX (255 * 4)
+#define MSSQL_RESOURCE_MAX SQLLOCK_MSSQL_RESOURCE_MAX
 #define MSSQL_HASH_PREFIX "sqllock:sha256:"
 size_t mssql_resource(const char *name, size_t len, char *out);
 /* UTF-8 to UTF-16 code units (valid input only); returns the unit count. */

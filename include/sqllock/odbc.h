@@ -48,6 +48,7 @@
 #ifndef SQLLOCK_ODBC_H
 #define SQLLOCK_ODBC_H
 
+#include <stddef.h>
 #include <sql.h>
 #include <sqlext.h>
 
@@ -56,6 +57,16 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/*
+ * The SQL Server resource mssql-applock sends as @Resource for name (the rule
+ * above), UTF-8 and NUL-terminated, into out of size bytes
+ * (SQLLOCK_MSSQL_RESOURCE_MAX + 1 always suffice). Its length, or 0 when
+ * name is NULL, empty or longer than SQLLOCK_NAME_MAX or out is too small.
+ * sys.dm_tran_locks shows the first 32 characters of it.
+ */
+#define SQLLOCK_MSSQL_RESOURCE_MAX 1020
+SQLLOCK_EXTERN size_t sqllock_mssql_resource(const char *name, char *out, size_t size);
 
 /*
  * Makes a client on dbc, which stays the caller's: the library never

@@ -189,6 +189,13 @@ void holder_print_text(FILE *f, const struct holder *h, int with_key);
 /* One JSON object for h, followed by a newline. */
 void holder_print_json(FILE *f, const struct holder *h);
 
+/* ---- SQL Server applocks (applocks.c) ---------------------------------------- */
+
+/* status (name) or list (name NULL) over an odbc: URL whose DBMS is SQL
+   Server: prints the applocks from sys.dm_tran_locks and returns the exit
+   status; -1 (nothing printed) when the DBMS is another. */
+int applocks_show(const char *url, const char *command, const char *name, int json);
+
 /* ---- leases (leases.c) ------------------------------------------------------- */
 
 /* One held lease: a row of sqllock_lease that has not expired. */

@@ -1,6 +1,7 @@
 /*
  * `sqllock status NAME` and `sqllock list`: who holds and who waits, read
- * from pg_locks and the lease table over the command's own connection.
+ * from pg_locks and the lease table over the command's own connection (on
+ * SQL Server from sys.dm_tran_locks: applocks.c).
  * status answers one question for scripts through its exit status (0 free,
  * 1 held); list shows every advisory lock and lease on the database.
  * Advisory keys are hashes, so list cannot name those locks; `sqllock key
@@ -24,6 +25,9 @@ const char cmd_status_help[] =
     "shows everything). A lease of NAME (run --ttl) is a line of its own:\n"
     "kind=lease, token, owner_host, owner_pid, owner_id, since and expires (UTC).\n"
     "A role that may not read the lease table is told so on stderr.\n"
+    "Over an odbc: URL to SQL Server: its applocks from sys.dm_tran_locks (state,\n"
+    "mode, session, host, program, session_start), NAME matched on the first 32\n"
+    "characters of its resource, all SQL Server keeps in plain text.\n"
     "\n"
     "Options:\n"
     "      --key N|A/B  a numeric key instead of NAME: N a bigint, A/B two integers\n"
@@ -47,6 +51,9 @@ const char cmd_list_help[] =
     "two-integer form pg_advisory_lock(int4, int4) show as key=A/B. Then every\n"
     "held lease, one line each: kind=lease, name, token, owner_host, owner_pid,\n"
     "owner_id, since and expires.\n"
+    "Over an odbc: URL to SQL Server: every applock of the database from\n"
+    "sys.dm_tran_locks, one line each (kind=applock, resource: its first 32\n"
+    "characters, state, mode, session, host, program, session_start).\n"
     "\n"
     "Options:\n"
     "      --json       one JSON object per line: key (a string, exact where a\n"
@@ -137,7 +144,8 @@ static int fetch(struct cli *cli, const char *command, const struct cli_key *key
                          "DATABASE_URL");
     if (!cli_url_is_libpq(url))
         return cli_usage(command, "reading pg_locks needs a PostgreSQL URL "
-                         "(postgresql://... or key=value), not odbc:");
+                         "(postgresql://... or key=value), not odbc: (which works for SQL "
+                         "Server only)");
     PGconn *conn;
     char purpose[32];
     snprintf(purpose, sizeof(purpose), "sqllock %s", command);
@@ -192,6 +200,11 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     if (name)
         key = (struct cli_key){.key = sqllock_advisory_key(name)};
 
+#ifdef SQLLOCK_WITH_ODBC
+    if (name && cli_url(cli) && strncmp(cli_url(cli), "odbc:", 5) == 0 &&
+        (code = applocks_show(cli_url(cli), "status", name, json)) >= 0)
+        return code;
+#endif
     struct locks l;
     if ((code = fetch(cli, "status", &key, name != NULL, name, &l)))
         return code;
@@ -220,6 +233,11 @@ int cmd_list(struct cli *cli, int argc, char **argv)
         return code < 0 ? 0 : code;
     if (optind < argc)
         return cli_usage("list", "unexpected argument '%s'", argv[optind]);
+#ifdef SQLLOCK_WITH_ODBC
+    if (cli_url(cli) && strncmp(cli_url(cli), "odbc:", 5) == 0 &&
+        (code = applocks_show(cli_url(cli), "list", NULL, json)) >= 0)
+        return code;
+#endif
     struct locks l;
     if ((code = fetch(cli, "list", NULL, 1, NULL, &l)))
         return code;

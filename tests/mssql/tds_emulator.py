@@ -44,6 +44,7 @@ import struct
 import sys
 import threading
 import time
+import zlib
 
 # ---- packet and token constants ([MS-TDS] 2.2.3, 2.2.7) -------------------
 PKT_BATCH, PKT_RPC, PKT_REPLY, PKT_ATTN, PKT_LOGIN7, PKT_TM, PKT_PRELOGIN = 1, 3, 4, 6, 16, 14, 18
@@ -739,18 +740,27 @@ def run_sql(s, sql, params):
         spid, status = int(val(m.group(1))), m.group(2).upper()
         n = sum(1 for r in LM.rows() if r[0] == spid and r[3] == status)
         return s.result([("", "int")], [(n,)]), 1
-    m = re.fullmatch(r"SELECT\s+l\.request_session_id.*FROM\s+sys\.dm_tran_locks.*", st, re.I | re.S)
+    # sqllock status/list: SQL Server shows an applock's resource as
+    # "<principal id>:[<first 32 characters>]:(<hash of the whole>)".
+    m = re.fullmatch(r"SELECT\s+l\.request_session_id,.*FROM\s+sys\.dm_tran_locks\s+l\s+JOIN\s+"
+                     r"sys\.dm_exec_sessions\s+s\s+.*", st, re.I | re.S)
     if m:
-        rows = []
+        abbrev = {"IntentShared": "IS", "Shared": "S", "Update": "U", "IntentExclusive": "IX",
+                  "Exclusive": "X"}
         with LM.cv:
             sess = dict(LM.sessions)
-        for spid, res, mode, status, owner in LM.rows():
+        rows = []
+        for spid, (db, res), mode, status, _owner in LM.rows():
             x = sess.get(spid)
-            rows.append((spid, res[1][:32], mode, status, owner, x.host if x else None,
-                         x.app if x else None, time.strftime("%Y-%m-%dT%H:%M:%S",
-                                                             time.gmtime(x.since)) if x else None))
-        cols = [("session_id", "int"), ("resource", "str"), ("mode", "str"), ("status", "str"),
-                ("owner", "str"), ("host", "str"), ("program", "str"), ("since", "str")]
+            if db != s.db or x is None:
+                continue
+            desc = "0:[%s]:(%08x)" % (res[:32], zlib.crc32(res.encode("utf-16-le")))
+            rows.append((spid, desc, abbrev[mode], status, x.host, x.app,
+                         time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(x.since))))
+        rows.sort(key=lambda r: (r[1], r[3], r[0]))
+        cols = [("request_session_id", "int"), ("resource_description", "str"),
+                ("request_mode", "str"), ("request_status", "str"), ("host_name", "str"),
+                ("program_name", "str"), ("login_time", "str")]
         return s.result(cols, rows), len(rows)
     m = re.fullmatch(r"SELECT\s+requests\s+FROM\s+sqllock_emulator\.sessions\s+WHERE\s+session_id\s*=\s*(\S+)",
                      st, re.I)

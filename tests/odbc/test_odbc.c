@@ -279,6 +279,14 @@ static void t_mssql_resource_names(void)
     CHECK(mssql_resource(long_a, strlen(long_a), out) == 79);
     CHECK(strncmp(out, MSSQL_HASH_PREFIX, strlen(MSSQL_HASH_PREFIX)) == 0);
     CHECK(mssql_resource(n255, 255, out) == 255 && memcmp(out, n255, 255) == 0);
+    /* The public form (sqllock status on SQL Server) is the same rule. */
+    char pub[SQLLOCK_MSSQL_RESOURCE_MAX + 1];
+    CHECK(sqllock_mssql_resource(long_a, pub, sizeof(pub)) == 79);
+    CHECK(mssql_resource(long_a, strlen(long_a), out) == 79 && strcmp(pub, out) == 0);
+    CHECK(sqllock_mssql_resource("plain", pub, sizeof(pub)) == 5 && strcmp(pub, "plain") == 0);
+    CHECK(sqllock_mssql_resource("plain", pub, 5) == 0); /* no room for the NUL */
+    CHECK(sqllock_mssql_resource("", pub, sizeof(pub)) == 0);
+    CHECK(sqllock_mssql_resource(NULL, pub, sizeof(pub)) == 0);
     sqllock_client_free(c);
     PQfinish(admin);
 }
