@@ -3,7 +3,8 @@
 # cluster running after it exits whose env file, sourced, reaches it as the
 # tests would (SQLLOCK_TEST_URL over the socket, SQLLOCK_TEST_TCP_URL with
 # its password); a second start reuses it; `env` prints that file; `stop`
-# stops it and deletes its directory, after which `env` fails. Uses an env
+# stops it and deletes its directory, after which `env` fails. The TDS
+# emulator is started beside it (SQLLOCK_TEST_MSSQL_URL) and stopped with it. Uses an env
 # file of its own (SQLLOCK_DEV_ENV), never the developer's cluster.
 # shellcheck disable=SC1090  # the env files are written at run time
 set -euo pipefail
@@ -27,11 +28,15 @@ dir=$(source "$SQLLOCK_DEV_ENV" && echo "$PGTEST_DIR")
   [[ "$SQLLOCK_TEST_REQUIRE_SERVER" == 1 ]] || fail "SQLLOCK_TEST_REQUIRE_SERVER is not set"
   [[ "$(psql -X -At -d "$SQLLOCK_TEST_URL" -c 'SELECT 1')" == 1 ]] || fail "socket URL"
   [[ "$(psql -X -At -d "$SQLLOCK_TEST_TCP_URL" -c 'SELECT 2')" == 2 ]] || fail "TCP URL"
+  [[ "$SQLLOCK_TEST_MSSQL_URL" == "odbc:Driver=FreeTDS;"*"Port=$MSSQL_EMU_PORT;"* &&
+     -n "$(ss -Hltn "sport = :$MSSQL_EMU_PORT")" ]] || fail "the TDS emulator does not listen"
 )
+port=$(source "$SQLLOCK_DEV_ENV" && echo "$MSSQL_EMU_PORT")
 dev start | grep -q "already running" || fail "a second start did not reuse the cluster"
 [[ "$(source "$SQLLOCK_DEV_ENV" && echo "$PGTEST_DIR")" == "$dir" ]] || fail "a second cluster"
 dev env | cmp -s - "$SQLLOCK_DEV_ENV" || fail "env does not print the file"
 dev stop >/dev/null
 [[ ! -e "$SQLLOCK_DEV_ENV" && ! -d "$dir" ]] || fail "stop left $SQLLOCK_DEV_ENV or $dir"
+[[ -z "$(ss -Hltn "sport = :$port")" ]] || fail "stop left the TDS emulator listening on $port"
 if dev env >/dev/null 2>&1; then fail "env succeeded with no server"; fi
 echo "PASS: dev_server"
