@@ -56,7 +56,9 @@ mssql_tedious() { # DIR
 mssql_start() {
   local attempt port pid _
   # Debian's tdsodbc registers [FreeTDS] in odbcinst.ini itself.
-  odbcinst -q -d -n FreeTDS >/dev/null 2>&1 && [[ -x $MSSQL_PYTHON ]] || mssql_install_deps
+  if ! odbcinst -q -d -n FreeTDS >/dev/null 2>&1 || [[ ! -x $MSSQL_PYTHON ]]; then
+    mssql_install_deps
+  fi
   MSSQL_EMU_DIR=$(mktemp -d /tmp/sqllock-mssql.XXXXXX)
   export MSSQL_EMU_DIR
   # A port free now may be taken before the emulator binds: retried.
