@@ -26,6 +26,51 @@
 
 #include "sqllock/pg.h"
 #include "support.h"
+#ifdef T_WITH_ODBC
+#include "tds_admin.h"
+#endif
+
+/* The server session of the client named app: through libpq's admin
+   connection, or for a URL through FreeTDS the SQL Server's own view;
+   0 when none or serverless. */
+struct session_view {
+    PGconn *pg;
+#ifdef T_WITH_ODBC
+    struct t_odbc tds;
+    int is_tds;
+#endif
+};
+
+static int view_open(struct session_view *v)
+{
+    memset(v, 0, sizeof(*v));
+#ifdef T_WITH_ODBC
+    if (t_tds_url(t_url())) {
+        v->is_tds = 1;
+        return t_odbc_open(&v->tds, t_url(), "sqllock-test-admin");
+    }
+#endif
+    v->pg = t_admin();
+    return v->pg != NULL;
+}
+
+static int view_pid(struct session_view *v, const char *app)
+{
+#ifdef T_WITH_ODBC
+    if (v->is_tds)
+        return t_tds_pid(&v->tds, app);
+#endif
+    return v->pg ? t_pid(v->pg, app) : 0;
+}
+
+static void view_close(struct session_view *v)
+{
+#ifdef T_WITH_ODBC
+    if (v->is_tds)
+        t_odbc_close(&v->tds);
+#endif
+    PQfinish(v->pg);
+}
 
 static int64_t suite_ttl(void)
 {
@@ -237,10 +282,11 @@ static void parent_keeps(enum child_end end, int attach)
     PGconn *pc = NULL;
     sqllock_client *c = inherited = attach ? attached_client(app, &pc) : t_client(app);
     CHECK(c);
-    PGconn *admin = serverless(c) ? NULL : t_admin();
-    CHECK(serverless(c) || admin);
-    int pid = admin ? t_pid(admin, app) : 0;
-    CHECK(serverless(c) || pid > 0);
+    struct session_view view = {0};
+    int viewing = !serverless(c);
+    CHECK(!viewing || view_open(&view));
+    int pid = viewing ? view_pid(&view, app) : 0;
+    CHECK(!viewing || pid > 0);
     sqllock_acquire_opts o = opts(0);
     CHECK_ST(sqllock_acquire(&inherited_lock, c, name, &o), SQLLOCK_OK, c);
     sqllock_lock *l = inherited_lock;
@@ -264,13 +310,13 @@ static void parent_keeps(enum child_end end, int attach)
     /* The lock is still the parent's (with a lease: its row is not gone),
        in the session it had. */
     CHECK_ST(try_other(name), SQLLOCK_BUSY, NULL);
-    if (admin) {
-        CHECKF(t_pid(admin, app) == pid, "the parent's session %d is gone (now %d)", pid,
-               t_pid(admin, app));
+    if (viewing) {
+        CHECKF(view_pid(&view, app) == pid, "the parent's session %d is gone (now %d)", pid,
+               view_pid(&view, app));
         if (strcmp(sqllock_backend_name(c), "pg-advisory") == 0 && !suite_ttl())
-            CHECKF(t_holds(admin, pid, sqllock_advisory_key(name)) == 1,
+            CHECKF(t_holds(view.pg, pid, sqllock_advisory_key(name)) == 1,
                    "pg_locks: the parent's backend holds the lock %d times",
-                   t_holds(admin, pid, sqllock_advisory_key(name)));
+                   t_holds(view.pg, pid, sqllock_advisory_key(name)));
     }
     /* Nothing the child asked for was taken on the server. */
     CHECK_ST(try_other(other_name), SQLLOCK_OK, NULL);
@@ -286,8 +332,8 @@ static void parent_keeps(enum child_end end, int attach)
     sqllock_client_free(c);
     if (pc)
         PQfinish(pc);
-    if (admin)
-        PQfinish(admin);
+    if (viewing)
+        view_close(&view);
 }
 
 static void t_child_frees(void)
