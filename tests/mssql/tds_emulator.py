@@ -22,9 +22,11 @@ applock's resource belongs to a database, so runs that must not meet use
 different ones). They are:
   count=1|0    DONEPROC of a procedure call carries DONE_COUNT (default 1)
   inproc=0|1   a DONEINPROC token precedes RETURNSTATUS (default 0)
-  errors=0|1   a -1 (timeout) or -3 (deadlock) return code comes with the
-               ERROR 1222 or 1205 beside it (default 0: no error, as
-               documented for -1)
+  errors=0|1|2 a -1 (timeout) or -3 (deadlock) return code comes with the
+               ERROR 1222 or 1205 beside it (1), or the error comes
+               instead of any return code, 1223 and validation errors
+               too (2) (default 0: no error for -1, as documented; 1223
+               beside -999)
   attn=bare|split  how a request interrupted by an ATTENTION ends: bare =
                one DONE with DONE_ATTN; split = the request's own
                DONEPROC (DONE_ERROR) in one message, then DONE_ATTN in a
@@ -846,16 +848,20 @@ def rpc_call(s, name, params):
         try:
             rc = getapplock(s, args) if name == "sp_getapplock" else releaseapplock(s, args)
         except LockError as e:
+            if sw["errors"] == "2":  # the error instead of the return code
+                return lock_error(s, e, name) + inproc, DONE_ERROR | cnt
             return lock_error(s, e, name) + inproc + struct.pack("<Bi", T_RETURNSTATUS, -999), \
                 DONE_ERROR | cnt
         if rc is None:
             raise Interrupted()
-        if sw["errors"] == "1" and rc == -1:
+        if sw["errors"] in ("1", "2") and rc == -1:
             err = s.msg(T_ERROR, 1222, "Lock request time out period exceeded.", 16, name)
-        if sw["errors"] == "1" and rc == -3:
+        if sw["errors"] in ("1", "2") and rc == -3:
             err = s.msg(T_ERROR, 1205, "Transaction (Process ID %d) was deadlocked on lock "
                                        "resources with another process and has been chosen as the "
                                        "deadlock victim. Rerun the transaction." % s.spid, 13, name)
+        if err and sw["errors"] == "2":
+            return err + inproc, DONE_ERROR | cnt
         if sw["norc"] == "1" and name == "sp_getapplock":
             return inproc, cnt
         return err + inproc + struct.pack("<Bi", T_RETURNSTATUS, rc), (DONE_ERROR if err else 0) | cnt
