@@ -66,7 +66,7 @@ mssql_start() {
     port=$(shuf -i 20000-45000 -n 1)
     _mssql_listening "$port" && continue
     rm -f "$MSSQL_EMU_DIR/ready"
-    "$MSSQL_PYTHON" "$MSSQL_REPO/tests/mssql/tds_emulator.py" --port "$port" \
+    "$MSSQL_PYTHON" -B "$MSSQL_REPO/tests/mssql/tds_emulator.py" --port "$port" \
       --user sqllock_test --password 's3cret-Pa55' --ready-file "$MSSQL_EMU_DIR/ready" \
       >"$MSSQL_EMU_DIR/emulator.log" 2>&1 &
     pid=$!
