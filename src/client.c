@@ -1,7 +1,7 @@
 /*
- * Clients: creating one from a URL (choosing the connector by the URL's
- * form), freeing it, its per-client error state, its cancel pipe, and the
- * process it belongs to.
+ * Clients: making an empty one (for a connector to install a backend on),
+ * freeing it, its per-client error state, its cancel pipe, and the process
+ * it belongs to. Choosing the connector for a URL is connect.c's.
  *
  * After fork() a child shares its parent's connection (the same socket, the
  * same server session) and the cancel pipe. A word from the child would act
@@ -145,54 +145,6 @@ void sqllock_cancel(sqllock_client *c)
         n = write(c->cancel_pipe[1], "c", 1);
     while (n < 0 && errno == EINTR);
     errno = saved;
-}
-
-static int has_prefix(const char *s, const char *p)
-{
-    return strncmp(s, p, strlen(p)) == 0;
-}
-
-/* Length of an RFC 3986 scheme followed by "://" at the start of s, else 0. */
-static size_t scheme_len(const char *s)
-{
-    size_t i = 0;
-    if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')))
-        return 0;
-    while (s[i] && (strchr("+-.", s[i]) || (s[i] >= '0' && s[i] <= '9') ||
-                    (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
-        i++;
-    return strncmp(s + i, "://", 3) == 0 ? i : 0;
-}
-
-sqllock_status sqllock_connect(sqllock_client **out, const char *url)
-{
-    if (!out)
-        return SQLLOCK_EINVAL;
-    *out = NULL;
-    sqllock_client *c = sqllock__client_new();
-    if (!c)
-        return SQLLOCK_ENOMEM;
-    *out = c;
-    if (!url || !*url)
-        return sqllock__fail(c, SQLLOCK_EINVAL, "connect: the URL is %s", url ? "empty" : "NULL");
-    if (has_prefix(url, "odbc:")) {
-#ifdef SQLLOCK_WITH_ODBC
-        return sqllock__done(c, sqllock__odbc_open(c, url + strlen("odbc:")));
-#else
-        return sqllock__fail(c, SQLLOCK_ENOTSUP,
-                             "connect: this build of sqllock has no ODBC support");
-#endif
-    }
-
-    /* Anything else with a scheme must be one libpq knows, or it is not ours. */
-    size_t n = scheme_len(url);
-    if (n && !has_prefix(url, "postgresql://") && !has_prefix(url, "postgres://")) {
-        return sqllock__fail(c, SQLLOCK_EINVAL,
-                             "connect: unsupported URL scheme \"%.*s\" (use postgresql://, "
-                             "postgres://, a key=value string or odbc:)",
-                             n > 32 ? 32 : (int)n, url);
-    }
-    return sqllock__done(c, sqllock__pg_open(c, url));
 }
 
 void sqllock_client_free(sqllock_client *c)

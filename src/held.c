@@ -129,3 +129,21 @@ void sqllock__held_retire(struct sqllock_held *h, sqllock_lock *l)
         h->retired++;
     }
 }
+
+sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident, int space)
+{
+    if (sqllock__held_find(&c->held, c->be, ident, space))
+        return SQLLOCK_OK;
+    sqllock_lock *l = calloc(1, sizeof(*l) + 1);
+    if (!l || sqllock__held_reserve(&c->held) != SQLLOCK_OK) {
+        free(l);
+        return SQLLOCK_ENOMEM;
+    }
+    l->client = c;
+    l->be = c->be;
+    l->ident = ident;
+    l->kind = SQLLOCK_ENTRY_FOREIGN;
+    l->space = (unsigned char)space;
+    sqllock__held_add(&c->held, l);
+    return SQLLOCK_OK;
+}

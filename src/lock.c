@@ -209,24 +209,6 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     return done(c, SQLLOCK_OK);
 }
 
-sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident, int space)
-{
-    if (sqllock__held_find(&c->held, c->be, ident, space))
-        return SQLLOCK_OK;
-    sqllock_lock *l = calloc(1, sizeof(*l) + 1);
-    if (!l || sqllock__held_reserve(&c->held) != SQLLOCK_OK) {
-        free(l);
-        return SQLLOCK_ENOMEM;
-    }
-    l->client = c;
-    l->be = c->be;
-    l->ident = ident;
-    l->kind = SQLLOCK_ENTRY_FOREIGN;
-    l->space = (unsigned char)space;
-    sqllock__held_add(&c->held, l);
-    return SQLLOCK_OK;
-}
-
 sqllock_status sqllock_acquire(sqllock_lock **out, sqllock_client *c, const char *name,
                                const sqllock_acquire_opts *opts)
 {

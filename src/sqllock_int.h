@@ -6,6 +6,26 @@
  * the error buffer, and keeps the set of locks a client holds (so re-entry is
  * refused the same way on every backend). A backend only talks to its
  * server; it sees a lock as its identity plus mode and scope.
+ *
+ * The files, top to bottom. A file calls only files below its own row
+ * (and on it); the API row calls no connector, and reaches backends only
+ * through the vtable a connector installed, never by name.
+ *   connect.c            sqllock_connect: picks the connector by the URL's form
+ *   lock.c, once.c       the public lock and run-once API; lock.c routes a
+ *                        lock to a backend by the backends' capabilities
+ *   pq_conn.c            connector over libpq (open, attach): installs
+ *                        pg-advisory and the lease backend
+ *   odbc_conn.c          connector over ODBC: picks the backend by the DBMS
+ *   pg_advisory.c, pg_advisory_odbc.c, mssql_applock.c, lease_pg.c,
+ *   lease_odbc.c         backends: one vtable each (struct sqllock_backend),
+ *                        with lease_owner.c, mssql_name.c, keyhash.c, sha256.c
+ *   pq_exec.c, odbc_exec.c, odbc_connstr.c
+ *                        transports: run statements, wait, map server errors
+ *   client.c, held.c, status.c, redact.c
+ *                        the client object, its error and cancel pipe, the
+ *                        held set: called from every row above, they call
+ *                        backends only through the vtable (client_free)
+ * Known exception, to go: pq_exec.c reads pg_advisory.c's statement table.
  */
 #ifndef SQLLOCK_INT_H
 #define SQLLOCK_INT_H
@@ -188,8 +208,9 @@ int sqllock__cancel_fd(const sqllock_client *c);
    the parent's connection) ESTATE with c's error set, naming the owner. */
 sqllock_status sqllock__check_owner(sqllock_client *c, const char *what);
 
-/* Connectors: each opens or attaches its transport and installs a backend on
-   c (be, be_state, owns_connection), or fails through sqllock__fail. */
+/* Connectors, called by connect.c only: each opens or attaches its transport
+   and installs a backend on c (be, be_state, owns_connection), or fails
+   through sqllock__fail. */
 sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo);
 /* The ODBC connection string after "odbc:" (builds with SQLLOCK_WITH_ODBC). */
 sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr);
@@ -198,7 +219,7 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr);
    be_state is a struct pq_state. */
 sqllock_status sqllock__lease_pg_install(sqllock_client *c);
 
-/* lock.c: records a lock the session held before sqllock saw it. */
+/* held.c: records a lock the session held before sqllock saw it. */
 sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident, int space);
 
 /* held.c */

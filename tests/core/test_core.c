@@ -3,21 +3,15 @@
  * server: what the core decides by itself, whatever a backend does. Each
  * fake records which of its members the core called, so a case can tell
  * which backend the core asked. The core's sources are compiled into this
- * binary (the library hides its internals); client.c's connectors are
- * stubbed below.
+ * binary (the library hides its internals). No connector is compiled in
+ * and none is stubbed: the core links without one (connect.c alone calls
+ * connectors).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 #include "sqllock_int.h"
-
-/* client.c's connectors: never reached, since no case connects. */
-sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
-{
-    (void)conninfo;
-    return sqllock__fail(c, SQLLOCK_ENOTSUP, "test_core has no backends");
-}
 
 struct calls {
     int acquire, release, still_held;
