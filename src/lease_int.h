@@ -26,30 +26,30 @@ struct lease_owner {
 
 /* lease_owner.c */
 /* Fills o from the kernel's random numbers; ESERVER-style -1 on failure. */
-int lease_owner_init(struct lease_owner *o);
+int sqllock__lease_owner_init(struct lease_owner *o);
 /* The len bytes at p as lowercase hex into out (2 * len + 1 bytes). */
-void lease_hex(char *out, const char *p, size_t len);
+void sqllock__lease_hex(char *out, const char *p, size_t len);
 /* The next statement of a schema file at *p (comments and blank lines
    skipped, BEGIN and COMMIT too: the caller owns the transaction), copied
    into buf without its ';'. 0 at the end, -1 if one does not fit. */
-int lease_schema_next(const char **p, char *buf, size_t n);
+int sqllock__lease_schema_next(const char **p, char *buf, size_t n);
 
 /* A lease statement's failure st, reworded when its SQLSTATE (c->errcode)
    says why in terms a user can act on: 42501 permission, 25006 read-only,
    3F000 no schema to create in. Returns st. */
-sqllock_status lease_explain(sqllock_client *c, sqllock_status st);
+sqllock_status sqllock__lease_explain(sqllock_client *c, sqllock_status st);
 
 /* once_done found a job not done whose marker could not be written
    (sqlstate, from LEASE_PG_ONCE_DONE's second column): ESERVER with that
    SQLSTATE, before fn runs. OK when sqlstate is "". */
-sqllock_status lease_once_unwritable(sqllock_client *c, const char *sqlstate);
+sqllock_status sqllock__lease_once_unwritable(sqllock_client *c, const char *sqlstate);
 
 /* Vtable member every lease backend shares: leases are never tied to a
    transaction. */
-int lease_no_transaction(sqllock_client *c);
+int sqllock__lease_no_transaction(sqllock_client *c);
 /* What a release that met a broken connection means for a lease: the
    handle is given up (LOST) and the row expires by its ttl. */
-sqllock_status lease_release_outcome(sqllock_client *c, sqllock_status st);
+sqllock_status sqllock__lease_release_outcome(sqllock_client *c, sqllock_status st);
 
 /* lease_schema.c, generated from the files in sql/ */
 extern const char sqllock__lease_schema_postgresql[];

@@ -89,10 +89,10 @@ static struct lease_odbc *lease_of(sqllock_client *c)
 static sqllock_status ready(sqllock_client *c, const char *what)
 {
     struct odbc_state *s = c->be_state;
-    if (odbc_dead(s))
+    if (sqllock__odbc_dead(s))
         return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server is "
                              "closed or broken", what);
-    if (!odbc_autocommit(s))
+    if (!sqllock__odbc_autocommit(s))
         return sqllock__fail(c, SQLLOCK_ESTATE, "%s: lease statements run with autocommit "
                              "on (a lease row must be committed the moment it is written); "
                              "end the transaction first", what);
@@ -101,7 +101,7 @@ static sqllock_status ready(sqllock_client *c, const char *what)
 
 /*
  * A failed statement on h as a status, reworded when it says why a user can
- * act on (lease_explain). SQLite reports a read-only database as HY000 with
+ * act on (sqllock__lease_explain). SQLite reports a read-only database as HY000 with
  * its own result code 8 (SQLITE_READONLY): given PostgreSQL's 25006, so
  * that a program tests one code whatever the database.
  */
@@ -109,11 +109,11 @@ static sqllock_status stmt_fail(sqllock_client *c, SQLHSTMT h, const char *what)
 {
     struct odbc_state *s = c->be_state;
     struct odbc_diag d;
-    odbc_diag_read(s, SQL_HANDLE_STMT, h, &d);
-    sqllock_status st = odbc_fail(c, s, SQL_HANDLE_STMT, h, what, 0);
+    sqllock__odbc_diag_read(s, SQL_HANDLE_STMT, h, &d);
+    sqllock_status st = sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, h, what, 0);
     if (lease_of(c)->d == &sqlite_dialect && d.native == 8)
         sqllock__set_errcode(c, "25006");
-    return lease_explain(c, st);
+    return sqllock__lease_explain(c, st);
 }
 
 /* The tables are missing: PostgreSQL's 42P01, SQLite's words. */
@@ -140,12 +140,12 @@ static sqllock_status run_schema(sqllock_client *c)
     int txn = lo->d == &pg_dialect;
     if (txn && !SQL_SUCCEEDED(SQLSetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT,
                                                 (SQLPOINTER)SQL_AUTOCOMMIT_OFF, 0)))
-        return odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "installing the lease schema", 0);
+        return sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "installing the lease schema", 0);
     const char *p = lo->schema;
     char stmt[2048];
     sqllock_status st = SQLLOCK_OK;
     int more;
-    while (st == SQLLOCK_OK && (more = lease_schema_next(&p, stmt, sizeof(stmt))) != 0) {
+    while (st == SQLLOCK_OK && (more = sqllock__lease_schema_next(&p, stmt, sizeof(stmt))) != 0) {
         SQLHSTMT h = SQL_NULL_HSTMT;
         SQLRETURN r = more < 0 ? SQL_ERROR : run_direct(s, stmt, &h);
         if (!SQL_SUCCEEDED(r))
@@ -158,7 +158,7 @@ static sqllock_status run_schema(sqllock_client *c)
     /* Every way out ends the transaction: a failed install leaves the
        connection as it found it. */
     if (txn) {
-        (void)odbc_end_tran(s, st == SQLLOCK_OK ? SQL_COMMIT : SQL_ROLLBACK);
+        (void)sqllock__odbc_end_tran(s, st == SQLLOCK_OK ? SQL_COMMIT : SQL_ROLLBACK);
         (void)SQLSetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT, (SQLPOINTER)SQL_AUTOCOMMIT_ON, 0);
     }
     return st;
@@ -176,16 +176,16 @@ static SQLRETURN bind(SQLHSTMT h, const char *order, const struct args *a, SQLLE
         SQLRETURN r;
         int k = i + 1;
         switch (order[i]) {
-        case 'n': r = odbc_bind_text(h, k, a->hex[0] ? a->hex : a->name, &len[i]); break;
-        case 'h': r = odbc_bind_text(h, k, a->host, &len[i]); break;
-        case 'o': r = odbc_bind_text(h, k, a->owner, &len[i]); break;
-        case 'x': r = odbc_bind_text(h, k, a->key, &len[i]); break;
-        case 'b': r = odbc_bind_text(h, k, a->by, &len[i]); break;
-        case 'p': r = odbc_bind_i64(h, k, &a->pid, &len[i]); break;
-        case 't': r = odbc_bind_i64(h, k, &a->ttl, &len[i]); break;
-        case 'm': r = odbc_bind_i64(h, k, &a->ttl_min, &len[i]); break;
-        case 'k': r = odbc_bind_i64(h, k, &a->token, &len[i]); break;
-        case 'e': r = odbc_bind_i64(h, k, &a->ext, &len[i]); break;
+        case 'n': r = sqllock__odbc_bind_text(h, k, a->hex[0] ? a->hex : a->name, &len[i]); break;
+        case 'h': r = sqllock__odbc_bind_text(h, k, a->host, &len[i]); break;
+        case 'o': r = sqllock__odbc_bind_text(h, k, a->owner, &len[i]); break;
+        case 'x': r = sqllock__odbc_bind_text(h, k, a->key, &len[i]); break;
+        case 'b': r = sqllock__odbc_bind_text(h, k, a->by, &len[i]); break;
+        case 'p': r = sqllock__odbc_bind_i64(h, k, &a->pid, &len[i]); break;
+        case 't': r = sqllock__odbc_bind_i64(h, k, &a->ttl, &len[i]); break;
+        case 'm': r = sqllock__odbc_bind_i64(h, k, &a->ttl_min, &len[i]); break;
+        case 'k': r = sqllock__odbc_bind_i64(h, k, &a->token, &len[i]); break;
+        case 'e': r = sqllock__odbc_bind_i64(h, k, &a->ext, &len[i]); break;
         default: r = SQL_ERROR; break;
         }
         if (!SQL_SUCCEEDED(r))
@@ -207,7 +207,7 @@ static sqllock_status run_one(sqllock_client *c, int i, const struct args *a, ch
     SQLHSTMT h = lo->stmt[i];
     if (!h) {
         if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &h)))
-            return odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, what, 0);
+            return sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, what, 0);
         lo->stmt[i] = h;
     }
     SQLLEN len[8];
@@ -242,7 +242,7 @@ static sqllock_status run_one(sqllock_client *c, int i, const struct args *a, ch
         else
             *rows = 1;
     }
-    odbc_reset(h);
+    sqllock__odbc_reset(h);
     return st;
 }
 
@@ -275,7 +275,7 @@ static void name_args(sqllock_client *c, struct args *a, const char *name, size_
     a->host = lease_of(c)->owner.host;
     a->owner = lease_of(c)->owner.id;
     if (lease_of(c)->d->hex_names)
-        lease_hex(a->hex, name, len);
+        sqllock__lease_hex(a->hex, name, len);
     a->pid = (int64_t)getpid();
 }
 
@@ -397,7 +397,7 @@ static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, int i, int64_t
 static sqllock_status lease_release(sqllock_client *c, sqllock_lock *l)
 {
     sqllock_status st = on_mine(c, l, L_RELEASE, 0, "release");
-    return lease_release_outcome(c, st);
+    return sqllock__lease_release_outcome(c, st);
 }
 
 static sqllock_status lease_check(sqllock_client *c, sqllock_lock *l)
@@ -437,13 +437,13 @@ static void lease_abandon(sqllock_client *c)
 static void lease_close_primary(sqllock_client *c)
 {
     free_lease_state(c, 1);
-    odbc_close(c);
+    sqllock__odbc_close(c);
 }
 
 static void lease_abandon_primary(sqllock_client *c)
 {
     free_lease_state(c, 0);
-    odbc_abandon(c);
+    sqllock__odbc_abandon(c);
 }
 
 static sqllock_status once_run(sqllock_client *c, int i, const char *name, size_t len,
@@ -477,7 +477,7 @@ static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_
         return st;
     *done = strcmp(col[0], "1") == 0 || strcmp(col[0], "t") == 0;
     /* SQLite's statement has no second column: col[1] stays "". */
-    return *done ? SQLLOCK_OK : lease_once_unwritable(c, col[1]);
+    return *done ? SQLLOCK_OK : sqllock__lease_once_unwritable(c, col[1]);
 }
 
 static sqllock_status lease_once_mark(sqllock_client *c, const char *name, size_t len,
@@ -496,7 +496,7 @@ static sqllock_status lease_once_forget(sqllock_client *c, const char *name, siz
     .name = "lease", .has_numeric_keys = 0, .ident = lease_ident,              \
     .acquire = lease_acquire, .release = lease_release, .check = lease_check,  \
     .extend = lease_extend, .still_held = NULL, /* leases are live entries */   \
-    .in_transaction = lease_no_transaction, .release_before_close = 1,         \
+    .in_transaction = sqllock__lease_no_transaction, .release_before_close = 1,         \
     .install_schema = lease_install_schema, .once_done = lease_once_done,      \
     .once_mark = lease_once_mark, .once_forget = lease_once_forget
 
@@ -518,7 +518,7 @@ sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state 
     struct lease_odbc *lo = calloc(1, sizeof(*lo));
     if (!lo)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
-    if (lease_owner_init(&lo->owner) != 0) {
+    if (sqllock__lease_owner_init(&lo->owner) != 0) {
         free(lo);
         return sqllock__fail(c, SQLLOCK_ESERVER, "no random numbers for the lease owner id");
     }

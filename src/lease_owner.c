@@ -16,7 +16,7 @@
 
 #include "lease_int.h"
 
-void lease_hex(char *out, const char *p, size_t len)
+void sqllock__lease_hex(char *out, const char *p, size_t len)
 {
     static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < len; i++) {
@@ -26,7 +26,7 @@ void lease_hex(char *out, const char *p, size_t len)
     out[2 * len] = '\0';
 }
 
-int lease_owner_init(struct lease_owner *o)
+int sqllock__lease_owner_init(struct lease_owner *o)
 {
     unsigned char b[16];
     size_t got = 0;
@@ -46,14 +46,14 @@ int lease_owner_init(struct lease_owner *o)
         if (n != (ssize_t)sizeof(b))
             return -1;
     }
-    lease_hex(o->id, (const char *)b, sizeof(b));
+    sqllock__lease_hex(o->id, (const char *)b, sizeof(b));
     if (gethostname(o->host, sizeof(o->host) - 1) != 0)
         snprintf(o->host, sizeof(o->host), "unknown");
     o->host[sizeof(o->host) - 1] = '\0';
     return 0;
 }
 
-int lease_schema_next(const char **p, char *buf, size_t n)
+int sqllock__lease_schema_next(const char **p, char *buf, size_t n)
 {
     for (;;) {
         const char *s = *p;
@@ -78,13 +78,13 @@ int lease_schema_next(const char **p, char *buf, size_t n)
     }
 }
 
-int lease_no_transaction(sqllock_client *c)
+int sqllock__lease_no_transaction(sqllock_client *c)
 {
     (void)c;
     return 0;
 }
 
-sqllock_status lease_release_outcome(sqllock_client *c, sqllock_status st)
+sqllock_status sqllock__lease_release_outcome(sqllock_client *c, sqllock_status st)
 {
     if (st == SQLLOCK_ECONNECT)
         return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost; the lease "
@@ -92,7 +92,7 @@ sqllock_status lease_release_outcome(sqllock_client *c, sqllock_status st)
     return st;
 }
 
-sqllock_status lease_explain(sqllock_client *c, sqllock_status st)
+sqllock_status sqllock__lease_explain(sqllock_client *c, sqllock_status st)
 {
     static const struct {
         char code[6];
@@ -118,12 +118,12 @@ sqllock_status lease_explain(sqllock_client *c, sqllock_status st)
     return st;
 }
 
-sqllock_status lease_once_unwritable(sqllock_client *c, const char *sqlstate)
+sqllock_status sqllock__lease_once_unwritable(sqllock_client *c, const char *sqlstate)
 {
     if (!sqlstate[0])
         return SQLLOCK_OK;
     sqllock__set_errcode(c, sqlstate);
     sqllock__fail(c, SQLLOCK_ESERVER, "run once: the job is not done, and could not be "
                   "recorded done (SQLSTATE %s), so it is not run", sqlstate);
-    return lease_explain(c, SQLLOCK_ESERVER);
+    return sqllock__lease_explain(c, SQLLOCK_ESERVER);
 }

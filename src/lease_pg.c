@@ -73,7 +73,7 @@ static sqllock_status ready(sqllock_client *c, const char *what)
     if (PQstatus(s->conn) != CONNECTION_OK)
         return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server is "
                              "closed or broken", what);
-    if (pq_txn(s) != PQTRANS_IDLE)
+    if (sqllock__pq_txn(s) != PQTRANS_IDLE)
         return sqllock__fail(c, SQLLOCK_ESTATE, "%s: lease statements run outside any "
                              "transaction (a lease row must be committed the moment it "
                              "is written); COMMIT or ROLLBACK first", what);
@@ -92,10 +92,10 @@ static sqllock_status run_schema(sqllock_client *c)
         PQclear(r);
         return SQLLOCK_OK;
     }
-    sqllock_status st = pq_fail_result(c, s, r, "installing the lease schema");
-    if (pq_txn(s) == PQTRANS_INERROR || pq_txn(s) == PQTRANS_INTRANS)
+    sqllock_status st = sqllock__pq_fail_result(c, s, r, "installing the lease schema");
+    if (sqllock__pq_txn(s) == PQTRANS_INERROR || sqllock__pq_txn(s) == PQTRANS_INTRANS)
         PQclear(PQexec(s->conn, "ROLLBACK"));
-    return lease_explain(c, st);
+    return sqllock__lease_explain(c, st);
 }
 
 static sqllock_status lease_install_schema(sqllock_client *c)
@@ -111,17 +111,17 @@ static sqllock_status run_one(sqllock_client *c, const char *sql, int n,
                               int *missing)
 {
     struct pqx x;
-    sqllock_status st = pqx_begin_one(&x, c, conn_of(c));
+    sqllock_status st = sqllock__pqx_begin_one(&x, c, conn_of(c));
     if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? pqx_fail(&x, what) : st;
-    pqx_send_sql(&x, sql, n, params);
-    pqx_sync(&x);
-    pqx_read(&x, r);
-    pqx_end(&x);
+        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, what) : st;
+    sqllock__pqx_send_sql(&x, sql, n, params);
+    sqllock__pqx_sync(&x);
+    sqllock__pqx_read(&x, r);
+    sqllock__pqx_end(&x);
     if (r->ok == 1 && !x.failed)
         return SQLLOCK_OK;
     *missing = strcmp(x.sqlstate, "42P01") == 0;
-    return lease_explain(c, pqx_fail(&x, what));
+    return sqllock__lease_explain(c, sqllock__pqx_fail(&x, what));
 }
 
 /*
@@ -161,7 +161,7 @@ struct mine {
 static const char *const *mine_params(sqllock_client *c, const sqllock_lock *l,
                                       struct mine *m, const char *params[4])
 {
-    lease_hex(m->hex, l->name, l->name_len);
+    sqllock__lease_hex(m->hex, l->name, l->name_len);
     snprintf(m->token, sizeof(m->token), "%lld", (long long)l->token);
     snprintf(m->key, sizeof(m->key), "%016llx", (unsigned long long)l->ident);
     params[0] = m->hex;
@@ -177,7 +177,7 @@ static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, long long *le
 {
     struct lease_pg *lp = lease_of(c);
     char hex[HEXNAME_MAX], pid[24], ttl[24], ttl_min[24];
-    lease_hex(hex, l->name, l->name_len);
+    sqllock__lease_hex(hex, l->name, l->name_len);
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     snprintf(ttl, sizeof(ttl), "%lld", (long long)l->ttl_ms);
     snprintf(ttl_min, sizeof(ttl_min), "%lld", (long long)l->ttl_min_ms);
@@ -330,7 +330,7 @@ static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, const char *sq
 static sqllock_status lease_release(sqllock_client *c, sqllock_lock *l)
 {
     sqllock_status st = on_mine(c, l, SQL_RELEASE, 4, NULL, "release");
-    return lease_release_outcome(c, st);
+    return sqllock__lease_release_outcome(c, st);
 }
 
 static sqllock_status lease_check(sqllock_client *c, sqllock_lock *l)
@@ -356,7 +356,7 @@ static sqllock_status once_bool(sqllock_client *c, const char *sql, const char *
                                 size_t len, int *out, const char *what)
 {
     char hex[HEXNAME_MAX];
-    lease_hex(hex, name, len);
+    sqllock__lease_hex(hex, name, len);
     const char *params[1] = {hex};
     struct pqx_step r;
     sqllock_status st = run(c, sql, 1, params, &r, what);
@@ -369,14 +369,14 @@ static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_
                                       int *done)
 {
     char hex[HEXNAME_MAX];
-    lease_hex(hex, name, len);
+    sqllock__lease_hex(hex, name, len);
     const char *params[1] = {hex};
     struct pqx_step r;
     sqllock_status st = run(c, SQL_ONCE_DONE, 1, params, &r, "run once");
     if (st != SQLLOCK_OK)
         return st;
     *done = strcmp(r.value[0], "t") == 0;
-    return *done ? SQLLOCK_OK : lease_once_unwritable(c, r.value[1]);
+    return *done ? SQLLOCK_OK : sqllock__lease_once_unwritable(c, r.value[1]);
 }
 
 static sqllock_status lease_once_forget(sqllock_client *c, const char *name, size_t len,
@@ -390,7 +390,7 @@ static sqllock_status lease_once_mark(sqllock_client *c, const char *name, size_
 {
     struct lease_pg *lp = lease_of(c);
     char hex[HEXNAME_MAX], by[320], tok[24];
-    lease_hex(hex, name, len);
+    sqllock__lease_hex(hex, name, len);
     snprintf(by, sizeof(by), "%s:%ld:%s", lp->owner.host, (long)getpid(), lp->owner.id);
     snprintf(tok, sizeof(tok), "%lld", (long long)token);
     const char *params[3] = {hex, by, tok};
@@ -407,7 +407,7 @@ static const struct sqllock_backend lease_pg = {
     .check = lease_check,
     .extend = lease_extend,
     .still_held = NULL, /* leases are live session entries: never asked */
-    .in_transaction = lease_no_transaction,
+    .in_transaction = sqllock__lease_no_transaction,
     .close = lease_close,
     .abandon = lease_close, /* memory only either way: the connection is pg_advisory's */
     .release_before_close = 1,
@@ -422,7 +422,7 @@ sqllock_status sqllock__lease_pg_install(sqllock_client *c)
     struct lease_pg *lp = calloc(1, sizeof(*lp));
     if (!lp)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
-    if (lease_owner_init(&lp->owner) != 0) {
+    if (sqllock__lease_owner_init(&lp->owner) != 0) {
         free(lp);
         return sqllock__fail(c, SQLLOCK_ESERVER, "no random numbers for the lease owner id");
     }

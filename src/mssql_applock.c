@@ -50,14 +50,14 @@ struct resource {
 static void resource_of(struct resource *r, const sqllock_lock *l)
 {
     char utf8[MSSQL_RESOURCE_MAX + 1];
-    size_t n = mssql_resource(l->name, l->name_len, utf8);
-    r->bytes = (SQLLEN)(mssql_utf16(utf8, n, r->w, 256) * sizeof(SQLWCHAR));
+    size_t n = sqllock__mssql_resource(l->name, l->name_len, utf8);
+    r->bytes = (SQLLEN)(sqllock__mssql_utf16(utf8, n, r->w, 256) * sizeof(SQLWCHAR));
 }
 
 static uint64_t ms_ident(const char *name, size_t len)
 {
     char utf8[MSSQL_RESOURCE_MAX + 1];
-    size_t n = mssql_resource(name, len, utf8);
+    size_t n = sqllock__mssql_resource(name, len, utf8);
     return sqllock__hashtext64((const unsigned char *)utf8, n);
 }
 
@@ -80,7 +80,7 @@ static void finish(SQLHSTMT st)
     int guard = 0;
     while ((r = SQLMoreResults(st)) != SQL_NO_DATA && SQL_SUCCEEDED(r) && ++guard < 16)
         ;
-    odbc_reset(st);
+    sqllock__odbc_reset(st);
 }
 
 /* What a procedure call came back with. */
@@ -107,7 +107,7 @@ static int call_proc(sqllock_client *c, int which, const sqllock_lock *l, SQLINT
                      int cancelable, struct reply *rp, sqllock_status *st_out, const char *what)
 {
     struct odbc_state *s = state(c);
-    SQLHSTMT st = odbc_stmt(c, s, which, sql[which]);
+    SQLHSTMT st = sqllock__odbc_stmt(c, s, which, sql[which]);
     if (!st) {
         *st_out = c->last_status;
         return -1;
@@ -125,20 +125,20 @@ static int call_proc(sqllock_client *c, int which, const sqllock_lock *l, SQLINT
     if (SQL_SUCCEEDED(r))
         r = bind_resource(st, p++, &res);
     if (SQL_SUCCEEDED(r) && which == M_GET)
-        r = odbc_bind_text(st, p++, mode, &mode_ind);
+        r = sqllock__odbc_bind_text(st, p++, mode, &mode_ind);
     if (SQL_SUCCEEDED(r))
-        r = odbc_bind_text(st, p++, owner, &owner_ind);
+        r = sqllock__odbc_bind_text(st, p++, owner, &owner_ind);
     if (SQL_SUCCEEDED(r) && which == M_GET)
-        r = odbc_bind_i32(st, p++, &timeout, &to_ind);
+        r = sqllock__odbc_bind_i32(st, p++, &timeout, &to_ind);
     if (!SQL_SUCCEEDED(r)) {
-        *st_out = odbc_fail(c, s, SQL_HANDLE_STMT, st, what, 0);
-        odbc_reset(st);
+        *st_out = sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st, what, 0);
+        sqllock__odbc_reset(st);
         return -1;
     }
-    r = odbc_execute(c, st, cancelable, &rp->canceled);
+    r = sqllock__odbc_execute(c, st, cancelable, &rp->canceled);
     rp->failed = !SQL_SUCCEEDED(r) && r != SQL_NO_DATA;
     if (rp->failed || r == SQL_SUCCESS_WITH_INFO)
-        odbc_diag_read(s, SQL_HANDLE_STMT, st, &rp->diag);
+        sqllock__odbc_diag_read(s, SQL_HANDLE_STMT, st, &rp->diag);
     finish(st);
     if (rc_ind == SQL_NULL_DATA)
         rp->rc = RC_NONE;
@@ -152,7 +152,7 @@ static int call_proc(sqllock_client *c, int which, const sqllock_lock *l, SQLINT
 static int held_mode(sqllock_client *c, const sqllock_lock *l, const char *what)
 {
     struct odbc_state *s = state(c);
-    SQLHSTMT st = odbc_stmt(c, s, M_MODE, NULL);
+    SQLHSTMT st = sqllock__odbc_stmt(c, s, M_MODE, NULL);
     if (!st)
         return (int)c->last_status;
     struct resource res;
@@ -160,13 +160,13 @@ static int held_mode(sqllock_client *c, const sqllock_lock *l, const char *what)
     SQLLEN owner_ind;
     SQLRETURN r = bind_resource(st, 1, &res);
     if (SQL_SUCCEEDED(r))
-        r = odbc_bind_text(st, 2, owner_of(l), &owner_ind);
+        r = sqllock__odbc_bind_text(st, 2, owner_of(l), &owner_ind);
     if (SQL_SUCCEEDED(r))
         r = SQLExecDirect(st, (SQLCHAR *)sql[M_MODE], SQL_NTS);
     char mode[32] = "";
-    int got = SQL_SUCCEEDED(r) ? odbc_fetch_text(st, mode, sizeof(mode)) : -1;
+    int got = SQL_SUCCEEDED(r) ? sqllock__odbc_fetch_text(st, mode, sizeof(mode)) : -1;
     if (got < 0) {
-        sqllock_status fail = odbc_fail(c, s, SQL_HANDLE_STMT, st, what, 0);
+        sqllock_status fail = sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st, what, 0);
         finish(st);
         return (int)fail;
     }
@@ -193,7 +193,7 @@ static sqllock_status release_orphan(sqllock_client *c, const sqllock_lock *l)
             if (call_proc(c, M_RELEASE, l, 0, 0, &rp, &st, "acquire (cleanup)") == 0) {
                 if (!rp.failed || rp.diag.native == 1223)
                     return SQLLOCK_OK;
-                st = odbc_fail_diag(c, state(c), &rp.diag, "acquire (cleanup)", 0);
+                st = sqllock__odbc_fail_diag(c, state(c), &rp.diag, "acquire (cleanup)", 0);
             }
         } else {
             st = (sqllock_status)held;
@@ -221,10 +221,10 @@ static sqllock_status deadlock_victim(sqllock_client *c)
 static sqllock_status ms_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
 {
     struct odbc_state *s = state(c);
-    if (odbc_dead(s))
+    if (sqllock__odbc_dead(s))
         return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: the connection to the server is "
                              "closed or broken");
-    if (l->scope == SQLLOCK_TRANSACTION && odbc_autocommit(s))
+    if (l->scope == SQLLOCK_TRANSACTION && sqllock__odbc_autocommit(s))
         return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: transaction scope needs an open "
                              "transaction (autocommit off on the connection)");
     SQLINTEGER timeout = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : (SQLINTEGER)wait_ms;
@@ -251,7 +251,7 @@ static sqllock_status ms_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
     if (rp.failed && rp.diag.native == 1205)
         return deadlock_victim(c);
     if (rp.failed) {
-        st = odbc_fail_diag(c, s, &rp.diag, "acquire", rp.canceled);
+        st = sqllock__odbc_fail_diag(c, s, &rp.diag, "acquire", rp.canceled);
     } else if (rp.rc == RC_NONE) {
         st = sqllock__fail(c, SQLLOCK_ESERVER, "acquire: the server returned no return code");
     } else {
@@ -274,13 +274,13 @@ static sqllock_status ms_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
 static sqllock_status ms_release(sqllock_client *c, sqllock_lock *l)
 {
     struct odbc_state *s = state(c);
-    if (odbc_dead(s))
+    if (sqllock__odbc_dead(s))
         return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the lock "
                              "with it");
     if (l->scope == SQLLOCK_TRANSACTION) {
         /* Released by the server when the transaction ends, like
            pg-advisory: the handle is forgotten now. */
-        int held = odbc_autocommit(s) ? 0 : held_mode(c, l, "release");
+        int held = sqllock__odbc_autocommit(s) ? 0 : held_mode(c, l, "release");
         if (held < 0)
             return (sqllock_status)held;
         return held ? SQLLOCK_OK
@@ -300,7 +300,7 @@ static sqllock_status ms_release(sqllock_client *c, sqllock_lock *l)
                              rp.diag.msg[0] ? rp.diag.msg : "no diagnostics");
     if (!rp.failed)
         return sqllock__fail(c, SQLLOCK_ESERVER, "release: the server returned no return code");
-    st = odbc_fail_diag(c, s, &rp.diag, "release", 0);
+    st = sqllock__odbc_fail_diag(c, s, &rp.diag, "release", 0);
     if (st == SQLLOCK_ECONNECT || strcmp(c->errcode, "08S01") == 0)
         return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the "
                              "lock with it");
@@ -309,12 +309,12 @@ static sqllock_status ms_release(sqllock_client *c, sqllock_lock *l)
 
 static sqllock_status ms_check(sqllock_client *c, sqllock_lock *l)
 {
-    return odbc_check(c, l, held_mode);
+    return sqllock__odbc_check(c, l, held_mode);
 }
 
 static int ms_still_held(sqllock_client *c, const sqllock_lock *e)
 {
-    return odbc_still_held(c, e, held_mode);
+    return sqllock__odbc_still_held(c, e, held_mode);
 }
 
 const struct sqllock_backend sqllock__mssql_applock = {
@@ -326,8 +326,8 @@ const struct sqllock_backend sqllock__mssql_applock = {
     .check = ms_check,
     .extend = NULL,
     .still_held = ms_still_held,
-    .in_transaction = odbc_in_transaction,
-    .close = odbc_close,
-    .abandon = odbc_abandon,
+    .in_transaction = sqllock__odbc_in_transaction,
+    .close = sqllock__odbc_close,
+    .abandon = sqllock__odbc_abandon,
     .release_before_close = 1, /* the driver manager may pool the connection */
 };

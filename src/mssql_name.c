@@ -45,7 +45,7 @@ static size_t utf16_len(const char *s, size_t len)
     return units;
 }
 
-size_t mssql_resource(const char *name, size_t len, char *out)
+size_t sqllock__mssql_resource(const char *name, size_t len, char *out)
 {
     size_t plen = sizeof(MSSQL_HASH_PREFIX) - 1;
     size_t units = utf16_len(name, len);
@@ -72,14 +72,14 @@ size_t sqllock_mssql_resource(const char *name, char *out, size_t size)
     size_t len = name ? strlen(name) : 0;
     if (!len || len > SQLLOCK_NAME_MAX || !out)
         return 0;
-    size_t n = mssql_resource(name, len, buf);
+    size_t n = sqllock__mssql_resource(name, len, buf);
     if (n + 1 > size)
         return 0;
     memcpy(out, buf, n + 1);
     return n;
 }
 
-size_t mssql_utf16(const char *s, size_t len, SQLWCHAR *out, size_t max)
+size_t sqllock__mssql_utf16(const char *s, size_t len, SQLWCHAR *out, size_t max)
 {
     size_t o = 0;
     for (size_t i = 0; i < len && o + 2 <= max;) {

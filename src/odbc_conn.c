@@ -88,7 +88,7 @@ static const struct sqllock_backend *detect(sqllock_client *c, struct odbc_state
     SQLSMALLINT len = 0;
     SQLRETURN r = SQLGetInfo(s->dbc, SQL_DBMS_NAME, s->dbms, sizeof(s->dbms), &len);
     if (!SQL_SUCCEEDED(r)) {
-        odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, what, 0);
+        sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, what, 0);
         if (c->last_status == SQLLOCK_ESERVER)
             sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the driver cannot say which DBMS it is "
                           "connected to (is the connection open?): %s", what, c->errmsg);
@@ -114,9 +114,9 @@ static sqllock_status install(sqllock_client *c, struct odbc_state *s,
     c->owns_connection = s->owned;
     sqllock_status st = SQLLOCK_OK;
     if (be == &sqllock__pg_advisory_odbc)
-        st = pg_odbc_refuse_standby(c, s->owned ? "connect" : "attach");
+        st = sqllock__pg_odbc_refuse_standby(c, s->owned ? "connect" : "attach");
     if (st == SQLLOCK_OK && be == &sqllock__pg_advisory_odbc && !s->owned)
-        st = pg_odbc_snapshot_held(c, s);
+        st = sqllock__pg_odbc_snapshot_held(c, s);
     /* Leases beside the server's locks, where the DBMS has a dialect for
        them; never beside the applock emulation, whose DBMS is PostgreSQL. */
     if (st == SQLLOCK_OK && be != &sqllock__mssql_applock)
@@ -145,11 +145,11 @@ static sqllock_status pg_session_setup(sqllock_client *c, struct odbc_state *s)
 {
     SQLHSTMT st = SQL_NULL_HSTMT;
     if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &st)))
-        return odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "connect: setting up the session", 0);
+        return sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "connect: setting up the session", 0);
     char name[64];
     SQLLEN len;
     appname(name, sizeof(name));
-    SQLRETURN r = odbc_bind_text(st, 1, name, &len);
+    SQLRETURN r = sqllock__odbc_bind_text(st, 1, name, &len);
     if (SQL_SUCCEEDED(r))
         r = SQLExecDirect(st, (SQLCHAR *)
             "SELECT pg_catalog.count(pg_catalog.set_config(d.name, d.setting, false))"
@@ -158,7 +158,7 @@ static sqllock_status pg_session_setup(sqllock_client *c, struct odbc_state *s)
             " WHERE CASE d.name WHEN 'application_name' THEN s.setting = ''"
             "  ELSE " PG_SQL_NOT_CALLERS("s") " END", SQL_NTS);
     sqllock_status result = SQL_SUCCEEDED(r) ? SQLLOCK_OK
-                            : odbc_fail(c, s, SQL_HANDLE_STMT, st,
+                            : sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st,
                                         "connect: setting up the session", 0);
     SQLFreeHandle(SQL_HANDLE_STMT, st);
     return result;
@@ -171,8 +171,8 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
     s->owned = 1;
     struct parsed p = {.s = s};
-    if (odbc_connstr_each(connstr, parse_attr, &p) != 0 || p.nomem) {
-        odbc_state_free(s);
+    if (sqllock__odbc_connstr_each(connstr, parse_attr, &p) != 0 || p.nomem) {
+        sqllock__odbc_state_free(s);
         if (p.nomem)
             return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
         return sqllock__fail(c, SQLLOCK_EINVAL, "connect: malformed ODBC connection string "
@@ -189,7 +189,7 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
             if (p.backend_len < 32 &&
                 strspn(p.backend, "abcdefghijklmnopqrstuvwxyz0123456789-_") >= p.backend_len)
                 snprintf(shown, sizeof(shown), " \"%.*s\"", (int)p.backend_len, p.backend);
-            odbc_state_free(s);
+            sqllock__odbc_state_free(s);
             return sqllock__fail(c, SQLLOCK_EINVAL, "connect: unknown backend%s (use "
                                  "mssql-applock or pg-advisory, or leave backend= out to "
                                  "choose by the DBMS)", shown);
@@ -209,7 +209,7 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
     size_t cap = len + sizeof(app) + sizeof(keepalive) + 16;
     char *drv = malloc(cap);
     if (!drv) {
-        odbc_state_free(s);
+        sqllock__odbc_state_free(s);
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
     }
     if (p.backend) {
@@ -239,7 +239,7 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
         r = SQLAllocHandle(SQL_HANDLE_DBC, s->env, &s->dbc);
     if (!SQL_SUCCEEDED(r)) {
         free(drv);
-        odbc_state_free(s);
+        sqllock__odbc_state_free(s);
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: the ODBC driver manager could not "
                              "allocate a connection");
     }
@@ -250,11 +250,11 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
     free(drv);
     if (!SQL_SUCCEEDED(r)) {
         struct odbc_diag d;
-        odbc_diag_read(s, SQL_HANDLE_DBC, s->dbc, &d);
+        sqllock__odbc_diag_read(s, SQL_HANDLE_DBC, s->dbc, &d);
         sqllock__set_errcode(c, d.sqlstate);
         SQLFreeHandle(SQL_HANDLE_DBC, s->dbc);
         s->dbc = SQL_NULL_HDBC;
-        odbc_state_free(s);
+        sqllock__odbc_state_free(s);
         return sqllock__fail(c, SQLLOCK_ECONNECT, "connect: %s",
                              d.msg[0] ? d.msg : "the driver gave no reason");
     }
@@ -270,7 +270,7 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
     if (st == SQLLOCK_OK)
         st = install(c, s, be);
     if (st != SQLLOCK_OK)
-        odbc_state_free(s);
+        sqllock__odbc_state_free(s);
     return st;
 }
 
@@ -298,7 +298,7 @@ sqllock_status sqllock_attach_odbc_as(sqllock_client **out, SQLHDBC dbc, const c
     }
     sqllock_status st = be ? install(c, s, be) : c->last_status;
     if (st != SQLLOCK_OK) {
-        odbc_state_free(s);
+        sqllock__odbc_state_free(s);
         return st;
     }
     return sqllock__done(c, SQLLOCK_OK);

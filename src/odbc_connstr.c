@@ -6,7 +6,7 @@
  */
 #include "odbc_int.h"
 
-int odbc_connstr_each(const char *s, odbc_attr_fn fn, void *arg)
+int sqllock__odbc_connstr_each(const char *s, odbc_attr_fn fn, void *arg)
 {
     size_t i = 0;
     while (s[i]) {

@@ -20,7 +20,7 @@
 #include "odbc_int.h"
 
 
-void odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h, struct odbc_diag *d)
+void sqllock__odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h, struct odbc_diag *d)
 {
     char raw[sizeof(d->msg)] = "";
     size_t o = 0;
@@ -49,36 +49,36 @@ void odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h, struct 
     sqllock__redact(d->msg, sizeof(d->msg), raw, &s->secrets, 0);
 }
 
-int odbc_dead(struct odbc_state *s)
+int sqllock__odbc_dead(struct odbc_state *s)
 {
     SQLUINTEGER dead = SQL_CD_FALSE;
     SQLRETURN r = SQLGetConnectAttr(s->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL);
     return SQL_SUCCEEDED(r) && dead == SQL_CD_TRUE;
 }
 
-int odbc_autocommit(struct odbc_state *s)
+int sqllock__odbc_autocommit(struct odbc_state *s)
 {
     SQLULEN ac = SQL_AUTOCOMMIT_ON;
     SQLRETURN r = SQLGetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT, &ac, 0, NULL);
     return !SQL_SUCCEEDED(r) || ac == SQL_AUTOCOMMIT_ON;
 }
 
-sqllock_status odbc_fail(sqllock_client *c, struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h,
+sqllock_status sqllock__odbc_fail(sqllock_client *c, struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h,
                          const char *what, int canceled)
 {
     struct odbc_diag d;
-    odbc_diag_read(s, type, h, &d);
-    return odbc_fail_diag(c, s, &d, what, canceled);
+    sqllock__odbc_diag_read(s, type, h, &d);
+    return sqllock__odbc_fail_diag(c, s, &d, what, canceled);
 }
 
-sqllock_status odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
+sqllock_status sqllock__odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
                               const struct odbc_diag *dp, const char *what, int canceled)
 {
     const struct odbc_diag d = *dp;
     sqllock__set_errcode(c, d.sqlstate);
     const char *st = d.sqlstate;
     const char *msg = d.msg[0] ? d.msg : "no diagnostics";
-    if (odbc_dead(s) || strncmp(st, "08", 2) == 0)
+    if (sqllock__odbc_dead(s) || strncmp(st, "08", 2) == 0)
         return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server was lost: %s",
                              what, msg);
     if (strcmp(st, "HY008") == 0 || strcmp(st, "57014") == 0)
@@ -96,14 +96,14 @@ sqllock_status odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
                          st[0] ? st : "(none)", d.native, msg);
 }
 
-SQLHSTMT odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, const char *sql)
+SQLHSTMT sqllock__odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, const char *sql)
 {
     if (s->stmt[i])
         return s->stmt[i];
     SQLHSTMT st = SQL_NULL_HSTMT;
     SQLRETURN r = SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &st);
     if (!SQL_SUCCEEDED(r)) {
-        odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "allocating a statement", 0);
+        sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "allocating a statement", 0);
         return SQL_NULL_HSTMT;
     }
     if (!sql) {
@@ -112,7 +112,7 @@ SQLHSTMT odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, const char *s
     }
     r = SQLPrepare(st, (SQLCHAR *)sql, SQL_NTS);
     if (!SQL_SUCCEEDED(r)) {
-        odbc_fail(c, s, SQL_HANDLE_STMT, st, "preparing a statement", 0);
+        sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st, "preparing a statement", 0);
         SQLFreeHandle(SQL_HANDLE_STMT, st);
         return SQL_NULL_HSTMT;
     }
@@ -120,34 +120,34 @@ SQLHSTMT odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, const char *s
     return st;
 }
 
-void odbc_reset(SQLHSTMT st)
+void sqllock__odbc_reset(SQLHSTMT st)
 {
     (void)SQLFreeStmt(st, SQL_CLOSE);
     (void)SQLFreeStmt(st, SQL_RESET_PARAMS);
 }
 
-SQLRETURN odbc_bind_text(SQLHSTMT st, int i, const char *v, SQLLEN *len)
+SQLRETURN sqllock__odbc_bind_text(SQLHSTMT st, int i, const char *v, SQLLEN *len)
 {
     *len = v ? SQL_NTS : SQL_NULL_DATA;
     return SQLBindParameter(st, (SQLUSMALLINT)i, SQL_PARAM_INPUT, SQL_C_CHAR, SQL_VARCHAR,
                             v ? (strlen(v) ? strlen(v) : 1) : 1, 0, (SQLPOINTER)v, 0, len);
 }
 
-SQLRETURN odbc_bind_i64(SQLHSTMT st, int i, const int64_t *v, SQLLEN *len)
+SQLRETURN sqllock__odbc_bind_i64(SQLHSTMT st, int i, const int64_t *v, SQLLEN *len)
 {
     *len = 0;
     return SQLBindParameter(st, (SQLUSMALLINT)i, SQL_PARAM_INPUT, SQL_C_SBIGINT, SQL_BIGINT, 0,
                             0, (SQLPOINTER)v, 0, len);
 }
 
-SQLRETURN odbc_bind_i32(SQLHSTMT st, int i, const SQLINTEGER *v, SQLLEN *len)
+SQLRETURN sqllock__odbc_bind_i32(SQLHSTMT st, int i, const SQLINTEGER *v, SQLLEN *len)
 {
     *len = 0;
     return SQLBindParameter(st, (SQLUSMALLINT)i, SQL_PARAM_INPUT, SQL_C_SLONG, SQL_INTEGER, 0,
                             0, (SQLPOINTER)v, 0, len);
 }
 
-int odbc_fetch_text(SQLHSTMT st, char *buf, size_t n)
+int sqllock__odbc_fetch_text(SQLHSTMT st, char *buf, size_t n)
 {
     SQLRETURN r = SQLFetch(st);
     if (r == SQL_NO_DATA)
@@ -163,7 +163,7 @@ int odbc_fetch_text(SQLHSTMT st, char *buf, size_t n)
     return 1;
 }
 
-SQLRETURN odbc_end_tran(struct odbc_state *s, SQLSMALLINT how)
+SQLRETURN sqllock__odbc_end_tran(struct odbc_state *s, SQLSMALLINT how)
 {
     return SQLEndTran(SQL_HANDLE_DBC, s->dbc, how);
 }
@@ -216,7 +216,7 @@ static void *watch_main(void *arg)
     return NULL;
 }
 
-SQLRETURN odbc_execute(sqllock_client *c, SQLHSTMT st, int cancelable, int *canceled)
+SQLRETURN sqllock__odbc_execute(sqllock_client *c, SQLHSTMT st, int cancelable, int *canceled)
 {
     *canceled = 0;
     if (!cancelable)
@@ -261,7 +261,7 @@ static void free_own(struct odbc_state *s)
     free(s);
 }
 
-void odbc_state_free(struct odbc_state *s)
+void sqllock__odbc_state_free(struct odbc_state *s)
 {
     if (!s)
         return;
@@ -286,7 +286,7 @@ void odbc_state_free(struct odbc_state *s)
  * of the socket stays open until the process exits or execs (libpq marks it
  * close-on-exec). SQLite's file is not touched either.
  */
-void odbc_state_abandon(struct odbc_state *s)
+void sqllock__odbc_state_abandon(struct odbc_state *s)
 {
     if (s)
         free_own(s);
@@ -297,13 +297,13 @@ void odbc_state_abandon(struct odbc_state *s)
  * every ODBC backend: a dead connection holds nothing, and a transaction
  * lock ends with its transaction (autocommit on means none is open).
  */
-sqllock_status odbc_check(sqllock_client *c, sqllock_lock *l, odbc_held_fn held)
+sqllock_status sqllock__odbc_check(sqllock_client *c, sqllock_lock *l, odbc_held_fn held)
 {
     struct odbc_state *s = c->be_state;
-    if (odbc_dead(s))
+    if (sqllock__odbc_dead(s))
         return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
                              "with it");
-    if (l->scope == SQLLOCK_TRANSACTION && odbc_autocommit(s))
+    if (l->scope == SQLLOCK_TRANSACTION && sqllock__odbc_autocommit(s))
         return sqllock__fail(c, SQLLOCK_LOST, "check: the transaction that held the lock has "
                              "ended");
     int h = held(c, l, "check");
@@ -316,30 +316,30 @@ sqllock_status odbc_check(sqllock_client *c, sqllock_lock *l, odbc_held_fn held)
              : sqllock__fail(c, SQLLOCK_LOST, "check: the session no longer holds the lock");
 }
 
-int odbc_still_held(sqllock_client *c, const sqllock_lock *e, odbc_held_fn held)
+int sqllock__odbc_still_held(sqllock_client *c, const sqllock_lock *e, odbc_held_fn held)
 {
     struct odbc_state *s = c->be_state;
-    if (odbc_dead(s))
+    if (sqllock__odbc_dead(s))
         return 0;
     if (e->kind != SQLLOCK_ENTRY_FOREIGN && e->scope == SQLLOCK_TRANSACTION &&
-        odbc_autocommit(s))
+        sqllock__odbc_autocommit(s))
         return 0;
     return held(c, e, "acquire");
 }
 
-int odbc_in_transaction(sqllock_client *c)
+int sqllock__odbc_in_transaction(sqllock_client *c)
 {
-    return !odbc_autocommit(c->be_state);
+    return !sqllock__odbc_autocommit(c->be_state);
 }
 
-void odbc_close(sqllock_client *c)
+void sqllock__odbc_close(sqllock_client *c)
 {
-    odbc_state_free(c->be_state);
+    sqllock__odbc_state_free(c->be_state);
     c->be_state = NULL;
 }
 
-void odbc_abandon(sqllock_client *c)
+void sqllock__odbc_abandon(sqllock_client *c)
 {
-    odbc_state_abandon(c->be_state);
+    sqllock__odbc_state_abandon(c->be_state);
     c->be_state = NULL;
 }

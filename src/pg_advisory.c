@@ -48,7 +48,7 @@ enum {
 
 /* "sqllock1_": the 1 changes whenever a statement's text changes, so that
    two library versions attached to one connection do not share names. */
-const char *const pg_stmt_name[S_COUNT] = {
+const char *const sqllock__pg_stmt_name[S_COUNT] = {
     "sqllock1_try", "sqllock1_try_shared", "sqllock1_xtry", "sqllock1_xtry_shared",
     "sqllock1_lock", "sqllock1_lock_shared", "sqllock1_xlock", "sqllock1_xlock_shared",
     "sqllock1_unlock", "sqllock1_unlock_shared",
@@ -62,7 +62,7 @@ const char *const pg_stmt_name[S_COUNT] = {
 };
 
 /* The texts are shared with the ODBC transport (pg_sql.h). */
-const char *const pg_stmt_sql[S_COUNT] = {
+const char *const sqllock__pg_stmt_sql[S_COUNT] = {
     PG_SQL_KEYFN("pg_try_advisory_lock", "$1"),
     PG_SQL_KEYFN("pg_try_advisory_lock_shared", "$1"),
     PG_SQL_KEYFN("pg_try_advisory_xact_lock", "$1"),
@@ -85,7 +85,7 @@ const char *const pg_stmt_sql[S_COUNT] = {
     PG_SQL_HELD_PAIR("$1", "$2", "$3", "$3"),
     PG_SQL_CLEANUP_PAIR("$1", "$2", "$3", "$3", "$4", "$5", "$4", "$5"),
 };
-const int pg_stmt_count = S_COUNT;
+const int sqllock__pg_stmt_count = S_COUNT;
 _Static_assert(S_COUNT <= PG_STMT_MAX, "raise PG_STMT_MAX");
 
 /* The text forms a lock is sent as: the key (one int8, or an int4 pair in
@@ -153,23 +153,23 @@ static sqllock_status run_bool(sqllock_client *c, int stmt, int n, const char *c
     for (int attempt = 0;; attempt++) {
         struct pqx x;
         struct pqx_step r;
-        sqllock_status st = pqx_begin_one(&x, c, s);
+        sqllock_status st = sqllock__pqx_begin_one(&x, c, s);
         if (st != SQLLOCK_OK)
-            return st == SQLLOCK_ECONNECT ? pqx_fail(&x, what) : st;
-        pqx_send(&x, stmt, n, params);
-        pqx_sync(&x);
-        pqx_read(&x, &r);
-        pqx_end(&x);
+            return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, what) : st;
+        sqllock__pqx_send(&x, stmt, n, params);
+        sqllock__pqx_sync(&x);
+        sqllock__pqx_read(&x, &r);
+        sqllock__pqx_end(&x);
         if (r.ok == 1 && !x.failed) {
             *result = r.value[0][0] == 't';
             return SQLLOCK_OK;
         }
         /* Re-prepare only where the failure cannot have aborted the
            caller's transaction; inside one, that is the caller's to end. */
-        if (attempt == 0 && vanished(&x) && pq_txn(s) == PQTRANS_IDLE &&
-            pq_prepare_all(c, s) == SQLLOCK_OK)
+        if (attempt == 0 && vanished(&x) && sqllock__pq_txn(s) == PQTRANS_IDLE &&
+            sqllock__pq_prepare_all(c, s) == SQLLOCK_OK)
             continue;
-        return pqx_fail(&x, what);
+        return sqllock__pqx_fail(&x, what);
     }
 }
 
@@ -221,21 +221,21 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
     for (int attempt = 0;; attempt++) {
         struct pqx x;
         struct pqx_step set, lock;
-        sqllock_status st = pqx_begin(&x, c, s, 1);
+        sqllock_status st = sqllock__pqx_begin(&x, c, s, 1);
         if (st != SQLLOCK_OK)
-            return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "acquire") : st;
-        pqx_send(&x, S_SET, 1, &timeout);
-        pqx_send(&x, k->base + S_LOCK + l->mode, k->nkeys,
+            return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
+        sqllock__pqx_send(&x, S_SET, 1, &timeout);
+        sqllock__pqx_send(&x, k->base + S_LOCK + l->mode, k->nkeys,
                  (const char *const[]){k->key, k->key2});
-        pqx_sync(&x);
-        pqx_read(&x, &set);
-        pqx_read(&x, &lock);
-        pqx_end(&x);
+        sqllock__pqx_sync(&x);
+        sqllock__pqx_read(&x, &set);
+        sqllock__pqx_read(&x, &lock);
+        sqllock__pqx_end(&x);
         if (lock.ok == 1 && !x.failed)
             return SQLLOCK_OK;
-        if (attempt == 0 && vanished(&x) && pq_prepare_all(c, s) == SQLLOCK_OK)
+        if (attempt == 0 && vanished(&x) && sqllock__pq_prepare_all(c, s) == SQLLOCK_OK)
             continue;
-        st = pqx_fail(&x, "acquire");
+        st = sqllock__pqx_fail(&x, "acquire");
         if (x.broken)
             return st;
         sqllock_status cleanup = unlock_orphan(c, k);
@@ -250,15 +250,15 @@ static sqllock_status undo_savepoint(sqllock_client *c)
     struct pqx_step a, b;
     sqllock_status st = SQLLOCK_OK;
     for (int attempt = 0; attempt < 3; attempt++) {
-        st = pqx_begin(&x, c, state(c), 0);
+        st = sqllock__pqx_begin(&x, c, state(c), 0);
         if (st != SQLLOCK_OK)
             return st;
-        pqx_send(&x, S_ROLLBACK_TO, 0, NULL);
-        pqx_send(&x, S_RELEASE_SP, 0, NULL);
-        pqx_sync(&x);
-        pqx_read(&x, &a);
-        pqx_read(&x, &b);
-        pqx_end(&x);
+        sqllock__pqx_send(&x, S_ROLLBACK_TO, 0, NULL);
+        sqllock__pqx_send(&x, S_RELEASE_SP, 0, NULL);
+        sqllock__pqx_sync(&x);
+        sqllock__pqx_read(&x, &a);
+        sqllock__pqx_read(&x, &b);
+        sqllock__pqx_end(&x);
         if (!x.failed)
             return SQLLOCK_OK;
         if (x.broken)
@@ -279,32 +279,32 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l,
     struct pq_state *s = state(c);
     struct pqx x;
     struct pqx_step sp, cap, lock, restore, rel;
-    sqllock_status st = pqx_begin(&x, c, s, 1);
+    sqllock_status st = sqllock__pqx_begin(&x, c, s, 1);
     if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "acquire") : st;
-    pqx_send(&x, S_SAVEPOINT, 0, NULL);
-    pqx_send(&x, S_CAPTURE, 1, &timeout);
-    pqx_flush_request(&x);
-    pqx_send(&x, k->base + S_LOCK + 2 * l->scope + l->mode, k->nkeys,
+        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
+    sqllock__pqx_send(&x, S_SAVEPOINT, 0, NULL);
+    sqllock__pqx_send(&x, S_CAPTURE, 1, &timeout);
+    sqllock__pqx_flush_request(&x);
+    sqllock__pqx_send(&x, k->base + S_LOCK + 2 * l->scope + l->mode, k->nkeys,
              (const char *const[]){k->key, k->key2});
-    pqx_read(&x, &sp);
-    pqx_read(&x, &cap);
+    sqllock__pqx_read(&x, &sp);
+    sqllock__pqx_read(&x, &cap);
     if (cap.ok == 1) {
-        pqx_send(&x, S_RESTORE, 2,
+        sqllock__pqx_send(&x, S_RESTORE, 2,
                  (const char *const[]){cap.value[0], cap.value[1]});
-        pqx_send(&x, S_RELEASE_SP, 0, NULL);
+        sqllock__pqx_send(&x, S_RELEASE_SP, 0, NULL);
     }
-    pqx_sync(&x);
-    pqx_read(&x, &lock);
+    sqllock__pqx_sync(&x);
+    sqllock__pqx_read(&x, &lock);
     if (cap.ok == 1) {
-        pqx_read(&x, &restore);
-        pqx_read(&x, &rel);
+        sqllock__pqx_read(&x, &restore);
+        sqllock__pqx_read(&x, &rel);
     }
-    pqx_end(&x);
+    sqllock__pqx_end(&x);
     if (!x.failed)
         return SQLLOCK_OK;
 
-    st = pqx_fail(&x, "acquire");
+    st = sqllock__pqx_fail(&x, "acquire");
     if (x.broken || sp.ok != 1)
         return st; /* no savepoint of ours to return to */
     sqllock_status undo = undo_savepoint(c);
@@ -323,7 +323,7 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l,
 static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
 {
     struct pq_state *s = state(c);
-    int txn = pq_txn(s);
+    int txn = sqllock__pq_txn(s);
     if (PQstatus(s->conn) != CONNECTION_OK)
         return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: the connection to the server "
                              "is closed or broken");
@@ -357,7 +357,7 @@ static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
     if (PQstatus(s->conn) != CONNECTION_OK)
         return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the "
                              "lock with it");
-    int txn = pq_txn(s);
+    int txn = sqllock__pq_txn(s);
     if (l->scope == SQLLOCK_TRANSACTION) {
         if (txn == PQTRANS_INTRANS || txn == PQTRANS_ACTIVE)
             return SQLLOCK_OK; /* the server releases it at COMMIT or ROLLBACK */
@@ -388,7 +388,7 @@ static sqllock_status pg_check(sqllock_client *c, sqllock_lock *l)
     if (PQstatus(s->conn) != CONNECTION_OK)
         return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
                              "with it");
-    int txn = pq_txn(s);
+    int txn = sqllock__pq_txn(s);
     if (l->scope == SQLLOCK_TRANSACTION && txn != PQTRANS_INTRANS && txn != PQTRANS_ACTIVE)
         return sqllock__fail(c, SQLLOCK_LOST, "check: the transaction that held the lock has "
                              "ended (or failed)");
@@ -412,7 +412,7 @@ static sqllock_status pg_check(sqllock_client *c, sqllock_lock *l)
 static int pg_still_held(sqllock_client *c, const sqllock_lock *e)
 {
     struct pq_state *s = state(c);
-    int txn = pq_txn(s);
+    int txn = sqllock__pq_txn(s);
     if (PQstatus(s->conn) != CONNECTION_OK)
         return 0;
     if (e->kind != SQLLOCK_ENTRY_FOREIGN && e->scope == SQLLOCK_TRANSACTION &&
@@ -432,27 +432,27 @@ static int pg_still_held(sqllock_client *c, const sqllock_lock *e)
 
 static int pg_in_transaction(sqllock_client *c)
 {
-    int txn = pq_txn(state(c));
+    int txn = sqllock__pq_txn(state(c));
     return txn == PQTRANS_INTRANS || txn == PQTRANS_INERROR || txn == PQTRANS_ACTIVE;
 }
 
 static void pg_close(sqllock_client *c)
 {
-    pq_state_free(state(c));
+    sqllock__pq_state_free(state(c));
     c->be_state = NULL;
 }
 
 static void pg_abandon(sqllock_client *c)
 {
-    pq_state_abandon(state(c));
+    sqllock__pq_state_abandon(state(c));
     c->be_state = NULL;
 }
 
-sqllock_status pg_snapshot_held(sqllock_client *c, struct pq_state *s)
+sqllock_status sqllock__pg_snapshot_held(sqllock_client *c, struct pq_state *s)
 {
     PGresult *r = PQexec(s->conn, PG_SQL_SNAPSHOT);
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return pq_fail_result(c, s, r, "attach: reading pg_locks failed");
+        return sqllock__pq_fail_result(c, s, r, "attach: reading pg_locks failed");
     sqllock_status st = SQLLOCK_OK;
     for (int i = 0; i < PQntuples(r) && st == SQLLOCK_OK; i++) {
         long long key = strtoll(PQgetvalue(r, i, 0), NULL, 10);

@@ -132,16 +132,16 @@ static sqllock_status run(sqllock_client *c, int i, const struct arg *args, int 
     if (!canceled)
         canceled = &ignored;
     *canceled = 0;
-    SQLHSTMT st = odbc_stmt(c, s, i, sql[i]);
+    SQLHSTMT st = sqllock__odbc_stmt(c, s, i, sql[i]);
     if (!st)
         return c->last_status;
     SQLLEN ind[8];
     SQLRETURN r = SQL_SUCCESS;
     for (int a = 0; a < nargs && SQL_SUCCEEDED(r); a++)
-        r = args[a].is_key ? odbc_bind_i64(st, a + 1, &args[a].key, &ind[a])
-                           : odbc_bind_text(st, a + 1, args[a].text, &ind[a]);
+        r = args[a].is_key ? sqllock__odbc_bind_i64(st, a + 1, &args[a].key, &ind[a])
+                           : sqllock__odbc_bind_text(st, a + 1, args[a].text, &ind[a]);
     if (SQL_SUCCEEDED(r))
-        r = odbc_execute(c, st, cancelable, canceled);
+        r = sqllock__odbc_execute(c, st, cancelable, canceled);
     if (SQL_SUCCEEDED(r) && nvals > 0) {
         r = SQLFetch(st);
         for (int v = 0; v < nvals && SQL_SUCCEEDED(r); v++) {
@@ -155,8 +155,8 @@ static sqllock_status run(sqllock_client *c, int i, const struct arg *args, int 
     if (!SQL_SUCCEEDED(r))
         result = r == SQL_NO_DATA
                      ? sqllock__fail(c, SQLLOCK_ESERVER, "%s: the server returned no row", what)
-                     : odbc_fail(c, s, SQL_HANDLE_STMT, st, what, *canceled);
-    odbc_reset(st);
+                     : sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st, what, *canceled);
+    sqllock__odbc_reset(st);
     return result;
 }
 
@@ -205,7 +205,7 @@ static sqllock_status set_autocommit(sqllock_client *c, struct odbc_state *s, in
                                     (SQLPOINTER)(SQLULEN)(on ? SQL_AUTOCOMMIT_ON
                                                              : SQL_AUTOCOMMIT_OFF), 0);
     return SQL_SUCCEEDED(r) ? SQLLOCK_OK
-                            : odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "acquire (autocommit)", 0);
+                            : sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "acquire (autocommit)", 0);
 }
 
 /* Waiting with autocommit on: a transaction of our own bounds the settings. */
@@ -225,12 +225,12 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
         st = run(c, k->base + O_LOCK + l->mode, kargs, nk, v, 0, 1, NULL, "acquire");
     struct sqllock_err sv;
     sqllock__err_save(c, &sv);
-    SQLRETURN end = odbc_end_tran(s, st == SQLLOCK_OK ? SQL_COMMIT : SQL_ROLLBACK);
+    SQLRETURN end = sqllock__odbc_end_tran(s, st == SQLLOCK_OK ? SQL_COMMIT : SQL_ROLLBACK);
     sqllock_status on = set_autocommit(c, s, 1);
     if (st == SQLLOCK_OK && (!SQL_SUCCEEDED(end) || on != SQLLOCK_OK)) {
         /* The lock was granted but the session could not be put back. */
         sqllock_status fail = SQL_SUCCEEDED(end) ? on
-                              : odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "acquire (commit)", 0);
+                              : sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "acquire (commit)", 0);
         (void)unlock_orphan(c, k);
         return fail;
     }
@@ -304,10 +304,10 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l, const stru
 static sqllock_status po_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
 {
     struct odbc_state *s = state(c);
-    if (odbc_dead(s))
+    if (sqllock__odbc_dead(s))
         return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: the connection to the server is "
                              "closed or broken");
-    int ac = odbc_autocommit(s);
+    int ac = sqllock__odbc_autocommit(s);
     if (l->scope == SQLLOCK_TRANSACTION && ac)
         return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: transaction scope needs an open "
                              "transaction (autocommit off on the connection)");
@@ -346,11 +346,11 @@ static int held(sqllock_client *c, const sqllock_lock *l, int any_mode, const ch
 static sqllock_status po_release(sqllock_client *c, sqllock_lock *l)
 {
     struct odbc_state *s = state(c);
-    if (odbc_dead(s))
+    if (sqllock__odbc_dead(s))
         return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the lock "
                              "with it");
     if (l->scope == SQLLOCK_TRANSACTION) {
-        int h = odbc_autocommit(s) ? 0 : held(c, l, 0, "release");
+        int h = sqllock__odbc_autocommit(s) ? 0 : held(c, l, 0, "release");
         if (h < 0)
             return (sqllock_status)h;
         return h ? SQLLOCK_OK /* the server releases it when the transaction ends */
@@ -386,15 +386,15 @@ static int held_any_mode(sqllock_client *c, const sqllock_lock *l, const char *w
 
 static sqllock_status po_check(sqllock_client *c, sqllock_lock *l)
 {
-    return odbc_check(c, l, held_same_mode);
+    return sqllock__odbc_check(c, l, held_same_mode);
 }
 
 static int po_still_held(sqllock_client *c, const sqllock_lock *e)
 {
-    return odbc_still_held(c, e, held_any_mode);
+    return sqllock__odbc_still_held(c, e, held_any_mode);
 }
 
-sqllock_status pg_odbc_refuse_standby(sqllock_client *c, const char *what)
+sqllock_status sqllock__pg_odbc_refuse_standby(sqllock_client *c, const char *what)
 {
     int standby = 0;
     sqllock_status st = run_bool(c, O_RECOVERY, NULL, 0, &standby, what);
@@ -403,9 +403,9 @@ sqllock_status pg_odbc_refuse_standby(sqllock_client *c, const char *what)
     return st;
 }
 
-sqllock_status pg_odbc_snapshot_held(sqllock_client *c, struct odbc_state *s)
+sqllock_status sqllock__pg_odbc_snapshot_held(sqllock_client *c, struct odbc_state *s)
 {
-    SQLHSTMT st = odbc_stmt(c, s, O_SNAPSHOT, sql[O_SNAPSHOT]);
+    SQLHSTMT st = sqllock__odbc_stmt(c, s, O_SNAPSHOT, sql[O_SNAPSHOT]);
     if (!st)
         return c->last_status;
     SQLRETURN r = SQLExecute(st);
@@ -422,8 +422,8 @@ sqllock_status pg_odbc_snapshot_held(sqllock_client *c, struct odbc_state *s)
             result = sqllock__fail(c, SQLLOCK_ENOMEM, "attach: out of memory");
     }
     if (result == SQLLOCK_OK && r != SQL_NO_DATA)
-        result = odbc_fail(c, s, SQL_HANDLE_STMT, st, "attach: reading pg_locks failed", 0);
-    odbc_reset(st);
+        result = sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st, "attach: reading pg_locks failed", 0);
+    sqllock__odbc_reset(st);
     return result;
 }
 
@@ -436,8 +436,8 @@ const struct sqllock_backend sqllock__pg_advisory_odbc = {
     .check = po_check,
     .extend = NULL,
     .still_held = po_still_held,
-    .in_transaction = odbc_in_transaction,
-    .close = odbc_close,
-    .abandon = odbc_abandon,
+    .in_transaction = sqllock__odbc_in_transaction,
+    .close = sqllock__odbc_close,
+    .abandon = sqllock__odbc_abandon,
     .release_before_close = 1, /* the driver manager may pool the connection */
 };

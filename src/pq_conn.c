@@ -14,7 +14,7 @@
 #include "pq_int.h"
 #include "sqllock/pg.h"
 
-void pq_state_free(struct pq_state *s)
+void sqllock__pq_state_free(struct pq_state *s)
 {
     if (!s)
         return;
@@ -36,7 +36,7 @@ void pq_state_free(struct pq_state *s)
  * /dev/null (no descriptor left) the connection is leaked rather than
  * finished: memory is the lesser loss.
  */
-void pq_state_abandon(struct pq_state *s)
+void sqllock__pq_state_abandon(struct pq_state *s)
 {
     if (s && s->owned && s->conn && PQsocket(s->conn) >= 0) {
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -45,7 +45,7 @@ void pq_state_abandon(struct pq_state *s)
         if (null >= 0)
             close(null);
     }
-    pq_state_free(s);
+    sqllock__pq_state_free(s);
 }
 
 static int add_secret(struct pq_state *s, const char *secret, size_t len)
@@ -140,17 +140,17 @@ static void discard_notice(void *arg, const char *message)
 static sqllock_status prepare_missing(sqllock_client *c, struct pq_state *s, const char *have,
                                       struct pqx *x)
 {
-    sqllock_status st = pqx_begin(x, c, s, 0);
+    sqllock_status st = sqllock__pqx_begin(x, c, s, 0);
     if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? pqx_fail(x, "preparing statements") : st;
-    for (int k = 0; k < pg_stmt_count; k++)
+        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(x, "preparing statements") : st;
+    for (int k = 0; k < sqllock__pg_stmt_count; k++)
         if (!have[k])
-            pqx_send_prepare(x, pg_stmt_name[k], pg_stmt_sql[k]);
-    pqx_end(x);
+            sqllock__pqx_send_prepare(x, sqllock__pg_stmt_name[k], sqllock__pg_stmt_sql[k]);
+    sqllock__pqx_end(x);
     return SQLLOCK_OK;
 }
 
-sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s)
+sqllock_status sqllock__pq_prepare_all(sqllock_client *c, struct pq_state *s)
 {
     char have[PG_STMT_MAX] = {0};
     struct pqx x;
@@ -166,23 +166,23 @@ sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s)
             return SQLLOCK_OK;
         }
         if (x.broken || strcmp(x.sqlstate, "42P05") != 0)
-            return pqx_fail(&x, "preparing statements");
+            return sqllock__pqx_fail(&x, "preparing statements");
     }
     /* Another client on this connection may have prepared some already;
        preparing one twice would fail and abort the caller's transaction. */
     PGresult *r = PQexec(s->conn, "SELECT name FROM pg_catalog.pg_prepared_statements"
                                   " WHERE name LIKE 'sqllock1\\_%'");
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return pq_fail_result(c, s, r, "preparing statements");
+        return sqllock__pq_fail_result(c, s, r, "preparing statements");
     for (int i = 0; i < PQntuples(r); i++)
-        for (int k = 0; k < pg_stmt_count; k++)
-            if (strcmp(PQgetvalue(r, i, 0), pg_stmt_name[k]) == 0)
+        for (int k = 0; k < sqllock__pg_stmt_count; k++)
+            if (strcmp(PQgetvalue(r, i, 0), sqllock__pg_stmt_name[k]) == 0)
                 have[k] = 1;
     PQclear(r);
     if ((st = prepare_missing(c, s, have, &x)) != SQLLOCK_OK)
         return st;
     if (x.failed)
-        return pqx_fail(&x, "preparing statements");
+        return sqllock__pqx_fail(&x, "preparing statements");
     s->prepared = 1;
     return SQLLOCK_OK;
 }
@@ -217,17 +217,17 @@ static sqllock_status identify(sqllock_client *c, struct pq_state *s)
     snprintf(pid, sizeof(pid), "%d", PQbackendPID(s->conn));
     struct pqx x;
     struct pqx_step r;
-    sqllock_status st = pqx_begin_one(&x, c, s);
+    sqllock_status st = sqllock__pqx_begin_one(&x, c, s);
     if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? pqx_fail(&x, "connect") : st;
+        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "connect") : st;
     if (s->owned)
-        pqx_send_sql(&x, setup_sql, 1, (const char *const[]){pid});
+        sqllock__pqx_send_sql(&x, setup_sql, 1, (const char *const[]){pid});
     else
-        pqx_send_sql(&x, PG_SQL_IDENTIFY, 0, NULL);
-    pqx_read(&x, &r);
-    pqx_end(&x);
+        sqllock__pqx_send_sql(&x, PG_SQL_IDENTIFY, 0, NULL);
+    sqllock__pqx_read(&x, &r);
+    sqllock__pqx_end(&x);
     if (x.failed)
-        return pqx_fail(&x, "connect");
+        return sqllock__pqx_fail(&x, "connect");
     if (strcmp(r.value[1], "t") == 0)
         return sqllock__fail(c, SQLLOCK_ESTATE, "%s: " PG_STANDBY_REFUSED,
                              s->owned ? "connect" : "attach");
@@ -249,7 +249,7 @@ static sqllock_status setup(sqllock_client *c, struct pq_state *s)
         st = sqllock__lease_pg_install(c);
     if (st != SQLLOCK_OK || s->pooled)
         return st;
-    return pq_prepare_all(c, s);
+    return sqllock__pq_prepare_all(c, s);
 }
 
 static void install(sqllock_client *c, struct pq_state *s, int owned)
@@ -263,7 +263,7 @@ static void uninstall(sqllock_client *c)
 {
     if (c->lease_be)
         c->lease_be->close(c);
-    pq_state_free(c->be_state);
+    sqllock__pq_state_free(c->be_state);
     c->be = NULL;
     c->be_state = NULL;
 }
@@ -313,7 +313,7 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
     if (!s || collect_secrets(s, conninfo, opts, &ambiguous) ||
         add_secret(s, getenv("PGPASSWORD"), getenv("PGPASSWORD") ? strlen(getenv("PGPASSWORD")) : 0)) {
         PQconninfoFree(opts);
-        pq_state_free(s);
+        sqllock__pq_state_free(s);
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
     }
     PQconninfoFree(opts);
@@ -387,7 +387,7 @@ sqllock_status sqllock_attach_pg(sqllock_client **out, PGconn *conn)
     install(c, s, 0);
     sqllock_status st = setup(c, s);
     if (st == SQLLOCK_OK)
-        st = pg_snapshot_held(c, s);
+        st = sqllock__pg_snapshot_held(c, s);
     if (st != SQLLOCK_OK) {
         sqllock__held_free(&c->held);
         uninstall(c);

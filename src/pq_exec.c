@@ -13,12 +13,12 @@
 #include "pq_int.h"
 
 
-int pq_txn(const struct pq_state *s)
+int sqllock__pq_txn(const struct pq_state *s)
 {
     return (int)PQtransactionStatus(s->conn);
 }
 
-void pq_cancel_now(struct pq_state *s)
+void sqllock__pq_cancel_now(struct pq_state *s)
 {
     char err[256];
     if (s->cancel)
@@ -62,51 +62,51 @@ static sqllock_status begin(struct pqx *x, sqllock_client *c, struct pq_state *s
     return SQLLOCK_OK;
 }
 
-sqllock_status pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable)
+sqllock_status sqllock__pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable)
 {
     return begin(x, c, s, cancelable, 1);
 }
 
-sqllock_status pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *s)
+sqllock_status sqllock__pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *s)
 {
     return begin(x, c, s, 0, 0);
 }
 
-void pqx_send(struct pqx *x, int stmt, int nparams, const char *const *params)
+void sqllock__pqx_send(struct pqx *x, int stmt, int nparams, const char *const *params)
 {
     /* Behind a pooler our prepared statements may live on another server
        session than the next transaction's: send the text every time. */
     int sent = x->s->pooled
-                   ? PQsendQueryParams(x->s->conn, pg_stmt_sql[stmt], nparams, NULL, params,
+                   ? PQsendQueryParams(x->s->conn, sqllock__pg_stmt_sql[stmt], nparams, NULL, params,
                                        NULL, NULL, 0)
-                   : PQsendQueryPrepared(x->s->conn, pg_stmt_name[stmt], nparams, params, NULL,
+                   : PQsendQueryPrepared(x->s->conn, sqllock__pg_stmt_name[stmt], nparams, params, NULL,
                                          NULL, 0);
     if (!x->broken && !sent)
         broke(x);
     x->unsynced = 1;
 }
 
-void pqx_send_sql(struct pqx *x, const char *sql, int nparams, const char *const *params)
+void sqllock__pqx_send_sql(struct pqx *x, const char *sql, int nparams, const char *const *params)
 {
     if (!x->broken && !PQsendQueryParams(x->s->conn, sql, nparams, NULL, params, NULL, NULL, 0))
         broke(x);
     x->unsynced = 1;
 }
 
-void pqx_send_prepare(struct pqx *x, const char *name, const char *sql)
+void sqllock__pqx_send_prepare(struct pqx *x, const char *name, const char *sql)
 {
     if (!x->broken && !PQsendPrepare(x->s->conn, name, sql, 0, NULL))
         broke(x);
     x->unsynced = 1;
 }
 
-void pqx_flush_request(struct pqx *x)
+void sqllock__pqx_flush_request(struct pqx *x)
 {
     if (!x->broken && !PQsendFlushRequest(x->s->conn))
         broke(x);
 }
 
-void pqx_sync(struct pqx *x)
+void sqllock__pqx_sync(struct pqx *x)
 {
     if (x->single)
         return; /* outside pipeline mode libpq sends Sync with the statement */
@@ -145,7 +145,7 @@ static int wait_input(struct pqx *x)
         if (x->cancelable && (p[1].revents & POLLIN) && sqllock__cancel_take(x->c))
             x->canceled = 1;
         if (x->canceled && (x->cancels_sent == 0 || sqllock__now_ms() >= x->next_cancel_ms)) {
-            pq_cancel_now(x->s);
+            sqllock__pq_cancel_now(x->s);
             int backoff = 100 << (x->cancels_sent < 4 ? x->cancels_sent : 4);
             x->cancels_sent++;
             x->next_cancel_ms = sqllock__now_ms() + (backoff > 1000 ? 1000 : backoff);
@@ -175,7 +175,7 @@ static PGresult *next_result(struct pqx *x)
     return r;
 }
 
-void pqx_read(struct pqx *x, struct pqx_step *r)
+void sqllock__pqx_read(struct pqx *x, struct pqx_step *r)
 {
     memset(r, 0, sizeof(*r));
     r->ok = -1;
@@ -217,11 +217,11 @@ void pqx_read(struct pqx *x, struct pqx_step *r)
     }
 }
 
-void pqx_end(struct pqx *x)
+void sqllock__pqx_end(struct pqx *x)
 {
     PGconn *conn = x->s->conn;
     if (x->unsynced && !x->single)
-        pqx_sync(x);
+        sqllock__pqx_sync(x);
     /* Read up to the last sync, so the connection is idle for its owner. */
     while (!x->broken && x->syncs > 0) {
         PGresult *res = next_result(x);
@@ -245,7 +245,7 @@ void pqx_end(struct pqx *x)
         (void)PQexitPipelineMode(conn);
 }
 
-sqllock_status pqx_fail(struct pqx *x, const char *what)
+sqllock_status sqllock__pqx_fail(struct pqx *x, const char *what)
 {
     sqllock_client *c = x->c;
     char clean[sizeof(x->msg)];
@@ -269,7 +269,7 @@ sqllock_status pqx_fail(struct pqx *x, const char *what)
                          clean);
 }
 
-sqllock_status pq_fail_result(sqllock_client *c, struct pq_state *s, PGresult *r,
+sqllock_status sqllock__pq_fail_result(sqllock_client *c, struct pq_state *s, PGresult *r,
                               const char *what)
 {
     char clean[512];

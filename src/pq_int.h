@@ -17,7 +17,7 @@ struct pq_state {
     PGcancel *cancel;       /* built before any wait, used by the waiter */
     struct sqllock_secrets secrets; /* strings never to show in a message */
     int prepared;           /* our statements exist on conn */
-    int owned;              /* opened by us: closed by pq_state_free */
+    int owned;              /* opened by us: closed by sqllock__pq_state_free */
     int pooled;             /* a pooler is in the path: no session state of ours lasts */
 };
 
@@ -48,48 +48,48 @@ struct pqx {
 
 /* pq_exec.c */
 /* Starts an exchange; fails with ESTATE if conn is busy or ECONNECT if bad. */
-sqllock_status pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable);
+sqllock_status sqllock__pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable);
 /* Starts an exchange of exactly one statement, which needs no pipeline. */
-sqllock_status pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *s);
-/* Statement stmt of pg_stmt_name/pg_stmt_sql, prepared unless s is pooled. */
-void pqx_send(struct pqx *x, int stmt, int nparams, const char *const *params);
+sqllock_status sqllock__pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *s);
+/* Statement stmt of sqllock__pg_stmt_name/sqllock__pg_stmt_sql, prepared unless s is pooled. */
+void sqllock__pqx_send(struct pqx *x, int stmt, int nparams, const char *const *params);
 /* An unnamed statement, for what runs too rarely to be worth preparing. */
-void pqx_send_sql(struct pqx *x, const char *sql, int nparams, const char *const *params);
-void pqx_send_prepare(struct pqx *x, const char *name, const char *sql);
+void sqllock__pqx_send_sql(struct pqx *x, const char *sql, int nparams, const char *const *params);
+void sqllock__pqx_send_prepare(struct pqx *x, const char *name, const char *sql);
 /* Asks the server to send what it has so far (before a step that waits). */
-void pqx_flush_request(struct pqx *x);
-void pqx_sync(struct pqx *x);
+void sqllock__pqx_flush_request(struct pqx *x);
+void sqllock__pqx_sync(struct pqx *x);
 /* Sends what is queued; reads the next step's results into *r. */
-void pqx_read(struct pqx *x, struct pqx_step *r);
+void sqllock__pqx_read(struct pqx *x, struct pqx_step *r);
 /* Reads to the end of the pipeline and leaves pipeline mode. */
-void pqx_end(struct pqx *x);
+void sqllock__pqx_end(struct pqx *x);
 /* Turns the exchange's first error into a status and message on c. */
-sqllock_status pqx_fail(struct pqx *x, const char *what);
+sqllock_status sqllock__pqx_fail(struct pqx *x, const char *what);
 /* Turns a failed PGresult (which it clears) into a status and message. */
-sqllock_status pq_fail_result(sqllock_client *c, struct pq_state *s, PGresult *r,
+sqllock_status sqllock__pq_fail_result(sqllock_client *c, struct pq_state *s, PGresult *r,
                               const char *what);
 /* PQTRANS_* of the connection. */
-int pq_txn(const struct pq_state *s);
+int sqllock__pq_txn(const struct pq_state *s);
 /* Sends a request to cancel what conn is running; async-signal-unsafe. */
-void pq_cancel_now(struct pq_state *s);
+void sqllock__pq_cancel_now(struct pq_state *s);
 
 /* pq_conn.c */
 /* Prepares every statement of the backend on conn (one round trip). */
-sqllock_status pq_prepare_all(sqllock_client *c, struct pq_state *s);
-void pq_state_free(struct pq_state *s);
-/* pq_state_free in a process that shares conn with the one that opened it
+sqllock_status sqllock__pq_prepare_all(sqllock_client *c, struct pq_state *s);
+void sqllock__pq_state_free(struct pq_state *s);
+/* sqllock__pq_state_free in a process that shares conn with the one that opened it
    (a child after fork()): nothing reaches the server. */
-void pq_state_abandon(struct pq_state *s);
+void sqllock__pq_state_abandon(struct pq_state *s);
 
 /* pg_advisory.c */
 extern const struct sqllock_backend sqllock__pg_advisory;
-/* The statements the backend prepares: names and SQL, pg_stmt_count
+/* The statements the backend prepares: names and SQL, sqllock__pg_stmt_count
    (at most PG_STMT_MAX) of each. */
 #define PG_STMT_MAX 32
-extern const char *const pg_stmt_name[];
-extern const char *const pg_stmt_sql[];
-extern const int pg_stmt_count;
+extern const char *const sqllock__pg_stmt_name[];
+extern const char *const sqllock__pg_stmt_sql[];
+extern const int sqllock__pg_stmt_count;
 /* Records the advisory locks the session holds as foreign entries of c. */
-sqllock_status pg_snapshot_held(sqllock_client *c, struct pq_state *s);
+sqllock_status sqllock__pg_snapshot_held(sqllock_client *c, struct pq_state *s);
 
 #endif /* SQLLOCK_PQ_INT_H */

@@ -3,11 +3,11 @@
  * The advisory key (sqllock_advisory_key) is the lookup3 hash of the bytes
  * up to the first NUL, the same on every call, and equal to the internal
  * sqllock__hashtext64 it is built on. The SQL Server resource
- * (mssql_resource) must fit nvarchar(255): at most 255 UTF-16 units of
+ * (sqllock__mssql_resource) must fit nvarchar(255): at most 255 UTF-16 units of
  * valid UTF-8; a name SQL Server can hold exactly (valid UTF-8, 1..255
  * units, no trailing space, not starting with the hash prefix) is sent as
  * it is, anything else becomes the prefix and 64 hex digits of its SHA-256;
- * and mssql_utf16 must convert the resource completely. The checks here are
+ * and sqllock__mssql_utf16 must convert the resource completely. The checks here are
  * written independently of src/mssql_name.c, so that they can disagree.
  */
 #include <stdint.h>
@@ -63,9 +63,9 @@ static void check_resource(const char *name, size_t len)
 {
     char out[MSSQL_RESOURCE_MAX + 1], again[MSSQL_RESOURCE_MAX + 1];
     memset(out, 0x5a, sizeof(out));
-    size_t n = mssql_resource(name, len, out);
+    size_t n = sqllock__mssql_resource(name, len, out);
     CHECK(n <= MSSQL_RESOURCE_MAX && out[n] == '\0' && strlen(out) == n);
-    CHECK(mssql_resource(name, len, again) == n && memcmp(out, again, n) == 0);
+    CHECK(sqllock__mssql_resource(name, len, again) == n && memcmp(out, again, n) == 0);
 
     long units = utf16_units((const unsigned char *)out, n);
     CHECK(units >= 1 && units <= 255);
@@ -82,7 +82,7 @@ static void check_resource(const char *name, size_t len)
     }
 
     SQLWCHAR w[256];
-    CHECK(mssql_utf16(out, n, w, 256) == (size_t)units);
+    CHECK(sqllock__mssql_utf16(out, n, w, 256) == (size_t)units);
 }
 #endif
 

@@ -276,13 +276,13 @@ static void t_mssql_resource_names(void)
     CHECK_ST(sqllock_release(lb), SQLLOCK_OK, c);
     /* The local rule agrees: hashed forms are 79 characters. */
     char out[MSSQL_RESOURCE_MAX + 1];
-    CHECK(mssql_resource(long_a, strlen(long_a), out) == 79);
+    CHECK(sqllock__mssql_resource(long_a, strlen(long_a), out) == 79);
     CHECK(strncmp(out, MSSQL_HASH_PREFIX, strlen(MSSQL_HASH_PREFIX)) == 0);
-    CHECK(mssql_resource(n255, 255, out) == 255 && memcmp(out, n255, 255) == 0);
+    CHECK(sqllock__mssql_resource(n255, 255, out) == 255 && memcmp(out, n255, 255) == 0);
     /* The public form (sqllock status on SQL Server) is the same rule. */
     char pub[SQLLOCK_MSSQL_RESOURCE_MAX + 1];
     CHECK(sqllock_mssql_resource(long_a, pub, sizeof(pub)) == 79);
-    CHECK(mssql_resource(long_a, strlen(long_a), out) == 79 && strcmp(pub, out) == 0);
+    CHECK(sqllock__mssql_resource(long_a, strlen(long_a), out) == 79 && strcmp(pub, out) == 0);
     CHECK(sqllock_mssql_resource("plain", pub, sizeof(pub)) == 5 && strcmp(pub, "plain") == 0);
     CHECK(sqllock_mssql_resource("plain", pub, 5) == 0); /* no room for the NUL */
     CHECK(sqllock_mssql_resource("", pub, sizeof(pub)) == 0);
