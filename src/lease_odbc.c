@@ -247,7 +247,7 @@ static sqllock_status run_one(sqllock_client *c, int i, const struct args *a, ch
 }
 
 /* Statement i, creating the tables when it finds them missing, on a
-   connection we own only (as over libpq, see lease_pg.c). */
+   connection we own only (as over libpq, see lease_pq.c). */
 static sqllock_status run(sqllock_client *c, int i, const struct args *a, char col[2][32],
                           long long *rows, const char *what)
 {

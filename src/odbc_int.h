@@ -84,7 +84,7 @@ int sqllock__odbc_in_transaction(sqllock_client *c);
 void sqllock__odbc_close(sqllock_client *c);
 void sqllock__odbc_abandon(sqllock_client *c);
 
-/* mssql_applock.c, pg_advisory_odbc.c */
+/* mssql_applock_odbc.c, pg_advisory_odbc.c */
 extern const struct sqllock_backend sqllock__mssql_applock;
 extern const struct sqllock_backend sqllock__pg_advisory_odbc;
 /* Records the advisory locks the session already holds (attach). */

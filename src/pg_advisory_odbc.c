@@ -175,7 +175,7 @@ static sqllock_status run_bool(sqllock_client *c, int i, const struct arg *args,
     return st;
 }
 
-/* Unlocks the key if the server granted it anyway; see pg_advisory.c. */
+/* Unlocks the key if the server granted it anyway; see pg_advisory_pq.c. */
 static sqllock_status unlock_orphan(sqllock_client *c, const struct keytext *k)
 {
     /* In the order the markers appear in the text (pg_sql.h): m, the key

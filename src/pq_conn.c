@@ -246,7 +246,7 @@ static sqllock_status setup(sqllock_client *c, struct pq_state *s)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
     sqllock_status st = identify(c, s);
     if (st == SQLLOCK_OK)
-        st = sqllock__lease_pg_install(c);
+        st = sqllock__lease_pq_install(c);
     if (st != SQLLOCK_OK || s->pooled)
         return st;
     return sqllock__pq_prepare_all(c, s);

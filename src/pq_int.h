@@ -81,7 +81,7 @@ void sqllock__pq_state_free(struct pq_state *s);
    (a child after fork()): nothing reaches the server. */
 void sqllock__pq_state_abandon(struct pq_state *s);
 
-/* pg_advisory.c */
+/* pg_advisory_pq.c */
 extern const struct sqllock_backend sqllock__pg_advisory;
 /* The statements the backend prepares: names and SQL, sqllock__pg_stmt_count
    (at most PG_STMT_MAX) of each. */

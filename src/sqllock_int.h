@@ -16,7 +16,7 @@
  *   pq_conn.c            connector over libpq (open, attach): installs
  *                        pg-advisory and the lease backend
  *   odbc_conn.c          connector over ODBC: picks the backend by the DBMS
- *   pg_advisory.c, pg_advisory_odbc.c, mssql_applock.c, lease_pg.c,
+ *   pg_advisory_pq.c, pg_advisory_odbc.c, mssql_applock_odbc.c, lease_pq.c,
  *   lease_odbc.c         backends: one vtable each (struct sqllock_backend),
  *                        with lease_owner.c, mssql_name.c, keyhash.c, sha256.c
  *   pq_exec.c, odbc_exec.c, odbc_connstr.c
@@ -25,7 +25,7 @@
  *                        the client object, its error and cancel pipe, the
  *                        held set: called from every row above, they call
  *                        backends only through the vtable (client_free)
- * Known exception, to go: pq_exec.c reads pg_advisory.c's statement table.
+ * Known exception, to go: pq_exec.c reads pg_advisory_pq.c's statement table.
  */
 #ifndef SQLLOCK_INT_H
 #define SQLLOCK_INT_H
@@ -215,9 +215,9 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo);
 /* The ODBC connection string after "odbc:" (builds with SQLLOCK_WITH_ODBC). */
 sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr);
 
-/* pq_conn.c / lease_pg.c: installs the lease backend over libpq on c, whose
+/* pq_conn.c / lease_pq.c: installs the lease backend over libpq on c, whose
    be_state is a struct pq_state. */
-sqllock_status sqllock__lease_pg_install(sqllock_client *c);
+sqllock_status sqllock__lease_pq_install(sqllock_client *c);
 
 /* held.c: records a lock the session held before sqllock saw it. */
 sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident, int space);

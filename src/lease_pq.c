@@ -417,7 +417,7 @@ static const struct sqllock_backend lease_pg = {
     .once_forget = lease_once_forget,
 };
 
-sqllock_status sqllock__lease_pg_install(sqllock_client *c)
+sqllock_status sqllock__lease_pq_install(sqllock_client *c)
 {
     struct lease_pg *lp = calloc(1, sizeof(*lp));
     if (!lp)
