@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Debian binary packages, built by ci/package (cpack -G DEB), from the same
 # install() rules as `cmake --install`: each rule names its component (lib,
 # dev, cli) and each component becomes one package. CPack rather than a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * contention: several processes compete for one sqllock lock, and the demo
  * checks that they took turns.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * hello: the smallest complete sqllock program. It connects to the database
  * named by its argument, takes the lock "hello" (waiting up to 5 s while

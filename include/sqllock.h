@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqllock: distributed locks that live in the SQL database an application
  * already runs. This header is the whole backend-neutral API; attaching an

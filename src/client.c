@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Clients: making an empty one (for a connector to install a backend on),
  * freeing it, its per-client error state, its cancel pipe, and the process

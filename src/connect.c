@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqllock_connect: the one place that knows every connector. It reads the
  * URL's form (odbc:, a postgresql:// or postgres:// URL, a libpq key=value

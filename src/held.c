@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The set of locks a client holds, keyed by server-side identity, so that
  * acquiring a lock the client already holds is refused in O(1) whatever the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The name -> advisory key rule: Bob Jenkins' lookup3 hash as PostgreSQL's
  * hash_bytes_extended() computes it on a little-endian server, with seed 0.

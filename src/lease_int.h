@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the library: what the lease backends (lease_pq.c over libpq,
  * lease_odbc.c over ODBC) share: the owner identity written into every

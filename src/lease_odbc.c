@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The lease backend over ODBC, in two dialects chosen from the DBMS the
  * driver reports: PostgreSQL (psqlODBC; the very statements the libpq

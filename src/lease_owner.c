@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the lease backends share besides their SQL: the owner identity
  * written into each lease row (host and a random id per client, so that a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The lease backend over libpq: locks that expire, kept as rows of the
  * sqllock_lease table (sql/postgresql.sql) on the connection the client

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the library: the SQL of the lease backend, per dialect.
  *

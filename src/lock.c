@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The lock API over any backend: argument and option checks, the refusal of
  * re-entry, handle allocation, and the execute-with-lock helpers built on

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The mssql-applock backend: SQL Server application locks over ODBC. Every
  * statement is an ODBC call escape or a SELECT with bound parameters, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Lock names as SQL Server resources (the rule is documented in
  * <sqllock/odbc.h>): a name SQL Server can hold exactly is sent as it is;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ODBC connections: opening one of our own from an "odbc:" URL (a bounded
  * login timeout, connection pooling off, an application name), attaching

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ODBC connection strings: walking their key=value attributes (values may
  * be {braced}, where }} stands for a literal }), so that the library can

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Statements over ODBC: preparing them once per connection, binding
  * parameters, reading diagnostics (masked) into statuses and messages, and

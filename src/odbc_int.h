@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the library: the ODBC transport shared by the backends that
  * run over it (mssql-applock, and pg-advisory over psqlODBC). It owns the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Run once across a fleet, and installing the tables it (and the lease
  * backend) keeps its state in.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The pg-advisory backend over ODBC (psqlODBC): the same advisory locks,
  * name -> key rule and statements (pg_sql.h) as over libpq, so an ODBC

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The pg-advisory backend: PostgreSQL advisory locks over libpq.
  *

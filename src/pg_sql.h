@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the library: the SQL text of the pg-advisory backend, shared
  * by its libpq transport ($1 placeholders) and its ODBC one (? markers).

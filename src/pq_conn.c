@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libpq connections: opening one of our own (with the defaults a lock
  * holder needs: an application_name that identifies it, TCP keepalives, a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Exchanges with a PostgreSQL server over libpq: a pipeline of prepared
  * statements sent in one write and read back one step at a time. Reading

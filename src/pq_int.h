@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the library: the libpq transport shared by the pg-advisory
  * backend. An exchange is one pipeline (one network round trip) of prepared

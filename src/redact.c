@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Keeping secrets out of messages. libpq's own error text can carry a
  * password: parse errors quote the offending fragment of the connection

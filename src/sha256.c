@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * SHA-256 (FIPS 180-4), for mapping lock names that SQL Server cannot take
  * as they are to a fixed-length resource name. Collision resistance is the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the library: the core's view of clients and locks, and the
  * table of functions through which it drives a backend. Never installed.

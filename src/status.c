@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Static descriptions of statuses and the run-time version. */
 #include "sqllock.h"
 

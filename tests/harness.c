@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The harness's runner; see harness.h. */
 #include <stdarg.h>
 #include <stdlib.h>

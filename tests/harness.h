@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A small test harness: a test binary holds a table of named cases, each
  * with a sentence saying what it proves. `test_x NAME` runs one case (ctest

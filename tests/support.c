@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* See support.h. */
 #define _GNU_SOURCE /* strcasestr */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the tests need besides the library: the server's address from the
  * environment, clients with a known application_name (so that the admin

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourceable: the SQL Server side of the tests, which is an EMULATION of
 # SQL Server's lock manager (tests/mssql/tds_emulator.py, a TDS server)
 # reached through a real SQL Server ODBC driver, Debian's FreeTDS.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by ci/lib/pg.sh: the ODBC side of the throwaway test server.
 #   odbc_register_drivers   registers psqlODBC and the SQLite ODBC driver under
 #                           sqllock's own names (once; odbcinst -i -d)

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourceable helpers for CI scripts: install the build/test dependencies and run
 # a throwaway PostgreSQL 15 cluster for sqllock's tests.
 #

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourceable: the suite once under ThreadSanitizer and once under valgrind
 # memcheck. ci/test calls these with its server running (SQLLOCK_TEST_*
 # exported), from anywhere; each builds in a directory of its own and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqllock over an ODBC connection (unixODBC or any ODBC 3 driver manager).
  * Only users of ODBC need this header; it pulls in <sql.h> and <sqlext.h>.

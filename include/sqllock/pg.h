@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqllock over a libpq connection the application already holds. Only users
  * of libpq need this header; it pulls in <libpq-fe.h>.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `status` and `list` on SQL Server: application locks as sys.dm_tran_locks
  * shows them, joined with sys.dm_exec_sessions for the session behind each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Watching the lock while PROGRAM runs. Each check is a query, and a server
  * that has stopped answering (or a network that drops packets) can hold it

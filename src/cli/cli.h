@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the sqllock command: the exit statuses it promises, the
  * context every subcommand receives, and the helpers the subcommand files

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `sqllock init`: installs the lease and run-once tables (sql/<dialect>.sql,
  * compiled into the library) in the database, for applications that attach

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `sqllock key NAME`: the advisory key a name maps to, and the SQL that
  * takes the same lock from psql, so that a shell script and a psql session

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `sqllock once NAME [-w DURATION] -- PROGRAM`: runs PROGRAM once across
  * every machine that runs this command with the same NAME on the same

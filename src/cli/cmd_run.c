@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `sqllock run NAME [options] -- PROGRAM [ARGS...]`: flock(1) across
  * machines. Takes the lock through the public API, runs PROGRAM as a child

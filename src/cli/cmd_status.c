@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `sqllock status NAME` and `sqllock list`: who holds and who waits, read
  * from pg_locks and the lease table over the command's own connection (on

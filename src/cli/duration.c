@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Durations on the command line: "250ms", "10s", "5m", "1h" or a bare number
  * of seconds. Whole numbers only, so that "0.5" or "1e3" is refused rather

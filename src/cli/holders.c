@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Who holds and who waits: advisory locks as pg_locks shows them, joined
  * with pg_stat_activity for the session behind each. Shared by `status`,

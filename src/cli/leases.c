@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Leases as the lease table shows them (sqllock_lease, in the search_path
  * the library uses), for `status` and `list`: a name can be held as a lease

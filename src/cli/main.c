@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The sqllock command: global options, the table of subcommands and the
  * dispatch to them. Each subcommand lives in its own cmd_*.c file with its

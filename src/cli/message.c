@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the command says and how: every complaint is one line on stderr
  * starting with "sqllock: ", so that a log shows one line per failure and a

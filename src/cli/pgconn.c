@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The command's own libpq connection, for reading pg_locks and
  * pg_stat_activity (the lock API deliberately offers no such view). libpq's

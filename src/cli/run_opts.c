@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The command line of `sqllock run`, apart from running it: options up to
  * "--", then PROGRAM. Kept alone so that a fuzzer can drive it.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Signals for `run`. A handler may do almost nothing, so it only queues the
  * signal on a self-pipe (which the main loop polls together with its

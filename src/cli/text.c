@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Small text helpers the subcommands share: a strict integer parser for
  * option values, UTF-8 validation (a name that is not UTF-8 cannot be

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * `run -v` while it waits: who holds the lock, said on stderr at once and
  * every few seconds. The wait itself is one blocking call into the library

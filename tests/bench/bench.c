@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench: every benchmark of sqllock side by side with its baseline, in one
  * run. ci/bench starts a throwaway PostgreSQL and calls this with the table

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The shared machinery of the benchmarks (see bench_common.h): the clock,
  * sample sets and percentiles, the crew of forked workers behind a pipe

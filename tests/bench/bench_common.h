@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the benchmarks: what every scenario of tests/bench/bench.c
  * shares. A clock, growable sample sets with medians and nearest-rank

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * bench_lease: uncontended acquire+release pairs per second through sqllock
  * on one PostgreSQL connection, advisory lock next to lease, side by side;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The hand-written libpq baseline shared by the scenarios: one connection
  * with sqllock's own try, lock and unlock statements prepared, run with

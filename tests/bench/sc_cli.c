@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario 5, the command: wall time of one `sqllock run -n NAME -- true`
  * (a process that connects, takes the lock, runs a child, releases) against

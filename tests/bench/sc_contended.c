@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario 2, contended: 2, 4 and 16 processes take one name in turn,
  * waiting forever, and release it at once. Each process records, on

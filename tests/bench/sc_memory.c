@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario 4, memory: heap bytes a client costs, and bytes per held lock
  * beyond the name itself, measured with glibc's mallinfo2() (bytes in use in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario 3, many names: the cost of one acquire+release of a fresh name
  * while the same client already holds K = 0, 100, 1,000 or 5,000 other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Scenario 1, uncontended: acquire+release pairs per second with 1, 4 and
  * 16 clients, each a process with its own connection and its own name, so

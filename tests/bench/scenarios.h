@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Internal to the benchmarks: the scenarios bench.c runs, one file each.
  * Each runs against one backend row, prints its figures through

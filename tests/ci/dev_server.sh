@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves the README's way to a test server: `ci/dev-server start` leaves a
 # cluster running after it exits whose env file, sourced, reaches it as the
 # tests would (SQLLOCK_TEST_URL over the socket, SQLLOCK_TEST_TCP_URL with

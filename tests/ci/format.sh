@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that `ci/format --check` fails on a file that is not formatted and
 # leaves it untouched, that `ci/format` formats it in place (in the
 # repository's style: 4-space indent, the function's brace on a line of its

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that sourcing ci/lib/pg.sh (and the odbc.sh it sources) into a
 # shell leaves that shell's options as they were: `set -o`, `shopt` and $-
 # are compared before and after, in a fresh bash that sets no options of its

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that ci/spdx puts "SPDX-License-Identifier: MIT" first in a C file
 # and a CMake file, second after a script's #! line (which stays first and
 # executable), leaves a file that has one alone, adds nothing when run

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that libsqllock.a defines no global symbol outside the library's
 # own namespace: public names start with sqllock_, internal ones with
 # sqllock__, so a program linked statically against it can use any other

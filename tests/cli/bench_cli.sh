@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Wall time of one `sqllock run -n NAME -- true` against one
 # `psql -X -c "select pg_advisory_lock(hashtextextended('NAME', 0))"` on the
 # same database: each is a whole process that connects, takes the lock and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves `key`, `status` and `list` against a real server: the key equals
 # the server's hashtextextended(NAME, 0); the SQL `key` prints, run through
 # psql, really takes the same lock `run` takes (for names with quotes,

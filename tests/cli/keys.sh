@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that the command coordinates with tools that lock by number, and
 # that its JSON survives the tools that read it:
 # - list/status --json give every 64-bit key as a string, so jq and node

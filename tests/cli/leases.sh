@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that `status` and `list` show leases (rows of sqllock_lease), not
 # only advisory locks: while `run --ttl` holds a lease, `status NAME` exits 1
 # (held) and shows the lease's token, holder (host and pid), since and

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by the tests of the sqllock command; sourced, never run.
 #
 #   source "$(dirname "$0")/lib.sh" "$@"   # $1: the sqllock binary

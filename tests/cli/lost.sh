@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves what `run` does when the lock is lost while PROGRAM runs: the
 # holder's backend is terminated from another session (pg_terminate_backend),
 # PROGRAM gets SIGTERM and sqllock exits 70, within --check-every plus a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that the man page renders without a single groff warning (every
 # warning enabled) and reads as a man page: NAME, SYNOPSIS and the sections
 # the issue asks for. Needs no server; skipped where groff is not installed.

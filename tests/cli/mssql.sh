@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves `status` and `list` over an odbc: URL to SQL Server (here the TDS
 # EMULATION of SQL Server, tests/mssql/tds_emulator.py, through FreeTDS):
 # a `run` holding a name shows as held by its session with host, program

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves mutual exclusion across processes: 8 `sqllock run` processes queue
 # for one lock at the same time, each around a PROGRAM that reads a shared
 # file, sleeps and appends (not atomic on its own). The file must show

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves try-once (-n): of 8 `sqllock run -n` started at once, exactly one
 # runs PROGRAM and the other 7 exit 75 without running it; -E picks that
 # status. Also proves shared mode (-s): shared holders run side by side,

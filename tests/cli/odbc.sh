@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves `run` over an odbc: URL (PostgreSQL through psqlODBC, the
 # pg-advisory backend): it and `run` over libpq exclude each other, as they
 # share one advisory key; -v says it waits without naming holders (that

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves `sqllock once`: of 8 started at once, PROGRAM runs exactly once and
 # every caller exits 0; a later call skips it; a failing PROGRAM is retried
 # by the next call (its status is passed on); --forget re-arms it; a run

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves how `sqllock run --ttl`, `sqllock once` and `sqllock init` fare
 # with a least-privilege role (no CREATE anywhere, as PostgreSQL 15's public
 # schema gives): after the tables' owner ran `sqllock init` and granted

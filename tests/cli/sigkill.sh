@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that SIGKILL to `sqllock run` while PROGRAM runs leaves nothing
 # behind: the server frees the lock with the session (the next run gets it),
 # PROGRAM is sent SIGTERM by the kernel (parent-death signal) rather than

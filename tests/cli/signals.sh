@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves signal handling of `run`: SIGTERM, SIGINT or SIGHUP while it waits
 # for the lock ends it promptly (128+N) holding nothing, and PROGRAM never
 # runs; while PROGRAM runs, each of them is passed on to PROGRAM exactly

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Proves the DURATION parser of the sqllock command on its own: every form
  * the man page lists, the boundaries of int64 milliseconds, and the refusal

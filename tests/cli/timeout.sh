@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves bounded waits (-w): against a holder that keeps the lock,
 # `run -w 1s` exits 75 after about a second without running PROGRAM; and a
 # waiter gets the lock as soon as it is released (the server's queue hands

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that `run --ttl` never lets PROGRAM outlive its lease: PROGRAM is
 # stopped (SIGTERM, then SIGKILL) by the lease's client-side deadline
 # (acquire start + ttl) whatever --check-every says, sqllock exits 70, and

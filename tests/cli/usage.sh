@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that every bad invocation gives its exit status and one clear line
 # on stderr, never a password: unknown commands and options, a missing --,
 # bad durations and exit codes, no database (64); a malformed URL (64); a

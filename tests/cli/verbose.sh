@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves -v: while `run` waits, stderr says what it waits for and who holds
 # it (the holder's backend pid and application_name, from pg_locks and
 # pg_stat_activity), again every few seconds; -n -v says who held it; a

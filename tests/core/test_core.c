@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The core (lock.c, held.c, client.c) over small fake backends, with no
  * server: what the core decides by itself, whatever a backend does. Each

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that the checker can fail: four workloads whose "lock" grants at
 # once without asking anyone (workload --mode broken) must be reported with
 # overlapping held intervals (A) and lost counter updates (B).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that advisory locks and fenced leases stay safe under random faults:
 # 8 workloads (4 advisory, 4 fenced lease, on different names) run for
 # SQLLOCK_CHAOS_SECONDS (60) while, every 1-5 s, a random holder's backend is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * checker --history DIR [--server DIR] [--expect-violations | --expect KINDS]
  *

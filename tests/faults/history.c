@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Writing and reading history lines (format: history.h). */
 #include "history.h"
 

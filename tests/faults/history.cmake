@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Histories of fault runs: the workload client, the injectors' marker, the
 # checker, and the runs judged by it. Included by tests/faults/CMakeLists.txt.
 add_library(sqllock_history STATIC ${CMAKE_CURRENT_SOURCE_DIR}/history.c)

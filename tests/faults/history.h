@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Histories of a fault run (Jepsen-style): every client process appends one
  * line per event to a file of its own, fault injectors to theirs, and the

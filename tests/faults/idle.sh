@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves, on a server whose idle_session_timeout and
 # idle_in_transaction_session_timeout are 1 s (cases in test_idle.c):
 # a lock on sqllock's own connection survives 3 s idle (the library turns

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that advisory locks stay exclusive when their holder's session dies:
 # four workloads contend for two names while the holder's backend is
 # terminated (pg_terminate_backend) eight times and the server is stopped

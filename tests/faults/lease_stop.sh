@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that a lease holder frozen past its TTL (SIGSTOP) and then thawed
 # (SIGCONT) cannot act as the holder any more: its fenced write is refused
 # and check, extend and release report LOST, while another took the lease over

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by the fault tests (tests/faults/*.sh); sourced, never run.
 #
 #   source "$(dirname "$0")/lib.sh"

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Network and session faults (included by CMakeLists.txt in this directory):
 # a silent partition, the server's idle timeouts, and the race between a
 # release and the end of a wait.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A lock client for the network fault tests that writes what it saw as a
  * history (one tab-separated line per event, the fault suite's format:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Sourced by network fault tests after lib.sh, never run: a client network
 # namespace of the test's own that reaches the root namespace through a
 # "switch" namespace (a bridge between two veth pairs), and a silent

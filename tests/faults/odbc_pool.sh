@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that with unixODBC driver-manager pooling on (odbcinst.ini
 # [ODBC] Pooling = Yes, psqlODBC with CPTimeout = 60) sqllock_client_free
 # never leaves a session lock on the server, whether or not the physical

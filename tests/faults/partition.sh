@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves: with sqllock's shipped connection defaults (the URL says nothing
 # about keepalives or timeouts), a client that holds a session advisory
 # lock over TCP and is silently cut off from the server reports LOST before

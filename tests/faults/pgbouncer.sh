@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that behind a transaction-mode pooler (Debian's pgbouncer,
 # pool_mode = transaction, one server connection) sqllock refuses session
 # locks, whose server connection the next client of the pool would inherit,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Servers and middlemen that must not be trusted with session locks: a
 # transaction-mode pooler, a hot standby, ODBC driver-manager pooling.
 # Included by tests/faults/CMakeLists.txt.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What pool_client.c and pool_odbc.c both report with: a failure is said
    on stderr, prefixed with the program's name, and remembered for exit. */
 #ifndef SQLLOCK_POOL_CHECK_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The C-API side of pgbouncer.sh and standby.sh: each mode drives the
  * library against a server that must not be trusted with session locks and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The C side of odbc_pool.sh, run with unixODBC driver-manager pooling on
  * (odbcinst.ini: [ODBC] Pooling = Yes, CPTimeout on the driver):

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves: when a holder releases at the instant a waiter's wait expires,
 # sqllock_acquire's TIMEOUT always means the waiter does not hold the lock
 # and OK always means it does (pg_locks, seen from an admin connection),

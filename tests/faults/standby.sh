@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that sqllock refuses a hot standby (pg_basebackup -R of this test's
 # server), where advisory locks are invisible to the primary that everyone
 # else locks on: sqllock_connect and sqllock_attach_pg fail with ESTATE

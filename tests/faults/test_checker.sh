@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Proves that the checker (checker.c) finds each kind of violation A-D in
 # small synthetic histories and server dumps, that it accepts a clean run,
 # and that its cuts (lease deadline, session_gone, the end of an

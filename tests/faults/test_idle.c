@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The server's idle timeouts against lock sessions. Run by idle.sh on a
  * server of its own with idle_session_timeout = 1s and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The timeout boundary race at scale (run by race.sh, once over the unix
  * socket and once over TCP; SQLLOCK_RACE_ROUNDS rounds, 3000 by default).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * workload --url URL --proc ID --history FILE --name NAME [--names K]
  *          (--seconds S | --rounds R) [--mode advisory|lease|broken]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The fault runs' client (workload.c): takes locks in a loop and, under each,
  * increments a counter read-sleep-write, recording every step in its history

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Shared by the fault runs judged by the checker (broken, kill, lease_stop,
 # chaos); sourced after lib.sh, never run.
 #

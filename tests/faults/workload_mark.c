@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * For fault injectors (shell scripts), which have no CLOCK_MONOTONIC:
  *   workload_mark --now                  prints the monotonic time in ns

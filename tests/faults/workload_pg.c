@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The workload's connections and counter statements (workload.h). */
 #include <stdio.h>
 #include <stdlib.h>

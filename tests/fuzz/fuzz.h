@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* What the fuzz targets share: a check that aborts, so libFuzzer keeps the
    input that broke a property, with the line that says which. */
 #ifndef SQLLOCK_FUZZ_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: no message of sqllock_connect() ever shows a password.
  * The input is spliced into a connection string that also holds a known

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the command line's number parsers (src/cli/duration.c,
  * src/cli/text.c). cli_parse_duration must accept exactly

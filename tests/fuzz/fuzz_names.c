@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: lock names of arbitrary bytes through the name rules.
  * The advisory key (sqllock_advisory_key) is the lookup3 hash of the bytes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: `sqllock run`'s command line (src/cli/run_opts.c). The
  * input is split at NUL bytes into arguments after "run". Whatever they

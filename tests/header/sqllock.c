@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Compiled alone by a test: the header needs nothing before it. */
 #include <sqllock.h>
 

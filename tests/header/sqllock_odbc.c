@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Compiled alone by a test: <sqllock/odbc.h> brings what it needs. */
 #include <sqllock/odbc.h>
 

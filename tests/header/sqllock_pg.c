@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Compiled alone by a test: <sqllock/pg.h> brings what it needs. */
 #include <sqllock/pg.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* See deploy.h. */
 #include <ctype.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the hostile-deployment suite (test_hostile.c) needs besides the
  * shared support: roles, schemas and databases of a case's own, made and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Hostile deployments: the server's lock table full. Run by lock_table.sh
  * against a cluster of its own with a tiny max_locks_per_transaction, once

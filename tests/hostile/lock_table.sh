@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Hostile deployments: the lock table full (tests/hostile/lock_table.c), on
 # a cluster of this test's own whose lock table holds only a few hundred
 # locks (max_locks_per_transaction 10, max_connections 20), over libpq and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
 # Hostile deployments: clients killed by SIGKILL, and how long the server
 # takes to forget them. Usage: sigkill.sh SQLLOCK CASE VIA URLVAR (VIA names
 # the transport in test and figure names), CASE one of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Hostile deployments: a forking server. A parent holds a lock and forks;
  * the child inherits the client (and with it the parent's connection) and

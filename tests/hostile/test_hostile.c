@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Hostile deployments: sqllock used the way real deployments set up
  * PostgreSQL: an application role without CREATE anywhere (PostgreSQL 15's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The install check's program: built only from an installed sqllock (its
  * headers, its CMake package or its pkg-config file), it proves that what

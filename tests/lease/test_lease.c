@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Leases against a real database, once per backend and transport (the URL
  * comes from the variable SQLLOCK_SUITE_URL_VAR names): PostgreSQL over

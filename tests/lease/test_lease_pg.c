@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Leases on a connection the application lends to sqllock (libpq): no lease
  * statement inside the caller's transaction (ESTATE, the handle stays

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * sqllock_run_once against a real PostgreSQL over libpq: many processes
  * starting one migration at once run it once; a failed or killed run is

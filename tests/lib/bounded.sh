@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # Bounded waiting for the test scripts; sourced by tests/cli/lib.sh and
 # tests/faults/lib.sh, which define fail(). Every wait has a deadline.
 # shellcheck shell=bash

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* See tds_admin.h. */
 #define _GNU_SOURCE /* strcasestr */
 #include <stdio.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The suite's admin actions on a SQL Server, here the TDS emulator
  * (tests/mssql/tds_emulator.py) reached through FreeTDS, on a raw ODBC

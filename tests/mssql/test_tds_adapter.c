@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * mssql-applock through FreeTDS against the TDS emulation of SQL Server
  * (tests/mssql/tds_emulator.py): what only a real SQL Server driver shows.

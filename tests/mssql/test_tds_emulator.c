@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The TDS emulation of SQL Server (tests/mssql/tds_emulator.py) checked
  * through FreeTDS with plain ODBC calls, no sqllock: that it answers as

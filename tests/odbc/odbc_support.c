@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* See odbc_support.h. */
 #define _GNU_SOURCE /* strcasestr */
 #include <stdio.h>

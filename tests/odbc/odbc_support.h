@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * What the ODBC tests need besides support.h: a raw ODBC connection of the
  * test's own (to attach, and to drive transactions with SQLEndTran) opened

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * ODBC specifics: how the backend is chosen (detected from the DBMS, or
  * forced by backend=), connection errors without passwords, a libpq client

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Transaction scope over ODBC, written once and run per backend (the URL
  * comes from the variable SQLLOCK_SUITE_URL_VAR names: advisory locks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Locks on a connection the application holds: it stays the caller's, locks
  * it already held are not taken twice, transaction scope follows the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Connecting: every accepted URL form, and every bad one with a clear status
  * and a message that never shows the password; a silent server bounded by

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * pg-advisory specifics of waiting: the session's settings are left as they
  * were, the caller's timeouts do not cut a wait short, a timeout that races

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * The behaviour every backend shares, through the public API only. ctest
  * runs this one binary once per backend and transport (the URL comes from

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * Parts of the library that need no server: status strings, the name -> key
  * rule (against values PostgreSQL 15 computed), redaction, version.
