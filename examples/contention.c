@@ -112,8 +112,8 @@ __attribute__((format(printf, 2, 3))) static int emit(int fd, const char *fmt, .
 
 static int say(const struct worker *w, int64_t at_us, const char *what)
 {
-    return emit(STDOUT_FILENO, "+%5" PRId64 " ms  worker %d (pid %ld) %s\n", at_us / 1000,
-                w->id, w->pid, what);
+    return emit(STDOUT_FILENO, "+%5" PRId64 " ms  worker %d (pid %ld) %s\n", at_us / 1000, w->id,
+                w->pid, what);
 }
 
 /* The critical section: runs only while the lock is held. */

@@ -37,9 +37,8 @@ extern "C" {
 #define SQLLOCK_VERSION_PATCH 0
 #define SQLLOCK_VERSION "0.1.0"
 /* MAJOR * 10000 + MINOR * 100 + PATCH, comparable with sqllock_version(). */
-#define SQLLOCK_VERSION_NUMBER                                                 \
-    (SQLLOCK_VERSION_MAJOR * 10000 + SQLLOCK_VERSION_MINOR * 100 +             \
-     SQLLOCK_VERSION_PATCH)
+#define SQLLOCK_VERSION_NUMBER                                                                  \
+    (SQLLOCK_VERSION_MAJOR * 10000 + SQLLOCK_VERSION_MINOR * 100 + SQLLOCK_VERSION_PATCH)
 
 #if defined(_WIN32) && defined(SQLLOCK_BUILDING_DLL)
 #define SQLLOCK_EXTERN __declspec(dllexport)
@@ -54,18 +53,18 @@ extern "C" {
  * appended, none is ever renumbered or reused.
  */
 typedef enum sqllock_status {
-    SQLLOCK_OK = 0,       /* done: the lock is held, released, or checked held */
-    SQLLOCK_BUSY = 1,     /* held elsewhere; a try (wait_ms == 0) gave up at once */
-    SQLLOCK_TIMEOUT = 2,  /* held elsewhere for the whole of wait_ms */
-    SQLLOCK_CANCELED = 3, /* the wait was ended by sqllock_cancel() */
-    SQLLOCK_DEADLOCK = 4, /* the server chose this wait as a deadlock victim */
-    SQLLOCK_LOST = 5,     /* the lock is no longer held (session ended, ...) */
-    SQLLOCK_EINVAL = -1,  /* bad argument: NULL, empty or overlong name, bad option */
-    SQLLOCK_ECONNECT = -2,/* cannot reach the server, or the connection broke */
-    SQLLOCK_ESERVER = -3, /* the server reported an error (see sqllock_errcode) */
-    SQLLOCK_ENOMEM = -4,  /* out of memory */
-    SQLLOCK_ENOTSUP = -5, /* this backend or build cannot do what was asked */
-    SQLLOCK_ESTATE = -6   /* not possible in the current state (no transaction,
+    SQLLOCK_OK = 0,        /* done: the lock is held, released, or checked held */
+    SQLLOCK_BUSY = 1,      /* held elsewhere; a try (wait_ms == 0) gave up at once */
+    SQLLOCK_TIMEOUT = 2,   /* held elsewhere for the whole of wait_ms */
+    SQLLOCK_CANCELED = 3,  /* the wait was ended by sqllock_cancel() */
+    SQLLOCK_DEADLOCK = 4,  /* the server chose this wait as a deadlock victim */
+    SQLLOCK_LOST = 5,      /* the lock is no longer held (session ended, ...) */
+    SQLLOCK_EINVAL = -1,   /* bad argument: NULL, empty or overlong name, bad option */
+    SQLLOCK_ECONNECT = -2, /* cannot reach the server, or the connection broke */
+    SQLLOCK_ESERVER = -3,  /* the server reported an error (see sqllock_errcode) */
+    SQLLOCK_ENOMEM = -4,   /* out of memory */
+    SQLLOCK_ENOTSUP = -5,  /* this backend or build cannot do what was asked */
+    SQLLOCK_ESTATE = -6    /* not possible in the current state (no transaction,
                              aborted transaction, name already held, ...) */
 } sqllock_status;
 
@@ -195,8 +194,10 @@ typedef struct sqllock_acquire_opts {
                            lease until then; 0 otherwise */
 } sqllock_acquire_opts;
 
-#define SQLLOCK_ACQUIRE_OPTS_INIT                                              \
-    { SQLLOCK_ACQUIRE_OPTS_VERSION, 0, 0, SQLLOCK_EXCLUSIVE, SQLLOCK_SESSION, 0 }
+#define SQLLOCK_ACQUIRE_OPTS_INIT                                                               \
+    {                                                                                           \
+        SQLLOCK_ACQUIRE_OPTS_VERSION, 0, 0, SQLLOCK_EXCLUSIVE, SQLLOCK_SESSION, 0               \
+    }
 
 /*
  * Takes the lock called name through c.
@@ -231,8 +232,7 @@ SQLLOCK_EXTERN sqllock_status sqllock_acquire(sqllock_lock **out, sqllock_client
  * Backends without numeric keys return SQLLOCK_ENOTSUP.
  */
 SQLLOCK_EXTERN sqllock_status sqllock_acquire_key(sqllock_lock **out, sqllock_client *c,
-                                                  int64_t key,
-                                                  const sqllock_acquire_opts *opts);
+                                                  int64_t key, const sqllock_acquire_opts *opts);
 
 /*
  * As sqllock_acquire_key(), in the other key space of PostgreSQL advisory
@@ -309,8 +309,7 @@ SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
  * some point while fn ran. fn NULL: SQLLOCK_EINVAL.
  */
 SQLLOCK_EXTERN sqllock_status sqllock_with(int *fn_result_out, sqllock_client *c,
-                                           const char *name,
-                                           const sqllock_acquire_opts *opts,
+                                           const char *name, const sqllock_acquire_opts *opts,
                                            int (*fn)(void *payload), void *payload);
 
 /* ---- leases and run once ---------------------------------------------------- */
@@ -407,9 +406,9 @@ SQLLOCK_EXTERN sqllock_status sqllock_install_schema(sqllock_client *c);
 #define SQLLOCK_RAN_FN_FAILED 2    /* fn ran and returned non-zero */
 #define SQLLOCK_RAN_NOT_RECORDED 3 /* fn ran, returned 0, marker not recorded */
 
-SQLLOCK_EXTERN sqllock_status sqllock_run_once(int *ran_out, sqllock_client *c,
-                                               const char *name, int64_t wait_ms,
-                                               int (*fn)(void *payload), void *payload);
+SQLLOCK_EXTERN sqllock_status sqllock_run_once(int *ran_out, sqllock_client *c, const char *name,
+                                               int64_t wait_ms, int (*fn)(void *payload),
+                                               void *payload);
 
 /*
  * Removes the run-once marker of name, so that the next sqllock_run_once
@@ -442,10 +441,10 @@ SQLLOCK_EXTERN void sqllock__using_release(sqllock_lock **l);
  * Calling sqllock_release(lock) inside the block is not allowed. GCC and
  * Clang (it uses the cleanup attribute).
  */
-#define SQLLOCK_USING(lock, client, name, opts)                                \
-    for (sqllock_lock *lock __attribute__((cleanup(sqllock__using_release))) = \
-             sqllock__using_acquire((client), (name), (opts)),                 \
-             *SQLLOCK__DONE = 0;                                               \
+#define SQLLOCK_USING(lock, client, name, opts)                                                 \
+    for (sqllock_lock * lock __attribute__((cleanup(sqllock__using_release))) =                 \
+             sqllock__using_acquire((client), (name), (opts)),                                  \
+                             *SQLLOCK__DONE = 0;                                                \
          !SQLLOCK__DONE; SQLLOCK__DONE = (sqllock_lock *)1)
 #endif
 

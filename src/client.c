@@ -62,10 +62,11 @@ sqllock_status sqllock__check_owner(sqllock_client *c, const char *what)
     long self = (long)getpid();
     if (self == c->owner_pid)
         return SQLLOCK_OK;
-    return sqllock__fail(c, SQLLOCK_ESTATE, "%s: this client belongs to process %ld, whose "
+    return sqllock__fail(c, SQLLOCK_ESTATE,
+                         "%s: this client belongs to process %ld, whose "
                          "server session it shares; process %ld (a child after fork()) may "
-                         "only free it, which leaves that session alone", what, c->owner_pid,
-                         self);
+                         "only free it, which leaves that session alone",
+                         what, c->owner_pid, self);
 }
 
 sqllock_status sqllock__fail(sqllock_client *c, sqllock_status st, const char *fmt, ...)

@@ -37,7 +37,8 @@ sqllock_status sqllock_connect(sqllock_client **out, const char *url)
         return SQLLOCK_ENOMEM;
     *out = c;
     if (!url || !*url)
-        return sqllock__fail(c, SQLLOCK_EINVAL, "connect: the URL is %s", url ? "empty" : "NULL");
+        return sqllock__fail(c, SQLLOCK_EINVAL, "connect: the URL is %s",
+                             url ? "empty" : "NULL");
     if (has_prefix(url, "odbc:")) {
 #ifdef SQLLOCK_WITH_ODBC
         return sqllock__done(c, sqllock__odbc_open(c, url + strlen("odbc:")));

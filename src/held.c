@@ -17,8 +17,8 @@ static size_t bucket_of(const struct sqllock_held *h, uint64_t ident)
     return (size_t)((ident * 0x9E3779B97F4A7C15ull) >> 32) & (h->nbuckets - 1);
 }
 
-sqllock_lock *sqllock__held_find(const struct sqllock_held *h,
-                                 const struct sqllock_backend *be, uint64_t ident, int space)
+sqllock_lock *sqllock__held_find(const struct sqllock_held *h, const struct sqllock_backend *be,
+                                 uint64_t ident, int space)
 {
     if (!h->nbuckets)
         return NULL;

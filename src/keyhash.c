@@ -14,25 +14,44 @@ static uint32_t rot(uint32_t x, int k)
     return (x << k) | (x >> (32 - k));
 }
 
-#define MIX(a, b, c)                                                           \
-    do {                                                                       \
-        a -= c; a ^= rot(c, 4);  c += b;                                       \
-        b -= a; b ^= rot(a, 6);  a += c;                                       \
-        c -= b; c ^= rot(b, 8);  b += a;                                       \
-        a -= c; a ^= rot(c, 16); c += b;                                       \
-        b -= a; b ^= rot(a, 19); a += c;                                       \
-        c -= b; c ^= rot(b, 4);  b += a;                                       \
+#define MIX(a, b, c)                                                                            \
+    do {                                                                                        \
+        a -= c;                                                                                 \
+        a ^= rot(c, 4);                                                                         \
+        c += b;                                                                                 \
+        b -= a;                                                                                 \
+        b ^= rot(a, 6);                                                                         \
+        a += c;                                                                                 \
+        c -= b;                                                                                 \
+        c ^= rot(b, 8);                                                                         \
+        b += a;                                                                                 \
+        a -= c;                                                                                 \
+        a ^= rot(c, 16);                                                                        \
+        c += b;                                                                                 \
+        b -= a;                                                                                 \
+        b ^= rot(a, 19);                                                                        \
+        a += c;                                                                                 \
+        c -= b;                                                                                 \
+        c ^= rot(b, 4);                                                                         \
+        b += a;                                                                                 \
     } while (0)
 
-#define FINAL(a, b, c)                                                         \
-    do {                                                                       \
-        c ^= b; c -= rot(b, 14);                                               \
-        a ^= c; a -= rot(c, 11);                                               \
-        b ^= a; b -= rot(a, 25);                                               \
-        c ^= b; c -= rot(b, 16);                                               \
-        a ^= c; a -= rot(c, 4);                                                \
-        b ^= a; b -= rot(a, 14);                                               \
-        c ^= b; c -= rot(b, 24);                                               \
+#define FINAL(a, b, c)                                                                          \
+    do {                                                                                        \
+        c ^= b;                                                                                 \
+        c -= rot(b, 14);                                                                        \
+        a ^= c;                                                                                 \
+        a -= rot(c, 11);                                                                        \
+        b ^= a;                                                                                 \
+        b -= rot(a, 25);                                                                        \
+        c ^= b;                                                                                 \
+        c -= rot(b, 16);                                                                        \
+        a ^= c;                                                                                 \
+        a -= rot(c, 4);                                                                         \
+        b ^= a;                                                                                 \
+        b -= rot(a, 14);                                                                        \
+        c ^= b;                                                                                 \
+        c -= rot(b, 24);                                                                        \
     } while (0)
 
 static uint32_t le32(const unsigned char *k)
@@ -57,15 +76,15 @@ uint64_t sqllock__hashtext64(const unsigned char *k, size_t len)
     switch (len) {
     case 11: c += (uint32_t)k[10] << 24; /* fall through */
     case 10: c += (uint32_t)k[9] << 16;  /* fall through */
-    case 9:  c += (uint32_t)k[8] << 8;   /* fall through */
-    case 8:  b += (uint32_t)k[7] << 24;  /* fall through */
-    case 7:  b += (uint32_t)k[6] << 16;  /* fall through */
-    case 6:  b += (uint32_t)k[5] << 8;   /* fall through */
-    case 5:  b += k[4];                  /* fall through */
-    case 4:  a += (uint32_t)k[3] << 24;  /* fall through */
-    case 3:  a += (uint32_t)k[2] << 16;  /* fall through */
-    case 2:  a += (uint32_t)k[1] << 8;   /* fall through */
-    case 1:  a += k[0];
+    case 9: c += (uint32_t)k[8] << 8;    /* fall through */
+    case 8: b += (uint32_t)k[7] << 24;   /* fall through */
+    case 7: b += (uint32_t)k[6] << 16;   /* fall through */
+    case 6: b += (uint32_t)k[5] << 8;    /* fall through */
+    case 5: b += k[4];                   /* fall through */
+    case 4: a += (uint32_t)k[3] << 24;   /* fall through */
+    case 3: a += (uint32_t)k[2] << 16;   /* fall through */
+    case 2: a += (uint32_t)k[1] << 8;    /* fall through */
+    case 1: a += k[0];
     }
     FINAL(a, b, c);
     return (uint64_t)b << 32 | c;

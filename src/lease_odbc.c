@@ -30,8 +30,18 @@
 #include "lease_sql.h"
 #include "odbc_int.h"
 
-enum { L_ACQUIRE, L_TOKEN, L_LEFT, L_RELEASE, L_CHECK, L_EXTEND, L_ONCE_DONE, L_ONCE_MARK,
-       L_ONCE_FORGET, L_COUNT };
+enum {
+    L_ACQUIRE,
+    L_TOKEN,
+    L_LEFT,
+    L_RELEASE,
+    L_CHECK,
+    L_EXTEND,
+    L_ONCE_DONE,
+    L_ONCE_MARK,
+    L_ONCE_FORGET,
+    L_COUNT
+};
 
 /* What a statement yields: the first row's columns, or the affected rows. */
 enum { ROWS, COUNT };
@@ -91,12 +101,16 @@ static sqllock_status ready(sqllock_client *c, const char *what)
 {
     struct odbc_state *s = c->be_state;
     if (sqllock__odbc_dead(s))
-        return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server is "
-                             "closed or broken", what);
+        return sqllock__fail(c, SQLLOCK_ECONNECT,
+                             "%s: the connection to the server is "
+                             "closed or broken",
+                             what);
     if (!sqllock__odbc_autocommit(s))
-        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: lease statements run with autocommit "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "%s: lease statements run with autocommit "
                              "on (a lease row must be committed the moment it is written); "
-                             "end the transaction first", what);
+                             "end the transaction first",
+                             what);
     return SQLLOCK_OK;
 }
 
@@ -141,17 +155,20 @@ static sqllock_status run_schema(sqllock_client *c)
     int txn = lo->d == &pg_dialect;
     if (txn && !SQL_SUCCEEDED(SQLSetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT,
                                                 (SQLPOINTER)SQL_AUTOCOMMIT_OFF, 0)))
-        return sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "installing the lease schema", 0);
+        return sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "installing the lease schema",
+                                  0);
     const char *p = lo->schema;
     char stmt[2048];
     sqllock_status st = SQLLOCK_OK;
     int more;
-    while (st == SQLLOCK_OK && (more = sqllock__lease_schema_next(&p, stmt, sizeof(stmt))) != 0) {
+    while (st == SQLLOCK_OK &&
+           (more = sqllock__lease_schema_next(&p, stmt, sizeof(stmt))) != 0) {
         SQLHSTMT h = SQL_NULL_HSTMT;
         SQLRETURN r = more < 0 ? SQL_ERROR : run_direct(s, stmt, &h);
         if (!SQL_SUCCEEDED(r))
             st = h ? stmt_fail(c, h, "installing the lease schema")
-                   : sqllock__fail(c, SQLLOCK_ESERVER, "installing the lease schema: a "
+                   : sqllock__fail(c, SQLLOCK_ESERVER,
+                                   "installing the lease schema: a "
                                    "statement of the schema file is too long");
         if (h)
             SQLFreeHandle(SQL_HANDLE_STMT, h);
@@ -177,7 +194,9 @@ static SQLRETURN bind(SQLHSTMT h, const char *order, const struct args *a, SQLLE
         SQLRETURN r;
         int k = i + 1;
         switch (order[i]) {
-        case 'n': r = sqllock__odbc_bind_text(h, k, a->hex[0] ? a->hex : a->name, &len[i]); break;
+        case 'n':
+            r = sqllock__odbc_bind_text(h, k, a->hex[0] ? a->hex : a->name, &len[i]);
+            break;
         case 'h': r = sqllock__odbc_bind_text(h, k, a->host, &len[i]); break;
         case 'o': r = sqllock__odbc_bind_text(h, k, a->owner, &len[i]); break;
         case 'x': r = sqllock__odbc_bind_text(h, k, a->key, &len[i]); break;
@@ -265,8 +284,10 @@ static sqllock_status run(sqllock_client *c, int i, const struct args *a, char c
         if (st == SQLLOCK_OK || !tables_missing(c))
             return st;
     }
-    return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the lease tables do not exist in this "
-                         "database: run `sqllock init` or sqllock_install_schema() once", what);
+    return sqllock__fail(c, SQLLOCK_ESTATE,
+                         "%s: the lease tables do not exist in this "
+                         "database: run `sqllock init` or sqllock_install_schema() once",
+                         what);
 }
 
 static void name_args(sqllock_client *c, struct args *a, const char *name, size_t len)
@@ -338,7 +359,8 @@ static sqllock_status nap(sqllock_client *c, long long ms)
         if (n < 0 && errno != EINTR)
             return SQLLOCK_OK;
         if (n > 0 && sqllock__cancel_take(c))
-            return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: wait canceled by "
+            return sqllock__fail(c, SQLLOCK_CANCELED,
+                                 "acquire: wait canceled by "
                                  "sqllock_cancel()");
     }
 }
@@ -360,7 +382,8 @@ static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t 
         if (deadline >= 0) {
             long long remaining = deadline - sqllock__now_ms();
             if (remaining <= 0)
-                return sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for "
+                return sqllock__fail(c, SQLLOCK_TIMEOUT,
+                                     "acquire: timed out waiting for "
                                      "the lease");
             if (remaining < sleep_ms)
                 sleep_ms = remaining;
@@ -391,8 +414,10 @@ static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, int i, int64_t
                    ? rows == 1
                    : strcmp(col[0], "1") == 0 || strcmp(col[0], "t") == 0;
     return mine ? SQLLOCK_OK
-                : sqllock__fail(c, SQLLOCK_LOST, "%s: the lease is no longer ours (it "
-                                "expired, and may have been taken by another owner)", what);
+                : sqllock__fail(c, SQLLOCK_LOST,
+                                "%s: the lease is no longer ours (it "
+                                "expired, and may have been taken by another owner)",
+                                what);
 }
 
 static sqllock_status lease_release(sqllock_client *c, sqllock_lock *l)
@@ -466,8 +491,7 @@ static sqllock_status once_run(sqllock_client *c, int i, const char *name, size_
     return st;
 }
 
-static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_t len,
-                                      int *done)
+static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_t len, int *done)
 {
     struct args a;
     name_args(c, &a, name, len);
@@ -493,12 +517,12 @@ static sqllock_status lease_once_forget(sqllock_client *c, const char *name, siz
     return once_run(c, L_ONCE_FORGET, name, len, 0, existed, "forget run-once marker");
 }
 
-#define LEASE_ODBC_MEMBERS                                                     \
-    .name = "lease", .has_numeric_keys = 0, .ident = lease_ident,              \
-    .acquire = lease_acquire, .release = lease_release, .check = lease_check,  \
-    .extend = lease_extend, .still_held = NULL, /* leases are live entries */   \
-    .in_transaction = sqllock__lease_no_transaction, .release_before_close = 1,         \
-    .install_schema = lease_install_schema, .once_done = lease_once_done,      \
+#define LEASE_ODBC_MEMBERS                                                                      \
+    .name = "lease", .has_numeric_keys = 0, .ident = lease_ident, .acquire = lease_acquire,     \
+    .release = lease_release, .check = lease_check, .extend = lease_extend,                     \
+    .still_held = NULL, /* leases are live entries */                                           \
+        .in_transaction = sqllock__lease_no_transaction, .release_before_close = 1,             \
+    .install_schema = lease_install_schema, .once_done = lease_once_done,                       \
     .once_mark = lease_once_mark, .once_forget = lease_once_forget
 
 static const struct sqllock_backend lease_odbc = {LEASE_ODBC_MEMBERS, .close = lease_close,

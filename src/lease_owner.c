@@ -88,7 +88,8 @@ int sqllock__lease_no_transaction(sqllock_client *c)
 sqllock_status sqllock__lease_release_outcome(sqllock_client *c, sqllock_status st)
 {
     if (st == SQLLOCK_ECONNECT)
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost; the lease "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the connection was lost; the lease "
                              "row expires by its ttl");
     return st;
 }
@@ -124,7 +125,9 @@ sqllock_status sqllock__lease_once_unwritable(sqllock_client *c, const char *sql
     if (!sqlstate[0])
         return SQLLOCK_OK;
     sqllock__set_errcode(c, sqlstate);
-    sqllock__fail(c, SQLLOCK_ESERVER, "run once: the job is not done, and could not be "
-                  "recorded done (SQLSTATE %s), so it is not run", sqlstate);
+    sqllock__fail(c, SQLLOCK_ESERVER,
+                  "run once: the job is not done, and could not be "
+                  "recorded done (SQLSTATE %s), so it is not run",
+                  sqlstate);
     return sqllock__lease_explain(c, SQLLOCK_ESERVER);
 }

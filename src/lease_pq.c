@@ -72,12 +72,16 @@ static sqllock_status ready(sqllock_client *c, const char *what)
 {
     struct pq_state *s = conn_of(c);
     if (PQstatus(s->conn) != CONNECTION_OK)
-        return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server is "
-                             "closed or broken", what);
+        return sqllock__fail(c, SQLLOCK_ECONNECT,
+                             "%s: the connection to the server is "
+                             "closed or broken",
+                             what);
     if (sqllock__pq_txn(s) != PQTRANS_IDLE)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: lease statements run outside any "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "%s: lease statements run outside any "
                              "transaction (a lease row must be committed the moment it "
-                             "is written); COMMIT or ROLLBACK first", what);
+                             "is written); COMMIT or ROLLBACK first",
+                             what);
     return SQLLOCK_OK;
 }
 
@@ -147,9 +151,11 @@ static sqllock_status run(sqllock_client *c, const char *sql, int n, const char 
     }
     if (!missing)
         return st;
-    return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the lease tables do not exist in this "
+    return sqllock__fail(c, SQLLOCK_ESTATE,
+                         "%s: the lease tables do not exist in this "
                          "database (or are not on the search_path): run `sqllock init` "
-                         "or sqllock_install_schema() once", what);
+                         "or sqllock_install_schema() once",
+                         what);
 }
 
 /* The parameters that name a held lease: hex name, owner id, token. */
@@ -159,8 +165,8 @@ struct mine {
     char key[24];
 };
 
-static const char *const *mine_params(sqllock_client *c, const sqllock_lock *l,
-                                      struct mine *m, const char *params[4])
+static const char *const *mine_params(sqllock_client *c, const sqllock_lock *l, struct mine *m,
+                                      const char *params[4])
 {
     sqllock__lease_hex(m->hex, l->name, l->name_len);
     snprintf(m->token, sizeof(m->token), "%lld", (long long)l->token);
@@ -243,11 +249,13 @@ static sqllock_status sleep_for_release(sqllock_client *c, const char *key, long
         if (k < 0 && errno != EINTR)
             return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: poll failed while waiting");
         if ((p[1].revents & POLLIN) && sqllock__cancel_take(c))
-            return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: wait canceled by "
+            return sqllock__fail(c, SQLLOCK_CANCELED,
+                                 "acquire: wait canceled by "
                                  "sqllock_cancel()");
         if (p[0].revents) {
             if (!PQconsumeInput(conn))
-                return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: the connection to the "
+                return sqllock__fail(c, SQLLOCK_ECONNECT,
+                                     "acquire: the connection to the "
                                      "server was lost while waiting");
             if (!c->owns_connection || notified(c, key))
                 return SQLLOCK_OK;
@@ -263,8 +271,8 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t
     /* Behind a pooler a LISTEN stays with a server session that is not
        ours between statements: poll instead (sleep_for_release caps it). */
     int listening = !conn_of(c)->pooled;
-    sqllock_status st = listening ? run_plain(c, "LISTEN " CHANNEL, "acquire (LISTEN)")
-                                  : SQLLOCK_OK;
+    sqllock_status st =
+        listening ? run_plain(c, "LISTEN " CHANNEL, "acquire (LISTEN)") : SQLLOCK_OK;
     if (st != SQLLOCK_OK)
         return st;
     for (;;) {
@@ -276,7 +284,8 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t
         if (deadline >= 0) {
             long long remaining = deadline - sqllock__now_ms();
             if (remaining <= 0) {
-                st = sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the "
+                st = sqllock__fail(c, SQLLOCK_TIMEOUT,
+                                   "acquire: timed out waiting for the "
                                    "lease");
                 break;
             }
@@ -310,8 +319,8 @@ static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t 
 
 /* Runs a statement about a held lease whose first column counts the rows it
    touched (or is 't'): OK when it touched this lease, LOST otherwise. */
-static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, const char *sql,
-                              int nparams, const char *extra, const char *what)
+static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, const char *sql, int nparams,
+                              const char *extra, const char *what)
 {
     struct mine m;
     const char *params[4];
@@ -324,8 +333,10 @@ static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, const char *sq
         return st;
     if (strcmp(r.value[0], "1") == 0 || strcmp(r.value[0], "t") == 0)
         return SQLLOCK_OK;
-    return sqllock__fail(c, SQLLOCK_LOST, "%s: the lease is no longer ours (it expired, "
-                         "and may have been taken by another owner)", what);
+    return sqllock__fail(c, SQLLOCK_LOST,
+                         "%s: the lease is no longer ours (it expired, "
+                         "and may have been taken by another owner)",
+                         what);
 }
 
 static sqllock_status lease_release(sqllock_client *c, sqllock_lock *l)
@@ -353,8 +364,8 @@ static void lease_close(sqllock_client *c)
     c->lease_be = NULL;
 }
 
-static sqllock_status once_bool(sqllock_client *c, const char *sql, const char *name,
-                                size_t len, int *out, const char *what)
+static sqllock_status once_bool(sqllock_client *c, const char *sql, const char *name, size_t len,
+                                int *out, const char *what)
 {
     char hex[HEXNAME_MAX];
     sqllock__lease_hex(hex, name, len);
@@ -366,8 +377,7 @@ static sqllock_status once_bool(sqllock_client *c, const char *sql, const char *
     return st;
 }
 
-static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_t len,
-                                      int *done)
+static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_t len, int *done)
 {
     char hex[HEXNAME_MAX];
     sqllock__lease_hex(hex, name, len);

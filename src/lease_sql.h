@@ -24,72 +24,72 @@
 
 /* Takes the row when it is free or expired, by the server's clock; returns
    (new token or NULL, ms the holder still has). Order: n h p o t m n2. */
-#define LEASE_PG_ACQUIRE(n, h, p, o, t, m, n2)                                 \
-    "WITH t AS (SELECT pg_catalog.clock_timestamp() AS now),"                  \
-    " got AS (INSERT INTO sqllock_lease AS l (name, owner_host, owner_pid,"    \
-    "   owner_id, token, acquired_at, expires_at, min_until, released)"        \
-    "  SELECT pg_catalog.decode(" n ", 'hex'), " h ", " p "::pg_catalog.int8, " \
-    o ", 1, t.now,"                                                            \
-    "   t.now + " t "::pg_catalog.int8 * interval '1 millisecond',"            \
-    "   t.now + " m "::pg_catalog.int8 * interval '1 millisecond', false FROM t" \
-    "  ON CONFLICT (name) DO UPDATE SET owner_host = excluded.owner_host,"     \
-    "   owner_pid = excluded.owner_pid, owner_id = excluded.owner_id,"         \
-    "   token = l.token + 1, acquired_at = excluded.acquired_at,"              \
-    "   expires_at = excluded.expires_at, min_until = excluded.min_until,"     \
-    "   released = false"                                                      \
-    "  WHERE l.expires_at <= excluded.acquired_at"                             \
-    "  RETURNING l.token)"                                                     \
-    " SELECT (SELECT token FROM got),"                                         \
-    "  (SELECT pg_catalog.ceil(extract(epoch FROM h.expires_at - t.now) * 1000)" \
-    "::pg_catalog.int8 FROM sqllock_lease h, t"                                \
+#define LEASE_PG_ACQUIRE(n, h, p, o, t, m, n2)                                                  \
+    "WITH t AS (SELECT pg_catalog.clock_timestamp() AS now),"                                   \
+    " got AS (INSERT INTO sqllock_lease AS l (name, owner_host, owner_pid,"                     \
+    "   owner_id, token, acquired_at, expires_at, min_until, released)"                         \
+    "  SELECT pg_catalog.decode(" n ", 'hex'), " h ", " p "::pg_catalog.int8, " o ", 1, t.now," \
+    "   t.now + " t "::pg_catalog.int8 * interval '1 millisecond',"                             \
+    "   t.now + " m "::pg_catalog.int8 * interval '1 millisecond', false FROM t"                \
+    "  ON CONFLICT (name) DO UPDATE SET owner_host = excluded.owner_host,"                      \
+    "   owner_pid = excluded.owner_pid, owner_id = excluded.owner_id,"                          \
+    "   token = l.token + 1, acquired_at = excluded.acquired_at,"                               \
+    "   expires_at = excluded.expires_at, min_until = excluded.min_until,"                      \
+    "   released = false"                                                                       \
+    "  WHERE l.expires_at <= excluded.acquired_at"                                              \
+    "  RETURNING l.token)"                                                                      \
+    " SELECT (SELECT token FROM got),"                                                          \
+    "  (SELECT pg_catalog.ceil(extract(epoch FROM h.expires_at - t.now) * 1000)"                \
+    "::pg_catalog.int8 FROM sqllock_lease h, t"                                                 \
     "   WHERE h.name = pg_catalog.decode(" n2 ", 'hex'))"
 
 /* Owner and token still match and the lease has not run out. */
-#define LEASE_PG_MINE(n, o, k)                                                 \
-    " name = pg_catalog.decode(" n ", 'hex') AND owner_id = " o                \
-    " AND token = " k "::pg_catalog.int8 AND NOT released"                     \
+#define LEASE_PG_MINE(n, o, k)                                                                  \
+    " name = pg_catalog.decode(" n ", 'hex') AND owner_id = " o " AND token = " k               \
+    "::pg_catalog.int8 AND NOT released"                                                        \
     " AND expires_at > pg_catalog.clock_timestamp()"
 
 /* A release before min_until keeps the lease until then (ttl_min_ms). The
    notification goes out on every release: a waiter then re-reads when the
    row frees, which may be min_until rather than the expiry it had read.
    One row: (1 released / 0 not ours, notifications). Order: n o k x. */
-#define LEASE_PG_RELEASE(n, o, k, x)                                           \
-    "WITH r AS (UPDATE sqllock_lease SET released = true,"                     \
-    "  expires_at = GREATEST(min_until, pg_catalog.clock_timestamp())"         \
-    "  WHERE" LEASE_PG_MINE(n, o, k) " RETURNING 1),"                          \
-    " n AS (SELECT pg_catalog.pg_notify('" LEASE_CHANNEL "', " x ") FROM r)"   \
-    " SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM n)"
+#define LEASE_PG_RELEASE(n, o, k, x)                                                            \
+    "WITH r AS (UPDATE sqllock_lease SET released = true,"                                      \
+    "  expires_at = GREATEST(min_until, pg_catalog.clock_timestamp())"                          \
+    "  WHERE" LEASE_PG_MINE(                                                                    \
+        n, o, k) " RETURNING 1),"                                                               \
+                 " n AS (SELECT pg_catalog.pg_notify('" LEASE_CHANNEL "', " x ") FROM r)"       \
+                 " SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM n)"
 
 /* 't' while held. Order: n o k. */
-#define LEASE_PG_CHECK(n, o, k)                                                \
+#define LEASE_PG_CHECK(n, o, k)                                                                 \
     "SELECT EXISTS (SELECT 1 FROM sqllock_lease WHERE" LEASE_PG_MINE(n, o, k) ")"
 
 /* 1 when extended, 0 when no longer ours. Order: e n o k. */
-#define LEASE_PG_EXTEND(e, n, o, k)                                            \
-    "WITH e AS (UPDATE sqllock_lease SET expires_at = GREATEST(min_until,"     \
-    "  pg_catalog.clock_timestamp() + " e "::pg_catalog.int8"                  \
-    " * interval '1 millisecond')"                                             \
-    "  WHERE" LEASE_PG_MINE(n, o, k) " RETURNING 1)"                           \
-    " SELECT count(*) FROM e"
+#define LEASE_PG_EXTEND(e, n, o, k)                                                             \
+    "WITH e AS (UPDATE sqllock_lease SET expires_at = GREATEST(min_until,"                      \
+    "  pg_catalog.clock_timestamp() + " e "::pg_catalog.int8"                                   \
+    " * interval '1 millisecond')"                                                              \
+    "  WHERE" LEASE_PG_MINE(n, o, k) " RETURNING 1)"                                            \
+                                     " SELECT count(*) FROM e"
 
 /* (done, why the marker could not be written: '' or the SQLSTATE the
    INSERT would fail with), so that a job is not run when it could not be
    recorded done. Order: n. */
-#define LEASE_PG_ONCE_DONE(n)                                                  \
-    "SELECT EXISTS (SELECT 1 FROM sqllock_once"                                \
-    " WHERE name = pg_catalog.decode(" n ", 'hex')),"                          \
-    " CASE WHEN pg_catalog.current_setting('transaction_read_only')"           \
-    "::pg_catalog.bool THEN '25006'"                                           \
-    " WHEN NOT pg_catalog.has_table_privilege('sqllock_once', 'INSERT')"       \
+#define LEASE_PG_ONCE_DONE(n)                                                                   \
+    "SELECT EXISTS (SELECT 1 FROM sqllock_once"                                                 \
+    " WHERE name = pg_catalog.decode(" n ", 'hex')),"                                           \
+    " CASE WHEN pg_catalog.current_setting('transaction_read_only')"                            \
+    "::pg_catalog.bool THEN '25006'"                                                            \
+    " WHEN NOT pg_catalog.has_table_privilege('sqllock_once', 'INSERT')"                        \
     " THEN '42501' ELSE '' END"
 /* Order: n b k. */
-#define LEASE_PG_ONCE_MARK(n, b, k)                                            \
-    "INSERT INTO sqllock_once (name, done_at, done_by, token)"                 \
-    " VALUES (pg_catalog.decode(" n ", 'hex'), pg_catalog.clock_timestamp(), " \
-    b ", " k "::pg_catalog.int8) ON CONFLICT (name) DO NOTHING"
-#define LEASE_PG_ONCE_FORGET(n)                                                \
-    "WITH d AS (DELETE FROM sqllock_once WHERE name = pg_catalog.decode(" n    \
+#define LEASE_PG_ONCE_MARK(n, b, k)                                                             \
+    "INSERT INTO sqllock_once (name, done_at, done_by, token)"                                  \
+    " VALUES (pg_catalog.decode(" n ", 'hex'), pg_catalog.clock_timestamp(), " b ", " k         \
+    "::pg_catalog.int8) ON CONFLICT (name) DO NOTHING"
+#define LEASE_PG_ONCE_FORGET(n)                                                                 \
+    "WITH d AS (DELETE FROM sqllock_once WHERE name = pg_catalog.decode(" n                     \
     ", 'hex') RETURNING 1) SELECT count(*) FROM d"
 
 /* ---- SQLite (ODBC) ------------------------------------------------------- */
@@ -98,50 +98,48 @@
 #define LEASE_SQLITE_NAME "CAST(? AS BLOB)"
 
 /* Affects one row when it took the lease. Order: n h p o t m. */
-#define LEASE_SQLITE_ACQUIRE                                                   \
-    "INSERT INTO sqllock_lease (name, owner_host, owner_pid, owner_id, token," \
-    " acquired_at, expires_at, min_until, released)"                           \
-    " SELECT " LEASE_SQLITE_NAME ", ?, ?, ?, 1, now, now + ?, now + ?, 0"      \
-    " FROM (SELECT " LEASE_SQLITE_NOW " AS now) WHERE true"                    \
-    " ON CONFLICT (name) DO UPDATE SET owner_host = excluded.owner_host,"      \
-    " owner_pid = excluded.owner_pid, owner_id = excluded.owner_id,"           \
-    " token = sqllock_lease.token + 1, acquired_at = excluded.acquired_at,"    \
-    " expires_at = excluded.expires_at, min_until = excluded.min_until,"       \
-    " released = 0"                                                            \
+#define LEASE_SQLITE_ACQUIRE                                                                    \
+    "INSERT INTO sqllock_lease (name, owner_host, owner_pid, owner_id, token,"                  \
+    " acquired_at, expires_at, min_until, released)"                                            \
+    " SELECT " LEASE_SQLITE_NAME ", ?, ?, ?, 1, now, now + ?, now + ?, 0"                       \
+    " FROM (SELECT " LEASE_SQLITE_NOW " AS now) WHERE true"                                     \
+    " ON CONFLICT (name) DO UPDATE SET owner_host = excluded.owner_host,"                       \
+    " owner_pid = excluded.owner_pid, owner_id = excluded.owner_id,"                            \
+    " token = sqllock_lease.token + 1, acquired_at = excluded.acquired_at,"                     \
+    " expires_at = excluded.expires_at, min_until = excluded.min_until,"                        \
+    " released = 0"                                                                             \
     " WHERE sqllock_lease.expires_at <= excluded.acquired_at"
 
-#define LEASE_SQLITE_MINE                                                      \
-    " name = " LEASE_SQLITE_NAME " AND owner_id = ? AND token = ?"             \
+#define LEASE_SQLITE_MINE                                                                       \
+    " name = " LEASE_SQLITE_NAME " AND owner_id = ? AND token = ?"                              \
     " AND NOT released AND expires_at > " LEASE_SQLITE_NOW
 
 /* The token of the row this client wrote last: read right after the
    acquiring statement took the row, it is that acquisition's token (only
    this client writes its owner id, and the row stays ours unless it
    expires, which the acquire then reports as BUSY). Order: n o. */
-#define LEASE_SQLITE_TOKEN                                                     \
-    "SELECT token FROM sqllock_lease WHERE name = " LEASE_SQLITE_NAME          \
-    " AND owner_id = ?"
+#define LEASE_SQLITE_TOKEN                                                                      \
+    "SELECT token FROM sqllock_lease WHERE name = " LEASE_SQLITE_NAME " AND owner_id = ?"
 /* ms the holder still has. Order: n. */
-#define LEASE_SQLITE_LEFT                                                      \
-    "SELECT expires_at - " LEASE_SQLITE_NOW " FROM sqllock_lease"              \
+#define LEASE_SQLITE_LEFT                                                                       \
+    "SELECT expires_at - " LEASE_SQLITE_NOW " FROM sqllock_lease"                               \
     " WHERE name = " LEASE_SQLITE_NAME
 /* Order: n o k. */
-#define LEASE_SQLITE_RELEASE                                                   \
-    "UPDATE sqllock_lease SET released = 1,"                                   \
+#define LEASE_SQLITE_RELEASE                                                                    \
+    "UPDATE sqllock_lease SET released = 1,"                                                    \
     " expires_at = MAX(min_until, " LEASE_SQLITE_NOW ") WHERE" LEASE_SQLITE_MINE
-#define LEASE_SQLITE_CHECK                                                     \
+#define LEASE_SQLITE_CHECK                                                                      \
     "SELECT EXISTS (SELECT 1 FROM sqllock_lease WHERE" LEASE_SQLITE_MINE ")"
 /* Order: e n o k. */
-#define LEASE_SQLITE_EXTEND                                                    \
-    "UPDATE sqllock_lease SET expires_at = MAX(min_until, " LEASE_SQLITE_NOW   \
+#define LEASE_SQLITE_EXTEND                                                                     \
+    "UPDATE sqllock_lease SET expires_at = MAX(min_until, " LEASE_SQLITE_NOW                    \
     " + ?) WHERE" LEASE_SQLITE_MINE
-#define LEASE_SQLITE_ONCE_DONE                                                 \
+#define LEASE_SQLITE_ONCE_DONE                                                                  \
     "SELECT EXISTS (SELECT 1 FROM sqllock_once WHERE name = " LEASE_SQLITE_NAME ")"
 /* Order: n b k. */
-#define LEASE_SQLITE_ONCE_MARK                                                 \
-    "INSERT INTO sqllock_once (name, done_at, done_by, token) VALUES ("        \
-    LEASE_SQLITE_NAME ", " LEASE_SQLITE_NOW ", ?, ?) ON CONFLICT (name) DO NOTHING"
-#define LEASE_SQLITE_ONCE_FORGET                                               \
-    "DELETE FROM sqllock_once WHERE name = " LEASE_SQLITE_NAME
+#define LEASE_SQLITE_ONCE_MARK                                                                  \
+    "INSERT INTO sqllock_once (name, done_at, done_by, token) VALUES (" LEASE_SQLITE_NAME       \
+    ", " LEASE_SQLITE_NOW ", ?, ?) ON CONFLICT (name) DO NOTHING"
+#define LEASE_SQLITE_ONCE_FORGET "DELETE FROM sqllock_once WHERE name = " LEASE_SQLITE_NAME
 
 #endif /* SQLLOCK_LEASE_SQL_H */

@@ -37,21 +37,29 @@ static sqllock_status check_opts(sqllock_client *c, const sqllock_acquire_opts *
                              "acquire: wait_ms %lld exceeds %d (use SQLLOCK_WAIT_FOREVER)",
                              (long long)o->wait_ms, INT_MAX);
     if (o->mode != SQLLOCK_EXCLUSIVE && o->mode != SQLLOCK_SHARED)
-        return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: mode %d is neither "
-                             "SQLLOCK_EXCLUSIVE nor SQLLOCK_SHARED", o->mode);
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "acquire: mode %d is neither "
+                             "SQLLOCK_EXCLUSIVE nor SQLLOCK_SHARED",
+                             o->mode);
     if (o->scope != SQLLOCK_SESSION && o->scope != SQLLOCK_TRANSACTION)
-        return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: scope %d is neither "
-                             "SQLLOCK_SESSION nor SQLLOCK_TRANSACTION", o->scope);
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "acquire: scope %d is neither "
+                             "SQLLOCK_SESSION nor SQLLOCK_TRANSACTION",
+                             o->scope);
     if (o->ttl_ms < 0 || o->ttl_min_ms < 0)
-        return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: ttl_ms and ttl_min_ms must not be "
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "acquire: ttl_ms and ttl_min_ms must not be "
                              "negative");
     if (o->ttl_min_ms > 0 && o->ttl_min_ms > o->ttl_ms)
-        return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: ttl_min_ms (%lld) needs a ttl_ms at "
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "acquire: ttl_min_ms (%lld) needs a ttl_ms at "
                              "least as long (ttl_ms is %lld)",
                              (long long)o->ttl_min_ms, (long long)o->ttl_ms);
     if (o->ttl_ms > SQLLOCK_TTL_MAX_MS || o->ttl_min_ms > SQLLOCK_TTL_MAX_MS)
-        return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: ttl_ms and ttl_min_ms must not "
-                             "exceed %lld (about a year)", (long long)SQLLOCK_TTL_MAX_MS);
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "acquire: ttl_ms and ttl_min_ms must not "
+                             "exceed %lld (about a year)",
+                             (long long)SQLLOCK_TTL_MAX_MS);
     return SQLLOCK_OK;
 }
 
@@ -69,7 +77,8 @@ static const struct sqllock_backend *route(sqllock_client *c, const sqllock_acqu
             return NULL;
         }
         if (c->be == c->lease_be) {
-            sqllock__fail(c, SQLLOCK_ENOTSUP, "acquire: this database has no session "
+            sqllock__fail(c, SQLLOCK_ENOTSUP,
+                          "acquire: this database has no session "
                           "locks, only leases: give ttl_ms > 0");
             return NULL;
         }
@@ -142,7 +151,8 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     if (sqllock__check_owner(c, "acquire") != SQLLOCK_OK)
         return c->last_status;
     if (!c->be)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: the client is not connected "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "acquire: the client is not connected "
                              "(its connect failed)");
     if (!opts)
         opts = &defaults;
@@ -157,8 +167,10 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     uint64_t ident;
     if (is_key) {
         if (!c->be->has_numeric_keys)
-            return sqllock__fail(c, SQLLOCK_ENOTSUP, "acquire: the %s backend has no "
-                                 "numeric keys", c->be->name);
+            return sqllock__fail(c, SQLLOCK_ENOTSUP,
+                                 "acquire: the %s backend has no "
+                                 "numeric keys",
+                                 c->be->name);
         ident = (uint64_t)key;
     } else {
         if (!name)
@@ -167,8 +179,10 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
         if (len == 0)
             return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: the name is empty");
         if (len > SQLLOCK_NAME_MAX)
-            return sqllock__fail(c, SQLLOCK_EINVAL, "acquire: the name is longer than "
-                                 "SQLLOCK_NAME_MAX (%d bytes)", SQLLOCK_NAME_MAX);
+            return sqllock__fail(c, SQLLOCK_EINVAL,
+                                 "acquire: the name is longer than "
+                                 "SQLLOCK_NAME_MAX (%d bytes)",
+                                 SQLLOCK_NAME_MAX);
         ident = be->ident(name, len);
     }
 
@@ -239,7 +253,8 @@ sqllock_status sqllock_release(sqllock_lock *l)
         return c->last_status;
     sqllock_status st = SQLLOCK_LOST;
     if (l->kind == SQLLOCK_ENTRY_ENDED) {
-        sqllock__fail(c, SQLLOCK_LOST, "release: the transaction that held the lock had "
+        sqllock__fail(c, SQLLOCK_LOST,
+                      "release: the transaction that held the lock had "
                       "already ended");
     } else {
         st = l->be->release(c, l);
@@ -266,7 +281,8 @@ sqllock_status sqllock_check(sqllock_lock *l)
     if (sqllock__check_owner(c, "check") != SQLLOCK_OK)
         return c->last_status;
     if (l->kind == SQLLOCK_ENTRY_ENDED)
-        return sqllock__fail(c, SQLLOCK_LOST, "check: the transaction that held the lock "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "check: the transaction that held the lock "
                              "has ended");
     return done(c, l->be->check(c, l));
 }
@@ -280,8 +296,10 @@ sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms)
     if (sqllock__check_owner(c, "extend") != SQLLOCK_OK)
         return c->last_status;
     if (!l->be->extend)
-        return sqllock__fail(c, SQLLOCK_ENOTSUP, "extend: %s locks do not expire, so there "
-                             "is nothing to extend", l->be->name);
+        return sqllock__fail(c, SQLLOCK_ENOTSUP,
+                             "extend: %s locks do not expire, so there "
+                             "is nothing to extend",
+                             l->be->name);
     if (ttl_ms <= 0 || ttl_ms > SQLLOCK_TTL_MAX_MS)
         return sqllock__fail(c, SQLLOCK_EINVAL, "extend: ttl_ms must be > 0 and at most %lld",
                              (long long)SQLLOCK_TTL_MAX_MS);

@@ -88,9 +88,9 @@ static void finish(SQLHSTMT st)
 #define RC_NONE (-12345) /* no return code came */
 struct reply {
     SQLINTEGER rc;
-    int failed;             /* SQLExecute failed; diag says why */
-    int canceled;           /* sqllock_cancel's SQLCancel was sent */
-    struct odbc_diag diag;  /* the error, or a success's info */
+    int failed;            /* SQLExecute failed; diag says why */
+    int canceled;          /* sqllock_cancel's SQLCancel was sent */
+    struct odbc_diag diag; /* the error, or a success's info */
 };
 
 /*
@@ -208,14 +208,16 @@ static sqllock_status not_granted(sqllock_client *c, int64_t wait_ms)
 {
     return wait_ms == 0
                ? sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lock is held by another session")
-               : sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the lock "
+               : sqllock__fail(c, SQLLOCK_TIMEOUT,
+                               "acquire: timed out waiting for the lock "
                                "(sp_getapplock returned -1)");
 }
 
 static sqllock_status deadlock_victim(sqllock_client *c)
 {
     sqllock__set_errcode(c, "40001");
-    return sqllock__fail(c, SQLLOCK_DEADLOCK, "acquire: chosen as a deadlock victim "
+    return sqllock__fail(c, SQLLOCK_DEADLOCK,
+                         "acquire: chosen as a deadlock victim "
                          "(sp_getapplock returned -3)");
 }
 
@@ -223,10 +225,12 @@ static sqllock_status ms_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
 {
     struct odbc_state *s = state(c);
     if (sqllock__odbc_dead(s))
-        return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: the connection to the server is "
+        return sqllock__fail(c, SQLLOCK_ECONNECT,
+                             "acquire: the connection to the server is "
                              "closed or broken");
     if (l->scope == SQLLOCK_TRANSACTION && sqllock__odbc_autocommit(s))
-        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: transaction scope needs an open "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "acquire: transaction scope needs an open "
                              "transaction (autocommit off on the connection)");
     SQLINTEGER timeout = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : (SQLINTEGER)wait_ms;
     struct reply rp;
@@ -235,15 +239,13 @@ static sqllock_status ms_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
         return st;
     switch (rp.rc) {
     case 0:
-    case 1:
-        return SQLLOCK_OK;
-    case -1:
-        return not_granted(c, wait_ms);
+    case 1: return SQLLOCK_OK;
+    case -1: return not_granted(c, wait_ms);
     case -2:
-        return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: the lock request was canceled "
+        return sqllock__fail(c, SQLLOCK_CANCELED,
+                             "acquire: the lock request was canceled "
                              "(sp_getapplock returned -2)");
-    case -3:
-        return deadlock_victim(c);
+    case -3: return deadlock_victim(c);
     }
     /* No code that says "not granted": whatever failed, the server may
        have granted the lock, so it is looked for and let go of. */
@@ -258,8 +260,9 @@ static sqllock_status ms_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
     } else {
         sqllock__set_errcode(c, rp.diag.sqlstate[0] ? rp.diag.sqlstate : NULL);
         st = sqllock__fail(c, SQLLOCK_ESERVER, "acquire: sp_getapplock returned %d (%s): %s",
-                           (int)rp.rc, rp.rc == -999 ? "parameter validation or other call error"
-                                                     : "not a documented return code",
+                           (int)rp.rc,
+                           rp.rc == -999 ? "parameter validation or other call error"
+                                         : "not a documented return code",
                            rp.diag.msg[0] ? rp.diag.msg : "no diagnostics");
     }
     if (st == SQLLOCK_ECONNECT)
@@ -276,7 +279,8 @@ static sqllock_status ms_release(sqllock_client *c, sqllock_lock *l)
 {
     struct odbc_state *s = state(c);
     if (sqllock__odbc_dead(s))
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the lock "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the connection was lost, and the lock "
                              "with it");
     if (l->scope == SQLLOCK_TRANSACTION) {
         /* Released by the server when the transaction ends, like
@@ -285,7 +289,8 @@ static sqllock_status ms_release(sqllock_client *c, sqllock_lock *l)
         if (held < 0)
             return (sqllock_status)held;
         return held ? SQLLOCK_OK
-                    : sqllock__fail(c, SQLLOCK_LOST, "release: the transaction that held the "
+                    : sqllock__fail(c, SQLLOCK_LOST,
+                                    "release: the transaction that held the "
                                     "lock has already ended");
     }
     struct reply rp;
@@ -296,14 +301,16 @@ static sqllock_status ms_release(sqllock_client *c, sqllock_lock *l)
         return SQLLOCK_OK;
     /* SQL Server raises error 1223 "not currently held" (with -999). */
     if (rp.diag.native == 1223 || (!rp.failed && rp.rc != RC_NONE))
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the server says this session no longer "
-                             "held the lock (sp_releaseapplock returned %d: %s)", (int)rp.rc,
-                             rp.diag.msg[0] ? rp.diag.msg : "no diagnostics");
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the server says this session no longer "
+                             "held the lock (sp_releaseapplock returned %d: %s)",
+                             (int)rp.rc, rp.diag.msg[0] ? rp.diag.msg : "no diagnostics");
     if (!rp.failed)
         return sqllock__fail(c, SQLLOCK_ESERVER, "release: the server returned no return code");
     st = sqllock__odbc_fail_diag(c, s, &rp.diag, "release", 0);
     if (st == SQLLOCK_ECONNECT || strcmp(c->errcode, "08S01") == 0)
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the connection was lost, and the "
                              "lock with it");
     return st;
 }

@@ -15,8 +15,11 @@
 static size_t utf8_one(const unsigned char *s, size_t left, unsigned long *cp)
 {
     static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    size_t n = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-                             : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
+    size_t n = s[0] < 0x80             ? 1
+               : (s[0] & 0xe0) == 0xc0 ? 2
+               : (s[0] & 0xf0) == 0xe0 ? 3
+               : (s[0] & 0xf8) == 0xf0 ? 4
+                                       : 0;
     if (!n || n > left)
         return 0;
     unsigned long v = n == 1 ? s[0] : s[0] & (0x3f >> (n - 1));

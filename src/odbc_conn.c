@@ -19,7 +19,7 @@
 
 struct parsed {
     struct odbc_state *s;
-    const char *backend;    /* the value of backend=, not NUL-terminated */
+    const char *backend; /* the value of backend=, not NUL-terminated */
     size_t backend_len;
     size_t cut_start, cut_end; /* where backend=... sits in the string */
     int has_app;
@@ -91,8 +91,10 @@ static const struct sqllock_backend *detect(sqllock_client *c, struct odbc_state
     if (!SQL_SUCCEEDED(r)) {
         sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, what, 0);
         if (c->last_status == SQLLOCK_ESERVER)
-            sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the driver cannot say which DBMS it is "
-                          "connected to (is the connection open?): %s", what, c->errmsg);
+            sqllock__fail(c, SQLLOCK_ECONNECT,
+                          "%s: the driver cannot say which DBMS it is "
+                          "connected to (is the connection open?): %s",
+                          what, c->errmsg);
         return NULL;
     }
     if (strcmp(s->dbms, "Microsoft SQL Server") == 0)
@@ -101,9 +103,11 @@ static const struct sqllock_backend *detect(sqllock_client *c, struct odbc_state
         return &sqllock__pg_advisory_odbc;
     if (strcmp(s->dbms, "SQLite") == 0)
         return &sqllock__lease_odbc_only; /* no session locks: leases only */
-    sqllock__fail(c, SQLLOCK_ENOTSUP, "%s: the ODBC driver reports the DBMS \"%s\"; sqllock "
+    sqllock__fail(c, SQLLOCK_ENOTSUP,
+                  "%s: the ODBC driver reports the DBMS \"%s\"; sqllock "
                   "supports Microsoft SQL Server, PostgreSQL and SQLite (force a backend "
-                  "with backend=mssql-applock or backend=pg-advisory)", what, s->dbms);
+                  "with backend=mssql-applock or backend=pg-advisory)",
+                  what, s->dbms);
     return NULL;
 }
 
@@ -146,21 +150,26 @@ static sqllock_status pg_session_setup(sqllock_client *c, struct odbc_state *s)
 {
     SQLHSTMT st = SQL_NULL_HSTMT;
     if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &st)))
-        return sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "connect: setting up the session", 0);
+        return sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc,
+                                  "connect: setting up the session", 0);
     char name[64];
     SQLLEN len;
     appname(name, sizeof(name));
     SQLRETURN r = sqllock__odbc_bind_text(st, 1, name, &len);
     if (SQL_SUCCEEDED(r))
-        r = SQLExecDirect(st, (SQLCHAR *)
-            "SELECT pg_catalog.count(pg_catalog.set_config(d.name, d.setting, false))"
-            " FROM (VALUES ('application_name', ?), " PG_SQL_OWN_SETTINGS ")"
-            "  AS d(name, setting) JOIN pg_catalog.pg_settings AS s ON s.name = d.name"
-            " WHERE CASE d.name WHEN 'application_name' THEN s.setting = ''"
-            "  ELSE " PG_SQL_NOT_CALLERS("s") " END", SQL_NTS);
-    sqllock_status result = SQL_SUCCEEDED(r) ? SQLLOCK_OK
-                            : sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st,
-                                        "connect: setting up the session", 0);
+        r = SQLExecDirect(
+            st,
+            (SQLCHAR
+                 *)"SELECT pg_catalog.count(pg_catalog.set_config(d.name, d.setting, false))"
+                   " FROM (VALUES ('application_name', ?), " PG_SQL_OWN_SETTINGS ")"
+                   "  AS d(name, setting) JOIN pg_catalog.pg_settings AS s ON s.name = d.name"
+                   " WHERE CASE d.name WHEN 'application_name' THEN s.setting = ''"
+                   "  ELSE " PG_SQL_NOT_CALLERS("s") " END",
+            SQL_NTS);
+    sqllock_status result = SQL_SUCCEEDED(r)
+                                ? SQLLOCK_OK
+                                : sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st,
+                                                     "connect: setting up the session", 0);
     SQLFreeHandle(SQL_HANDLE_STMT, st);
     return result;
 }
@@ -176,7 +185,8 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
         sqllock__odbc_state_free(s);
         if (p.nomem)
             return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
-        return sqllock__fail(c, SQLLOCK_EINVAL, "connect: malformed ODBC connection string "
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "connect: malformed ODBC connection string "
                              "(expected key=value;... with {braced} values; not shown, as it "
                              "may hold a password)");
     }
@@ -191,9 +201,11 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
                 strspn(p.backend, "abcdefghijklmnopqrstuvwxyz0123456789-_") >= p.backend_len)
                 snprintf(shown, sizeof(shown), " \"%.*s\"", (int)p.backend_len, p.backend);
             sqllock__odbc_state_free(s);
-            return sqllock__fail(c, SQLLOCK_EINVAL, "connect: unknown backend%s (use "
+            return sqllock__fail(c, SQLLOCK_EINVAL,
+                                 "connect: unknown backend%s (use "
                                  "mssql-applock or pg-advisory, or leave backend= out to "
-                                 "choose by the DBMS)", shown);
+                                 "choose by the DBMS)",
+                                 shown);
         }
     }
 
@@ -241,7 +253,8 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
     if (!SQL_SUCCEEDED(r)) {
         free(drv);
         sqllock__odbc_state_free(s);
-        return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: the ODBC driver manager could not "
+        return sqllock__fail(c, SQLLOCK_ENOMEM,
+                             "connect: the ODBC driver manager could not "
                              "allocate a connection");
     }
     (void)SQLSetConnectAttr(s->dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)(SQLULEN)LOGIN_TIMEOUT_S,
@@ -266,7 +279,8 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
         sqllock__set_errcode(c, NULL);
     }
     sqllock_status st = be ? SQLLOCK_OK : c->last_status;
-    if (st == SQLLOCK_OK && be == &sqllock__pg_advisory_odbc && strcmp(s->dbms, "PostgreSQL") == 0)
+    if (st == SQLLOCK_OK && be == &sqllock__pg_advisory_odbc &&
+        strcmp(s->dbms, "PostgreSQL") == 0)
         st = pg_session_setup(c, s);
     if (st == SQLLOCK_OK)
         st = install(c, s, be);
@@ -286,7 +300,8 @@ sqllock_status sqllock_attach_odbc_as(sqllock_client **out, SQLHDBC dbc, const c
         return sqllock__fail(c, SQLLOCK_EINVAL, "attach: the connection is NULL");
     const struct sqllock_backend *forced = NULL;
     if (backend && !(forced = backend_named(backend, strlen(backend))))
-        return sqllock__fail(c, SQLLOCK_EINVAL, "attach: unknown backend (use mssql-applock "
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "attach: unknown backend (use mssql-applock "
                              "or pg-advisory, or NULL to choose by the DBMS)");
     struct odbc_state *s = calloc(1, sizeof(*s));
     if (!s)

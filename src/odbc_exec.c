@@ -21,7 +21,8 @@
 #include "odbc_int.h"
 
 
-void sqllock__odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h, struct odbc_diag *d)
+void sqllock__odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h,
+                             struct odbc_diag *d)
 {
     char raw[sizeof(d->msg)] = "";
     size_t o = 0;
@@ -41,8 +42,8 @@ void sqllock__odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h
         for (char *p = (char *)msg; *p; p++)
             if (*p == '\n' || *p == '\r')
                 *p = ' ';
-        int w = snprintf(raw + o, sizeof(raw) - o, "%s[%s] %s", i > 1 ? "; " : "",
-                         (char *)state, (char *)msg);
+        int w = snprintf(raw + o, sizeof(raw) - o, "%s[%s] %s", i > 1 ? "; " : "", (char *)state,
+                         (char *)msg);
         if (w < 0)
             break;
         o += (size_t)w < sizeof(raw) - o ? (size_t)w : sizeof(raw) - o - 1;
@@ -64,8 +65,8 @@ int sqllock__odbc_autocommit(struct odbc_state *s)
     return !SQL_SUCCEEDED(r) || ac == SQL_AUTOCOMMIT_ON;
 }
 
-sqllock_status sqllock__odbc_fail(sqllock_client *c, struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h,
-                         const char *what, int canceled)
+sqllock_status sqllock__odbc_fail(sqllock_client *c, struct odbc_state *s, SQLSMALLINT type,
+                                  SQLHANDLE h, const char *what, int canceled)
 {
     struct odbc_diag d;
     sqllock__odbc_diag_read(s, type, h, &d);
@@ -73,15 +74,16 @@ sqllock_status sqllock__odbc_fail(sqllock_client *c, struct odbc_state *s, SQLSM
 }
 
 sqllock_status sqllock__odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
-                              const struct odbc_diag *dp, const char *what, int canceled)
+                                       const struct odbc_diag *dp, const char *what,
+                                       int canceled)
 {
     const struct odbc_diag d = *dp;
     sqllock__set_errcode(c, d.sqlstate);
     const char *st = d.sqlstate;
     const char *msg = d.msg[0] ? d.msg : "no diagnostics";
     if (sqllock__odbc_dead(s) || strncmp(st, "08", 2) == 0)
-        return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server was lost: %s",
-                             what, msg);
+        return sqllock__fail(c, SQLLOCK_ECONNECT,
+                             "%s: the connection to the server was lost: %s", what, msg);
     if (strcmp(st, "HY008") == 0 || strcmp(st, "57014") == 0)
         return sqllock__fail(c, SQLLOCK_CANCELED, "%s: %s", what,
                              canceled ? "wait canceled by sqllock_cancel()"
@@ -91,8 +93,10 @@ sqllock_status sqllock__odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
     if (strcmp(st, "55P03") == 0 || strcmp(st, "HYT00") == 0 || d.native == 1222)
         return sqllock__fail(c, SQLLOCK_TIMEOUT, "%s: timed out waiting for the lock", what);
     if (strcmp(st, "25P02") == 0)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the connection's transaction has failed; "
-                             "roll it back first", what);
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "%s: the connection's transaction has failed; "
+                             "roll it back first",
+                             what);
     return sqllock__fail(c, SQLLOCK_ESERVER, "%s: server error %s (native %ld): %s", what,
                          st[0] ? st : "(none)", d.native, msg);
 }
@@ -144,8 +148,8 @@ SQLRETURN sqllock__odbc_bind_i64(SQLHSTMT st, int i, const int64_t *v, SQLLEN *l
 SQLRETURN sqllock__odbc_bind_i32(SQLHSTMT st, int i, const SQLINTEGER *v, SQLLEN *len)
 {
     *len = 0;
-    return SQLBindParameter(st, (SQLUSMALLINT)i, SQL_PARAM_INPUT, SQL_C_SLONG, SQL_INTEGER, 0,
-                            0, (SQLPOINTER)v, 0, len);
+    return SQLBindParameter(st, (SQLUSMALLINT)i, SQL_PARAM_INPUT, SQL_C_SLONG, SQL_INTEGER, 0, 0,
+                            (SQLPOINTER)v, 0, len);
 }
 
 int sqllock__odbc_fetch_text(SQLHSTMT st, char *buf, size_t n)
@@ -174,8 +178,8 @@ SQLRETURN sqllock__odbc_end_tran(struct odbc_state *s, SQLSMALLINT how)
 struct watch {
     sqllock_client *c;
     SQLHSTMT st;
-    int stop[2];            /* written once the statement has returned */
-    pthread_mutex_t mu;     /* SQLCancel only while the statement runs */
+    int stop[2];        /* written once the statement has returned */
+    pthread_mutex_t mu; /* SQLCancel only while the statement runs */
     int done;
     int canceled;
 };
@@ -302,14 +306,17 @@ sqllock_status sqllock__odbc_check(sqllock_client *c, sqllock_lock *l, odbc_held
 {
     struct odbc_state *s = c->be_state;
     if (sqllock__odbc_dead(s))
-        return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "check: the connection was lost, and the lock "
                              "with it");
     if (l->scope == SQLLOCK_TRANSACTION && sqllock__odbc_autocommit(s))
-        return sqllock__fail(c, SQLLOCK_LOST, "check: the transaction that held the lock has "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "check: the transaction that held the lock has "
                              "ended");
     int h = held(c, l, "check");
     if (h == SQLLOCK_ECONNECT)
-        return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "check: the connection was lost, and the lock "
                              "with it");
     if (h < 0)
         return (sqllock_status)h;

@@ -18,7 +18,7 @@
 #define ODBC_STMT_MAX 32
 
 struct odbc_state {
-    SQLHENV env;                    /* ours; SQL_NULL_HENV when attached */
+    SQLHENV env; /* ours; SQL_NULL_HENV when attached */
     SQLHDBC dbc;
     int owned;                      /* opened by us: disconnected and freed */
     struct sqllock_secrets secrets; /* never shown */
@@ -42,17 +42,19 @@ int sqllock__odbc_connstr_each(const char *s, odbc_attr_fn fn, void *arg);
 
 /* odbc_exec.c */
 /* Reads the diagnostics of h into d (masked with s's secrets). */
-void sqllock__odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h, struct odbc_diag *d);
+void sqllock__odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h,
+                             struct odbc_diag *d);
 /* 1 when the driver says the connection is dead. */
 int sqllock__odbc_dead(struct odbc_state *s);
 /* 1 when autocommit is on (no transaction of the caller's is open). */
 int sqllock__odbc_autocommit(struct odbc_state *s);
 /* Turns a failed call on h into a status and message on c. */
-sqllock_status sqllock__odbc_fail(sqllock_client *c, struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h,
-                         const char *what, int canceled);
+sqllock_status sqllock__odbc_fail(sqllock_client *c, struct odbc_state *s, SQLSMALLINT type,
+                                  SQLHANDLE h, const char *what, int canceled);
 /* The same for diagnostics read before (SQLMoreResults clears them). */
 sqllock_status sqllock__odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
-                              const struct odbc_diag *d, const char *what, int canceled);
+                                       const struct odbc_diag *d, const char *what,
+                                       int canceled);
 /* The prepared statement at index i, preparing sql on first use (sql NULL:
    a statement for SQLExecDirect); NULL with c's error set on failure. */
 SQLHSTMT sqllock__odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, const char *sql);

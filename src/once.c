@@ -29,8 +29,10 @@ static sqllock_status check_name(sqllock_client *c, const char *name, size_t *le
     if (*len == 0)
         return sqllock__fail(c, SQLLOCK_EINVAL, "%s: the name is empty", what);
     if (*len > SQLLOCK_NAME_MAX)
-        return sqllock__fail(c, SQLLOCK_EINVAL, "%s: the name is longer than "
-                             "SQLLOCK_NAME_MAX (%d bytes)", what, SQLLOCK_NAME_MAX);
+        return sqllock__fail(c, SQLLOCK_EINVAL,
+                             "%s: the name is longer than "
+                             "SQLLOCK_NAME_MAX (%d bytes)",
+                             what, SQLLOCK_NAME_MAX);
     return SQLLOCK_OK;
 }
 
@@ -45,9 +47,10 @@ static const struct sqllock_backend *marker_backend(sqllock_client *c, const cha
         return NULL;
     }
     if (!c->lease_be || !c->lease_be->once_done) {
-        sqllock__fail(c, SQLLOCK_ENOTSUP, "%s: the %s backend has no lease tables (run "
-                      "once needs PostgreSQL, over libpq or ODBC, or SQLite over ODBC)", what,
-                      c->be->name);
+        sqllock__fail(c, SQLLOCK_ENOTSUP,
+                      "%s: the %s backend has no lease tables (run "
+                      "once needs PostgreSQL, over libpq or ODBC, or SQLite over ODBC)",
+                      what, c->be->name);
         return NULL;
     }
     return c->lease_be;

@@ -27,9 +27,9 @@
 #include "pg_sql.h"
 
 enum {
-    O_TRY,         /* + 2 * scope + mode */
-    O_LOCK = 4,    /* + 2 * scope + mode */
-    O_UNLOCK = 8,  /* + mode */
+    O_TRY,        /* + 2 * scope + mode */
+    O_LOCK = 4,   /* + 2 * scope + mode */
+    O_UNLOCK = 8, /* + mode */
     O_SET = 10,
     O_CAPTURE,
     O_RESTORE,
@@ -37,7 +37,7 @@ enum {
     O_CLEANUP,
     O_SNAPSHOT,
     O_RECOVERY,
-    O_PAIR,        /* the int4-pair space: O_PAIR + the int8 statement's index */
+    O_PAIR, /* the int4-pair space: O_PAIR + the int8 statement's index */
     O_COUNT = O_PAIR + O_SET + 2
 };
 /* The pair space's O_HELD and O_CLEANUP, after its O_TRY..O_UNLOCK. */
@@ -202,11 +202,12 @@ static sqllock_status unlock_orphan(sqllock_client *c, const struct keytext *k)
 
 static sqllock_status set_autocommit(sqllock_client *c, struct odbc_state *s, int on)
 {
-    SQLRETURN r = SQLSetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT,
-                                    (SQLPOINTER)(SQLULEN)(on ? SQL_AUTOCOMMIT_ON
-                                                             : SQL_AUTOCOMMIT_OFF), 0);
-    return SQL_SUCCEEDED(r) ? SQLLOCK_OK
-                            : sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "acquire (autocommit)", 0);
+    SQLRETURN r =
+        SQLSetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT,
+                          (SQLPOINTER)(SQLULEN)(on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF), 0);
+    return SQL_SUCCEEDED(r)
+               ? SQLLOCK_OK
+               : sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "acquire (autocommit)", 0);
 }
 
 /* Waiting with autocommit on: a transaction of our own bounds the settings. */
@@ -230,8 +231,10 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
     sqllock_status on = set_autocommit(c, s, 1);
     if (st == SQLLOCK_OK && (!SQL_SUCCEEDED(end) || on != SQLLOCK_OK)) {
         /* The lock was granted but the session could not be put back. */
-        sqllock_status fail = SQL_SUCCEEDED(end) ? on
-                              : sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "acquire (commit)", 0);
+        sqllock_status fail =
+            SQL_SUCCEEDED(end)
+                ? on
+                : sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "acquire (commit)", 0);
         (void)unlock_orphan(c, k);
         return fail;
     }
@@ -288,7 +291,8 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l, const stru
         if (st == SQLLOCK_OK && l->scope == SQLLOCK_SESSION)
             (void)unlock_orphan(c, k);
         return st == SQLLOCK_OK ? back
-                                : sqllock__fail(c, back, "acquire: the wait failed (%s) and the "
+                                : sqllock__fail(c, back,
+                                                "acquire: the wait failed (%s) and the "
                                                 "session's settings could not be restored: %s",
                                                 sqllock_status_str(st), c->errmsg);
     }
@@ -306,11 +310,13 @@ static sqllock_status po_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
 {
     struct odbc_state *s = state(c);
     if (sqllock__odbc_dead(s))
-        return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: the connection to the server is "
+        return sqllock__fail(c, SQLLOCK_ECONNECT,
+                             "acquire: the connection to the server is "
                              "closed or broken");
     int ac = sqllock__odbc_autocommit(s);
     if (l->scope == SQLLOCK_TRANSACTION && ac)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: transaction scope needs an open "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "acquire: transaction scope needs an open "
                              "transaction (autocommit off on the connection)");
     struct keytext k;
     keytext(&k, l);
@@ -318,10 +324,11 @@ static sqllock_status po_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
         struct arg kargs[2];
         int nk = key_args(kargs, &k);
         int got;
-        sqllock_status st = run_bool(c, k.base + O_TRY + 2 * l->scope + l->mode, kargs, nk,
-                                     &got, "acquire");
+        sqllock_status st =
+            run_bool(c, k.base + O_TRY + 2 * l->scope + l->mode, kargs, nk, &got, "acquire");
         if (st == SQLLOCK_OK && !got)
-            return sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lock is held by another session");
+            return sqllock__fail(c, SQLLOCK_BUSY,
+                                 "acquire: the lock is held by another session");
         return st;
     }
     char timeout[32];
@@ -348,14 +355,16 @@ static sqllock_status po_release(sqllock_client *c, sqllock_lock *l)
 {
     struct odbc_state *s = state(c);
     if (sqllock__odbc_dead(s))
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the lock "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the connection was lost, and the lock "
                              "with it");
     if (l->scope == SQLLOCK_TRANSACTION) {
         int h = sqllock__odbc_autocommit(s) ? 0 : held(c, l, 0, "release");
         if (h < 0)
             return (sqllock_status)h;
         return h ? SQLLOCK_OK /* the server releases it when the transaction ends */
-                 : sqllock__fail(c, SQLLOCK_LOST, "release: the transaction that held the lock "
+                 : sqllock__fail(c, SQLLOCK_LOST,
+                                 "release: the transaction that held the lock "
                                  "has already ended");
     }
     struct keytext k;
@@ -363,13 +372,15 @@ static sqllock_status po_release(sqllock_client *c, sqllock_lock *l)
     struct arg kargs[2];
     int nk = key_args(kargs, &k);
     int was_held;
-    sqllock_status st = run_bool(c, k.base + O_UNLOCK + l->mode, kargs, nk, &was_held,
-                                 "release");
+    sqllock_status st =
+        run_bool(c, k.base + O_UNLOCK + l->mode, kargs, nk, &was_held, "release");
     if (st == SQLLOCK_ECONNECT)
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the lock "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the connection was lost, and the lock "
                              "with it");
     if (st == SQLLOCK_OK && !was_held)
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the server says this session no "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the server says this session no "
                              "longer held the lock");
     return st;
 }
@@ -423,7 +434,8 @@ sqllock_status sqllock__pg_odbc_snapshot_held(sqllock_client *c, struct odbc_sta
             result = sqllock__fail(c, SQLLOCK_ENOMEM, "attach: out of memory");
     }
     if (result == SQLLOCK_OK && r != SQL_NO_DATA)
-        result = sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st, "attach: reading pg_locks failed", 0);
+        result =
+            sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st, "attach: reading pg_locks failed", 0);
     sqllock__odbc_reset(st);
     return result;
 }

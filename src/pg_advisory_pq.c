@@ -29,9 +29,9 @@
 #include "pq_int.h"
 
 enum {
-    S_TRY,         /* + 2 * scope + mode */
-    S_LOCK = 4,    /* + 2 * scope + mode */
-    S_UNLOCK = 8,  /* + mode */
+    S_TRY,        /* + 2 * scope + mode */
+    S_LOCK = 4,   /* + 2 * scope + mode */
+    S_UNLOCK = 8, /* + mode */
     S_SET = 10,
     S_CAPTURE,
     S_RESTORE,
@@ -40,7 +40,7 @@ enum {
     S_RELEASE_SP,
     S_HELD,
     S_CLEANUP,
-    S_PAIR,        /* the int4-pair space: S_PAIR + the int8 statement's index */
+    S_PAIR, /* the int4-pair space: S_PAIR + the int8 statement's index */
     S_COUNT = S_PAIR + S_SET + 2
 };
 /* The pair space's S_HELD and S_CLEANUP, after its S_TRY..S_UNLOCK. */
@@ -50,16 +50,21 @@ enum {
 /* "sqllock1_": the 1 changes whenever a statement's text changes, so that
    two library versions attached to one connection do not share names. */
 const char *const sqllock__pg_stmt_name[S_COUNT] = {
-    "sqllock1_try", "sqllock1_try_shared", "sqllock1_xtry", "sqllock1_xtry_shared",
-    "sqllock1_lock", "sqllock1_lock_shared", "sqllock1_xlock", "sqllock1_xlock_shared",
-    "sqllock1_unlock", "sqllock1_unlock_shared",
-    "sqllock1_set", "sqllock1_capture", "sqllock1_restore",
-    "sqllock1_savepoint", "sqllock1_rollback_to", "sqllock1_release_savepoint",
-    "sqllock1_held", "sqllock1_cleanup",
-    "sqllock1_ptry", "sqllock1_ptry_shared", "sqllock1_pxtry", "sqllock1_pxtry_shared",
-    "sqllock1_plock", "sqllock1_plock_shared", "sqllock1_pxlock", "sqllock1_pxlock_shared",
-    "sqllock1_punlock", "sqllock1_punlock_shared",
-    "sqllock1_pheld", "sqllock1_pcleanup",
+    "sqllock1_try",         "sqllock1_try_shared",
+    "sqllock1_xtry",        "sqllock1_xtry_shared",
+    "sqllock1_lock",        "sqllock1_lock_shared",
+    "sqllock1_xlock",       "sqllock1_xlock_shared",
+    "sqllock1_unlock",      "sqllock1_unlock_shared",
+    "sqllock1_set",         "sqllock1_capture",
+    "sqllock1_restore",     "sqllock1_savepoint",
+    "sqllock1_rollback_to", "sqllock1_release_savepoint",
+    "sqllock1_held",        "sqllock1_cleanup",
+    "sqllock1_ptry",        "sqllock1_ptry_shared",
+    "sqllock1_pxtry",       "sqllock1_pxtry_shared",
+    "sqllock1_plock",       "sqllock1_plock_shared",
+    "sqllock1_pxlock",      "sqllock1_pxlock_shared",
+    "sqllock1_punlock",     "sqllock1_punlock_shared",
+    "sqllock1_pheld",       "sqllock1_pcleanup",
 };
 
 /* The texts are shared with the ODBC transport (pg_sql.h). */
@@ -205,8 +210,8 @@ static sqllock_status try_lock(sqllock_client *c, sqllock_lock *l, const struct 
 {
     const char *params[2] = {k->key, k->key2};
     int got;
-    sqllock_status st = run_bool(c, k->base + S_TRY + 2 * l->scope + l->mode, k->nkeys, params,
-                                 &got, "acquire");
+    sqllock_status st =
+        run_bool(c, k->base + S_TRY + 2 * l->scope + l->mode, k->nkeys, params, &got, "acquire");
     if (st != SQLLOCK_OK)
         return st;
     if (!got)
@@ -227,7 +232,7 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
             return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
         sqllock__pqx_send(&x, S_SET, 1, &timeout);
         sqllock__pqx_send(&x, k->base + S_LOCK + l->mode, k->nkeys,
-                 (const char *const[]){k->key, k->key2});
+                          (const char *const[]){k->key, k->key2});
         sqllock__pqx_sync(&x);
         sqllock__pqx_read(&x, &set);
         sqllock__pqx_read(&x, &lock);
@@ -274,8 +279,8 @@ static sqllock_status undo_savepoint(sqllock_client *c)
  * would also release a transaction-scoped lock. The restore is queued only
  * once the captured values are known, behind the waiting statement.
  */
-static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l,
-                                  const struct keytext *k, const char *timeout)
+static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l, const struct keytext *k,
+                                  const char *timeout)
 {
     struct pq_state *s = state(c);
     struct pqx x;
@@ -287,12 +292,11 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l,
     sqllock__pqx_send(&x, S_CAPTURE, 1, &timeout);
     sqllock__pqx_flush_request(&x);
     sqllock__pqx_send(&x, k->base + S_LOCK + 2 * l->scope + l->mode, k->nkeys,
-             (const char *const[]){k->key, k->key2});
+                      (const char *const[]){k->key, k->key2});
     sqllock__pqx_read(&x, &sp);
     sqllock__pqx_read(&x, &cap);
     if (cap.ok == 1) {
-        sqllock__pqx_send(&x, S_RESTORE, 2,
-                 (const char *const[]){cap.value[0], cap.value[1]});
+        sqllock__pqx_send(&x, S_RESTORE, 2, (const char *const[]){cap.value[0], cap.value[1]});
         sqllock__pqx_send(&x, S_RELEASE_SP, 0, NULL);
     }
     sqllock__pqx_sync(&x);
@@ -310,7 +314,8 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l,
         return st; /* no savepoint of ours to return to */
     sqllock_status undo = undo_savepoint(c);
     if (undo != SQLLOCK_OK)
-        return sqllock__fail(c, undo, "acquire: the wait failed (%s) and the transaction "
+        return sqllock__fail(c, undo,
+                             "acquire: the wait failed (%s) and the transaction "
                              "could not be rolled back to its savepoint",
                              sqllock_status_str(st));
     if (l->scope == SQLLOCK_SESSION) {
@@ -326,19 +331,24 @@ static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
     struct pq_state *s = state(c);
     int txn = sqllock__pq_txn(s);
     if (PQstatus(s->conn) != CONNECTION_OK)
-        return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: the connection to the server "
+        return sqllock__fail(c, SQLLOCK_ECONNECT,
+                             "acquire: the connection to the server "
                              "is closed or broken");
     if (txn == PQTRANS_INERROR)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: the connection's transaction "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "acquire: the connection's transaction "
                              "has failed; ROLLBACK first");
     if (txn == PQTRANS_ACTIVE)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: the connection is busy with "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "acquire: the connection is busy with "
                              "another query");
     if (l->scope == SQLLOCK_TRANSACTION && txn != PQTRANS_INTRANS)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: transaction scope needs an open "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "acquire: transaction scope needs an open "
                              "transaction on the connection (BEGIN first)");
     if (s->pooled && l->scope == SQLLOCK_SESSION)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: a connection pooler is between "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "acquire: a connection pooler is between "
                              "this client and PostgreSQL (the server's backend pid is not "
                              "the one libpq was given), so a session lock could be left on, "
                              "or lost with, a server session other clients share; take a "
@@ -356,17 +366,20 @@ static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
 {
     struct pq_state *s = state(c);
     if (PQstatus(s->conn) != CONNECTION_OK)
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the connection was lost, and the "
                              "lock with it");
     int txn = sqllock__pq_txn(s);
     if (l->scope == SQLLOCK_TRANSACTION) {
         if (txn == PQTRANS_INTRANS || txn == PQTRANS_ACTIVE)
             return SQLLOCK_OK; /* the server releases it at COMMIT or ROLLBACK */
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the transaction that held the lock "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the transaction that held the lock "
                              "has already ended (or failed)");
     }
     if (txn == PQTRANS_INERROR)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "release: the connection's transaction has "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "release: the connection's transaction has "
                              "failed, so nothing can be sent; ROLLBACK, then release again "
                              "(the lock is still held)");
     struct keytext k;
@@ -375,10 +388,12 @@ static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
     sqllock_status st = run_bool(c, k.base + S_UNLOCK + l->mode, k.nkeys,
                                  (const char *const[]){k.key, k.key2}, &was_held, "release");
     if (st == SQLLOCK_ECONNECT)
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the connection was lost, and the "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the connection was lost, and the "
                              "lock with it");
     if (st == SQLLOCK_OK && !was_held)
-        return sqllock__fail(c, SQLLOCK_LOST, "release: the server says this session no "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "release: the server says this session no "
                              "longer held the lock");
     return st;
 }
@@ -387,23 +402,27 @@ static sqllock_status pg_check(sqllock_client *c, sqllock_lock *l)
 {
     struct pq_state *s = state(c);
     if (PQstatus(s->conn) != CONNECTION_OK)
-        return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "check: the connection was lost, and the lock "
                              "with it");
     int txn = sqllock__pq_txn(s);
     if (l->scope == SQLLOCK_TRANSACTION && txn != PQTRANS_INTRANS && txn != PQTRANS_ACTIVE)
-        return sqllock__fail(c, SQLLOCK_LOST, "check: the transaction that held the lock has "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "check: the transaction that held the lock has "
                              "ended (or failed)");
     if (txn == PQTRANS_INERROR)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "check: the connection's transaction has "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "check: the connection's transaction has "
                              "failed, so nothing can be sent until it ends");
     struct keytext k;
     keytext(&k, l);
     int held;
-    sqllock_status st = run_bool(c, k.base ? S_PAIR_HELD : S_HELD, 3,
-                                 (const char *const[]){k.classid, k.objid, k.mode}, &held,
-                                 "check");
+    sqllock_status st =
+        run_bool(c, k.base ? S_PAIR_HELD : S_HELD, 3,
+                 (const char *const[]){k.classid, k.objid, k.mode}, &held, "check");
     if (st == SQLLOCK_ECONNECT)
-        return sqllock__fail(c, SQLLOCK_LOST, "check: the connection was lost, and the lock "
+        return sqllock__fail(c, SQLLOCK_LOST,
+                             "check: the connection was lost, and the lock "
                              "with it");
     if (st == SQLLOCK_OK && !held)
         return sqllock__fail(c, SQLLOCK_LOST, "check: the session no longer holds the lock");
@@ -420,14 +439,15 @@ static int pg_still_held(sqllock_client *c, const sqllock_lock *e)
         txn != PQTRANS_INTRANS)
         return 0;
     if (txn != PQTRANS_IDLE && txn != PQTRANS_INTRANS)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "acquire: the connection's transaction has "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "acquire: the connection's transaction has "
                              "failed or is busy");
     struct keytext k;
     keytext(&k, e);
     int held;
-    sqllock_status st = run_bool(c, k.base ? S_PAIR_HELD : S_HELD, 3,
-                                 (const char *const[]){k.classid, k.objid, NULL}, &held,
-                                 "acquire");
+    sqllock_status st =
+        run_bool(c, k.base ? S_PAIR_HELD : S_HELD, 3,
+                 (const char *const[]){k.classid, k.objid, NULL}, &held, "acquire");
     return st == SQLLOCK_OK ? held : (int)st;
 }
 
@@ -458,7 +478,8 @@ sqllock_status sqllock__pg_snapshot_held(sqllock_client *c, struct pq_state *s)
     for (int i = 0; i < PQntuples(r) && st == SQLLOCK_OK; i++) {
         long long key = strtoll(PQgetvalue(r, i, 0), NULL, 10);
         int pair = strcmp(PQgetvalue(r, i, 1), "2") == 0;
-        st = sqllock__add_foreign(c, (uint64_t)key, pair ? SQLLOCK_SPACE_PAIR : SQLLOCK_SPACE_INT8);
+        st = sqllock__add_foreign(c, (uint64_t)key,
+                                  pair ? SQLLOCK_SPACE_PAIR : SQLLOCK_SPACE_INT8);
     }
     PQclear(r);
     return st == SQLLOCK_OK ? st : sqllock__fail(c, st, "attach: out of memory");

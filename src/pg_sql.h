@@ -19,40 +19,40 @@
 #define PG_SQL_PAIRFN(fn, a, b) "SELECT pg_catalog." fn "(" PG_SQL_INT4X2(a, b) ")"
 /* The pair space's statements, in the order of the int8 ones both
    transports index by (2 * scope + mode): try, lock, then unlock (+ mode). */
-#define PG_SQL_PAIR_LOCKFNS(a, b)                                              \
-    PG_SQL_PAIRFN("pg_try_advisory_lock", a, b),                               \
-    PG_SQL_PAIRFN("pg_try_advisory_lock_shared", a, b),                        \
-    PG_SQL_PAIRFN("pg_try_advisory_xact_lock", a, b),                          \
-    PG_SQL_PAIRFN("pg_try_advisory_xact_lock_shared", a, b),                   \
-    PG_SQL_PAIRFN("pg_advisory_lock", a, b),                                   \
-    PG_SQL_PAIRFN("pg_advisory_lock_shared", a, b),                            \
-    PG_SQL_PAIRFN("pg_advisory_xact_lock", a, b),                              \
-    PG_SQL_PAIRFN("pg_advisory_xact_lock_shared", a, b),                       \
-    PG_SQL_PAIRFN("pg_advisory_unlock", a, b),                                 \
-    PG_SQL_PAIRFN("pg_advisory_unlock_shared", a, b)
+#define PG_SQL_PAIR_LOCKFNS(a, b)                                                               \
+    PG_SQL_PAIRFN("pg_try_advisory_lock", a, b),                                                \
+        PG_SQL_PAIRFN("pg_try_advisory_lock_shared", a, b),                                     \
+        PG_SQL_PAIRFN("pg_try_advisory_xact_lock", a, b),                                       \
+        PG_SQL_PAIRFN("pg_try_advisory_xact_lock_shared", a, b),                                \
+        PG_SQL_PAIRFN("pg_advisory_lock", a, b),                                                \
+        PG_SQL_PAIRFN("pg_advisory_lock_shared", a, b),                                         \
+        PG_SQL_PAIRFN("pg_advisory_xact_lock", a, b),                                           \
+        PG_SQL_PAIRFN("pg_advisory_xact_lock_shared", a, b),                                    \
+        PG_SQL_PAIRFN("pg_advisory_unlock", a, b),                                              \
+        PG_SQL_PAIRFN("pg_advisory_unlock_shared", a, b)
 
 /* The session's own granted advisory lock on (classid, objid) in key space
    sub: objsubid "1" for int8 keys, "2" for int4 pairs. */
-#define PG_SQL_HELD_WHERE_IN(sub, cls, obj)                                    \
-    " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"                    \
-    " AND pid = pg_catalog.pg_backend_pid() AND objsubid = " sub " AND granted" \
-    " AND database = (SELECT oid FROM pg_catalog.pg_database"                  \
-    "                 WHERE datname = pg_catalog.current_database())"          \
+#define PG_SQL_HELD_WHERE_IN(sub, cls, obj)                                                     \
+    " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"                                     \
+    " AND pid = pg_catalog.pg_backend_pid() AND objsubid = " sub " AND granted"                 \
+    " AND database = (SELECT oid FROM pg_catalog.pg_database"                                   \
+    "                 WHERE datname = pg_catalog.current_database())"                           \
     " AND classid = " cls "::pg_catalog.oid AND objid = " obj "::pg_catalog.oid"
 #define PG_SQL_HELD_WHERE(cls, obj) PG_SQL_HELD_WHERE_IN("1", cls, obj)
 
 /* Bounds the wait of this transaction and lifts statement_timeout. */
-#define PG_SQL_SET(lt)                                                         \
-    "SELECT pg_catalog.set_config('lock_timeout', " lt ", true),"              \
+#define PG_SQL_SET(lt)                                                                          \
+    "SELECT pg_catalog.set_config('lock_timeout', " lt ", true),"                               \
     " pg_catalog.set_config('statement_timeout', '0', true)"
 /* The same, returning the settings it replaces. */
-#define PG_SQL_CAPTURE(lt)                                                     \
-    "SELECT pg_catalog.current_setting('lock_timeout'),"                       \
-    " pg_catalog.current_setting('statement_timeout'),"                        \
-    " pg_catalog.set_config('lock_timeout', " lt ", true),"                    \
+#define PG_SQL_CAPTURE(lt)                                                                      \
+    "SELECT pg_catalog.current_setting('lock_timeout'),"                                        \
+    " pg_catalog.current_setting('statement_timeout'),"                                         \
+    " pg_catalog.set_config('lock_timeout', " lt ", true),"                                     \
     " pg_catalog.set_config('statement_timeout', '0', true)"
-#define PG_SQL_RESTORE(lt, st)                                                 \
-    "SELECT pg_catalog.set_config('lock_timeout', " lt ", true),"              \
+#define PG_SQL_RESTORE(lt, st)                                                                  \
+    "SELECT pg_catalog.set_config('lock_timeout', " lt ", true),"                               \
     " pg_catalog.set_config('statement_timeout', " st ", true)"
 
 #define PG_SQL_SAVEPOINT "SAVEPOINT sqllock_wait"
@@ -61,40 +61,38 @@
 
 /* Whether the session holds (cls, obj) in space sub, in mode m unless m is
    NULL. Text order: cls, obj, m, m2. */
-#define PG_SQL_HELD_IN(sub, cls, obj, m, m2)                                   \
-    "SELECT EXISTS (SELECT 1" PG_SQL_HELD_WHERE_IN(sub, cls, obj) " AND (" m   \
-    "::pg_catalog.text IS NULL OR mode = " m2 "))"
+#define PG_SQL_HELD_IN(sub, cls, obj, m, m2)                                                    \
+    "SELECT EXISTS (SELECT 1" PG_SQL_HELD_WHERE_IN(                                             \
+        sub, cls, obj) " AND (" m "::pg_catalog.text IS NULL OR mode = " m2 "))"
 #define PG_SQL_HELD(cls, obj, m, m2) PG_SQL_HELD_IN("1", cls, obj, m, m2)
 #define PG_SQL_HELD_PAIR(cls, obj, m, m2) PG_SQL_HELD_IN("2", cls, obj, m, m2)
 
 /* Unlocks the key (the unlock functions' arguments: args, args2) if the
    session holds it as (cls, obj) in space sub and mode m. */
-#define PG_SQL_CLEANUP_IN(sub, cls, obj, m, m2, args, args2)                   \
-    "SELECT CASE WHEN " m " = 'ShareLock'"                                     \
-    " THEN pg_catalog.pg_advisory_unlock_shared(" args ")"                     \
-    " ELSE pg_catalog.pg_advisory_unlock(" args2 ") END"                       \
-    PG_SQL_HELD_WHERE_IN(sub, cls, obj) " AND mode = " m2
+#define PG_SQL_CLEANUP_IN(sub, cls, obj, m, m2, args, args2)                                    \
+    "SELECT CASE WHEN " m " = 'ShareLock'"                                                      \
+    " THEN pg_catalog.pg_advisory_unlock_shared(" args ")"                                      \
+    " ELSE pg_catalog.pg_advisory_unlock(" args2                                                \
+    ") END" PG_SQL_HELD_WHERE_IN(sub, cls, obj) " AND mode = " m2
 /* Text order: m, k, k2, cls, obj, m2. */
-#define PG_SQL_CLEANUP(cls, obj, m, m2, k, k2)                                 \
-    PG_SQL_CLEANUP_IN("1", cls, obj, m, m2, k "::pg_catalog.int8",             \
-                      k2 "::pg_catalog.int8")
+#define PG_SQL_CLEANUP(cls, obj, m, m2, k, k2)                                                  \
+    PG_SQL_CLEANUP_IN("1", cls, obj, m, m2, k "::pg_catalog.int8", k2 "::pg_catalog.int8")
 /* Text order: m, a, b, a2, b2, cls, obj, m2. */
-#define PG_SQL_CLEANUP_PAIR(cls, obj, m, m2, a, b, a2, b2)                     \
+#define PG_SQL_CLEANUP_PAIR(cls, obj, m, m2, a, b, a2, b2)                                      \
     PG_SQL_CLEANUP_IN("2", cls, obj, m, m2, PG_SQL_INT4X2(a, b), PG_SQL_INT4X2(a2, b2))
 
 /* Every advisory lock the session holds: the 64 bits of (classid, objid)
    and the key space (objsubid: 1 int8, 2 int4 pair). */
-#define PG_SQL_SNAPSHOT                                                        \
-    "SELECT (classid::pg_catalog.int8 << 32) | objid::pg_catalog.int8, objsubid" \
-    " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"                    \
-    " AND pid = pg_catalog.pg_backend_pid() AND objsubid IN (1, 2) AND granted" \
-    " AND database = (SELECT oid FROM pg_catalog.pg_database"                  \
+#define PG_SQL_SNAPSHOT                                                                         \
+    "SELECT (classid::pg_catalog.int8 << 32) | objid::pg_catalog.int8, objsubid"                \
+    " FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"                                     \
+    " AND pid = pg_catalog.pg_backend_pid() AND objsubid IN (1, 2) AND granted"                 \
+    " AND database = (SELECT oid FROM pg_catalog.pg_database"                                   \
     " WHERE datname = pg_catalog.current_database())"
 
 /* The backend's pid (a pooler in between reports another to the client)
    and whether the server is a standby. */
-#define PG_SQL_IDENTIFY                                                        \
-    "SELECT pg_catalog.pg_backend_pid(), pg_catalog.pg_is_in_recovery()"
+#define PG_SQL_IDENTIFY "SELECT pg_catalog.pg_backend_pid(), pg_catalog.pg_is_in_recovery()"
 #define PG_SQL_IN_RECOVERY "SELECT pg_catalog.pg_is_in_recovery()"
 
 /*
@@ -124,17 +122,17 @@
  * set both timeouts per transaction). pg_settings drops what the server's
  * version does not have.
  */
-#define PG_SQL_OWN_SETTINGS                                                    \
-    "('statement_timeout', '0'), ('lock_timeout', '0'),"                       \
-    " ('idle_session_timeout', '0'), ('idle_in_transaction_session_timeout', '0')," \
+#define PG_SQL_OWN_SETTINGS                                                                     \
+    "('statement_timeout', '0'), ('lock_timeout', '0'),"                                        \
+    " ('idle_session_timeout', '0'), ('idle_in_transaction_session_timeout', '0'),"             \
     " ('client_connection_check_interval', '" PG_SQL_CHECK_INTERVAL_MS "')"
 /* s (a pg_settings row) was not chosen by the caller. */
 #define PG_SQL_NOT_CALLERS(s) s ".source NOT IN ('client', 'session')"
 
 /* Why a server in recovery is refused, for both transports. */
-#define PG_STANDBY_REFUSED                                                     \
-    "the server is in recovery (a hot standby): advisory locks taken there "   \
-    "are not seen by the primary; connect to the primary "                     \
+#define PG_STANDBY_REFUSED                                                                      \
+    "the server is in recovery (a hot standby): advisory locks taken there "                    \
+    "are not seen by the primary; connect to the primary "                                      \
     "(target_session_attrs=read-write)"
 
 #endif /* SQLLOCK_PG_SQL_H */

@@ -124,7 +124,8 @@ static int collect_secrets(struct pq_state *s, const char *conninfo, PQconninfoO
                            int *ambiguous)
 {
     for (PQconninfoOption *o = opts; o->keyword; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val && add_secret(s, o->val, strlen(o->val)))
+        if (strcmp(o->keyword, "password") == 0 && o->val &&
+            add_secret(s, o->val, strlen(o->val)))
             return -1;
     if (add_keyword_passwords(s, conninfo))
         return -1;
@@ -208,7 +209,7 @@ static const char setup_sql[] =
     "   AS d(name, setting)"
     "  JOIN pg_catalog.pg_settings AS s ON s.name = d.name"
     "  WHERE " PG_SQL_NOT_CALLERS("s") " AND pg_catalog.pg_backend_pid() = $1::pg_catalog.int4"
-    " ) AS applied";
+                                       " ) AS applied";
 
 /* Whether the session is on a standby, and whether a pooler is in between:
    a pooler gives libpq a backend pid of its own making. */
@@ -240,8 +241,10 @@ static sqllock_status identify(sqllock_client *c, struct pq_state *s)
 static sqllock_status setup(sqllock_client *c, struct pq_state *s)
 {
     if (PQserverVersion(s->conn) < 90600)
-        return sqllock__fail(c, SQLLOCK_ENOTSUP, "the server is PostgreSQL %d; sqllock needs "
-                             "9.6 or later", PQserverVersion(s->conn));
+        return sqllock__fail(c, SQLLOCK_ENOTSUP,
+                             "the server is PostgreSQL %d; sqllock needs "
+                             "9.6 or later",
+                             PQserverVersion(s->conn));
     s->cancel = PQgetCancel(s->conn);
     if (!s->cancel)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
@@ -312,7 +315,8 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
     struct pq_state *s = calloc(1, sizeof(*s));
     int ambiguous = 0;
     if (!s || collect_secrets(s, conninfo, opts, &ambiguous) ||
-        add_secret(s, getenv("PGPASSWORD"), getenv("PGPASSWORD") ? strlen(getenv("PGPASSWORD")) : 0)) {
+        add_secret(s, getenv("PGPASSWORD"),
+                   getenv("PGPASSWORD") ? strlen(getenv("PGPASSWORD")) : 0)) {
         PQconninfoFree(opts);
         sqllock__pq_state_free(s);
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
@@ -376,10 +380,12 @@ sqllock_status sqllock_attach_pg(sqllock_client **out, PGconn *conn)
         return sqllock__fail(c, SQLLOCK_ECONNECT, "attach: the connection is not connected");
     PGTransactionStatusType txn = PQtransactionStatus(conn);
     if (txn == PQTRANS_ACTIVE || PQpipelineStatus(conn) != PQ_PIPELINE_OFF)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "attach: the connection is busy with a query "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "attach: the connection is busy with a query "
                              "or in pipeline mode");
     if (txn == PQTRANS_INERROR)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "attach: the connection's transaction has "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "attach: the connection's transaction has "
                              "failed; ROLLBACK first");
     struct pq_state *s = calloc(1, sizeof(*s));
     if (!s)

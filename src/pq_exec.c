@@ -43,8 +43,8 @@ static void broke(struct pqx *x)
     record(x, "08006", PQerrorMessage(x->s->conn));
 }
 
-static sqllock_status begin(struct pqx *x, sqllock_client *c, struct pq_state *s,
-                            int cancelable, int pipeline)
+static sqllock_status begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable,
+                            int pipeline)
 {
     memset(x, 0, sizeof(*x));
     x->c = c;
@@ -58,12 +58,14 @@ static sqllock_status begin(struct pqx *x, sqllock_client *c, struct pq_state *s
     if (PQtransactionStatus(s->conn) == PQTRANS_ACTIVE ||
         PQpipelineStatus(s->conn) != PQ_PIPELINE_OFF ||
         (pipeline && !PQenterPipelineMode(s->conn)))
-        return sqllock__fail(c, SQLLOCK_ESTATE, "the connection is busy with another query "
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "the connection is busy with another query "
                              "or in pipeline mode");
     return SQLLOCK_OK;
 }
 
-sqllock_status sqllock__pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable)
+sqllock_status sqllock__pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s,
+                                  int cancelable)
 {
     return begin(x, c, s, cancelable, 1);
 }
@@ -77,17 +79,17 @@ void sqllock__pqx_send(struct pqx *x, int stmt, int nparams, const char *const *
 {
     /* Behind a pooler our prepared statements may live on another server
        session than the next transaction's: send the text every time. */
-    int sent = x->s->pooled
-                   ? PQsendQueryParams(x->s->conn, sqllock__pg_stmt_sql[stmt], nparams, NULL, params,
-                                       NULL, NULL, 0)
-                   : PQsendQueryPrepared(x->s->conn, sqllock__pg_stmt_name[stmt], nparams, params, NULL,
-                                         NULL, 0);
+    int sent = x->s->pooled ? PQsendQueryParams(x->s->conn, sqllock__pg_stmt_sql[stmt], nparams,
+                                                NULL, params, NULL, NULL, 0)
+                            : PQsendQueryPrepared(x->s->conn, sqllock__pg_stmt_name[stmt],
+                                                  nparams, params, NULL, NULL, 0);
     if (!x->broken && !sent)
         broke(x);
     x->unsynced = 1;
 }
 
-void sqllock__pqx_send_sql(struct pqx *x, const char *sql, int nparams, const char *const *params)
+void sqllock__pqx_send_sql(struct pqx *x, const char *sql, int nparams,
+                           const char *const *params)
 {
     if (!x->broken && !PQsendQueryParams(x->s->conn, sql, nparams, NULL, params, NULL, NULL, 0))
         broke(x);
@@ -193,12 +195,8 @@ void sqllock__pqx_read(struct pqx *x, struct pqx_step *r)
                 r->value[i][n] = '\0';
             }
             /* fall through */
-        case PGRES_COMMAND_OK:
-            r->ok = 1;
-            break;
-        case PGRES_PIPELINE_ABORTED:
-            r->ok = -1;
-            break;
+        case PGRES_COMMAND_OK: r->ok = 1; break;
+        case PGRES_PIPELINE_ABORTED: r->ok = -1; break;
         case PGRES_PIPELINE_SYNC:
             /* A step read after its sync: it was never sent. */
             x->syncs--;
@@ -253,8 +251,10 @@ sqllock_status sqllock__pqx_fail(struct pqx *x, const char *what)
     sqllock__redact(clean, sizeof(clean), x->msg, &x->s->secrets, 0);
     sqllock__set_errcode(c, x->sqlstate);
     if (x->broken)
-        return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: the connection to the server was "
-                             "lost: %s", what, clean[0] ? clean : "no detail");
+        return sqllock__fail(c, SQLLOCK_ECONNECT,
+                             "%s: the connection to the server was "
+                             "lost: %s",
+                             what, clean[0] ? clean : "no detail");
     if (strcmp(x->sqlstate, "55P03") == 0)
         return sqllock__fail(c, SQLLOCK_TIMEOUT, "%s: timed out waiting for the lock", what);
     if (strcmp(x->sqlstate, "57014") == 0)
@@ -264,21 +264,23 @@ sqllock_status sqllock__pqx_fail(struct pqx *x, const char *what)
     if (strcmp(x->sqlstate, "40P01") == 0)
         return sqllock__fail(c, SQLLOCK_DEADLOCK, "%s: deadlock detected: %s", what, clean);
     if (strcmp(x->sqlstate, "25P02") == 0)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: the connection's transaction has "
-                             "failed; ROLLBACK first", what);
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "%s: the connection's transaction has "
+                             "failed; ROLLBACK first",
+                             what);
     return sqllock__fail(c, SQLLOCK_ESERVER, "%s: server error %s: %s", what, x->sqlstate,
                          clean);
 }
 
 sqllock_status sqllock__pq_fail_result(sqllock_client *c, struct pq_state *s, PGresult *r,
-                              const char *what)
+                                       const char *what)
 {
     char clean[512];
     sqllock__redact(clean, sizeof(clean), PQresultErrorMessage(r), &s->secrets, 0);
     clean[strcspn(clean, "\n")] = '\0';
     sqllock__set_errcode(c, PQresultErrorField(r, PG_DIAG_SQLSTATE));
     PQclear(r);
-    return sqllock__fail(c, PQstatus(s->conn) == CONNECTION_OK ? SQLLOCK_ESERVER
-                                                               : SQLLOCK_ECONNECT,
+    return sqllock__fail(c,
+                         PQstatus(s->conn) == CONNECTION_OK ? SQLLOCK_ESERVER : SQLLOCK_ECONNECT,
                          "%s: %s", what, clean);
 }

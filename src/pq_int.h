@@ -15,11 +15,11 @@
 
 struct pq_state {
     PGconn *conn;
-    PGcancel *cancel;       /* built before any wait, used by the waiter */
+    PGcancel *cancel;               /* built before any wait, used by the waiter */
     struct sqllock_secrets secrets; /* strings never to show in a message */
-    int prepared;           /* our statements exist on conn */
-    int owned;              /* opened by us: closed by sqllock__pq_state_free */
-    int pooled;             /* a pooler is in the path: no session state of ours lasts */
+    int prepared;                   /* our statements exist on conn */
+    int owned;                      /* opened by us: closed by sqllock__pq_state_free */
+    int pooled;                     /* a pooler is in the path: no session state of ours lasts */
 };
 
 #define PQX_VALUES 2
@@ -27,35 +27,37 @@ struct pq_state {
 
 /* What one step of an exchange produced. */
 struct pqx_step {
-    int ok;                               /* 1 done, 0 failed, -1 skipped */
+    int ok;                                /* 1 done, 0 failed, -1 skipped */
     char value[PQX_VALUES][PQX_VALUE_MAX]; /* first row, text form */
 };
 
 struct pqx {
     sqllock_client *c;
     struct pq_state *s;
-    int cancelable;         /* watch the cancel pipe while reading */
-    int single;             /* one statement, outside pipeline mode */
-    int canceled;           /* sqllock_cancel was called during the exchange */
+    int cancelable; /* watch the cancel pipe while reading */
+    int single;     /* one statement, outside pipeline mode */
+    int canceled;   /* sqllock_cancel was called during the exchange */
     int cancels_sent;
     long long next_cancel_ms;
-    int unsynced;           /* steps sent since the last sync */
-    int syncs;              /* syncs sent and not yet read back */
-    int broken;             /* the connection failed */
-    int failed;             /* some step failed; the first one is recorded */
+    int unsynced; /* steps sent since the last sync */
+    int syncs;    /* syncs sent and not yet read back */
+    int broken;   /* the connection failed */
+    int failed;   /* some step failed; the first one is recorded */
     char sqlstate[6];
     char msg[512];
 };
 
 /* pq_exec.c */
 /* Starts an exchange; fails with ESTATE if conn is busy or ECONNECT if bad. */
-sqllock_status sqllock__pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s, int cancelable);
+sqllock_status sqllock__pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s,
+                                  int cancelable);
 /* Starts an exchange of exactly one statement, which needs no pipeline. */
 sqllock_status sqllock__pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *s);
 /* Statement stmt of sqllock__pg_stmt_name/sqllock__pg_stmt_sql, prepared unless s is pooled. */
 void sqllock__pqx_send(struct pqx *x, int stmt, int nparams, const char *const *params);
 /* An unnamed statement, for what runs too rarely to be worth preparing. */
-void sqllock__pqx_send_sql(struct pqx *x, const char *sql, int nparams, const char *const *params);
+void sqllock__pqx_send_sql(struct pqx *x, const char *sql, int nparams,
+                           const char *const *params);
 void sqllock__pqx_send_prepare(struct pqx *x, const char *name, const char *sql);
 /* Asks the server to send what it has so far (before a step that waits). */
 void sqllock__pqx_flush_request(struct pqx *x);
@@ -68,7 +70,7 @@ void sqllock__pqx_end(struct pqx *x);
 sqllock_status sqllock__pqx_fail(struct pqx *x, const char *what);
 /* Turns a failed PGresult (which it clears) into a status and message. */
 sqllock_status sqllock__pq_fail_result(sqllock_client *c, struct pq_state *s, PGresult *r,
-                              const char *what);
+                                       const char *what);
 /* PQTRANS_* of the connection. */
 int sqllock__pq_txn(const struct pq_state *s);
 /* Sends a request to cancel what conn is running; async-signal-unsafe. */

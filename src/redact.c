@@ -17,8 +17,9 @@
 #include "sqllock_int.h"
 
 #define MASK "***"
-#define WITHHELD "(the driver's message is withheld: out of memory while collecting the " \
-                 "passwords to mask in it)"
+#define WITHHELD                                                                                \
+    "(the driver's message is withheld: out of memory while collecting the "                    \
+    "passwords to mask in it)"
 
 int sqllock__secrets_add(struct sqllock_secrets *s, const char *secret, size_t len)
 {

@@ -48,11 +48,11 @@
 
 /* What a held-set entry stands for. */
 enum sqllock_entry_kind {
-    SQLLOCK_ENTRY_LIVE,     /* a handle the caller owns */
-    SQLLOCK_ENTRY_RETIRED,  /* a released transaction lock, held until the
+    SQLLOCK_ENTRY_LIVE,    /* a handle the caller owns */
+    SQLLOCK_ENTRY_RETIRED, /* a released transaction lock, held until the
                                transaction ends; no handle refers to it */
-    SQLLOCK_ENTRY_FOREIGN,  /* held by the session before it was attached */
-    SQLLOCK_ENTRY_ENDED     /* a handle whose transaction ended; no longer
+    SQLLOCK_ENTRY_FOREIGN, /* held by the session before it was attached */
+    SQLLOCK_ENTRY_ENDED    /* a handle whose transaction ended; no longer
                                in the set */
 };
 
@@ -65,24 +65,24 @@ enum sqllock_key_space { SQLLOCK_SPACE_INT8 = 0, SQLLOCK_SPACE_PAIR = 1 };
 struct sqllock_lock {
     sqllock_client *client;
     const struct sqllock_backend *be;
-    sqllock_lock *bucket_next;       /* held-set chain */
-    sqllock_lock *prev, *next;       /* every entry of the client */
-    uint64_t ident;                  /* the server-side identity: same ident,
+    sqllock_lock *bucket_next;  /* held-set chain */
+    sqllock_lock *prev, *next;  /* every entry of the client */
+    uint64_t ident;             /* the server-side identity: same ident,
                                         same lock */
-    int64_t token;                   /* fencing token, 0 if none */
-    int64_t ttl_ms, ttl_min_ms;      /* as acquired: 0 unless a lease */
+    int64_t token;              /* fencing token, 0 if none */
+    int64_t ttl_ms, ttl_min_ms; /* as acquired: 0 unless a lease */
     unsigned char mode, scope, kind, is_key;
-    unsigned char space;             /* enum sqllock_key_space */
+    unsigned char space; /* enum sqllock_key_space */
     uint32_t name_len;
-    char name[];                     /* NUL-terminated */
+    char name[]; /* NUL-terminated */
 };
 
 struct sqllock_held {
     sqllock_lock **buckets;
-    size_t nbuckets;                 /* a power of two, or 0 */
+    size_t nbuckets; /* a power of two, or 0 */
     size_t count;
-    size_t retired;                  /* how many are SQLLOCK_ENTRY_RETIRED */
-    sqllock_lock *all;               /* list through prev/next */
+    size_t retired;    /* how many are SQLLOCK_ENTRY_RETIRED */
+    sqllock_lock *all; /* list through prev/next */
 };
 
 /*
@@ -156,23 +156,22 @@ struct sqllock_backend {
     /* Records the marker (token: the fencing token of the run, or 0). */
     sqllock_status (*once_mark)(sqllock_client *c, const char *name, size_t len, int64_t token);
     /* Removes the marker; *existed = 1 when there was one. */
-    sqllock_status (*once_forget)(sqllock_client *c, const char *name, size_t len,
-                                  int *existed);
+    sqllock_status (*once_forget)(sqllock_client *c, const char *name, size_t len, int *existed);
 };
 
 struct sqllock_client {
-    const struct sqllock_backend *be;  /* NULL for a client whose connect failed */
+    const struct sqllock_backend *be; /* NULL for a client whose connect failed */
     void *be_state;
     /* The lease backend for locks with a ttl on this connection (NULL when
        the connection has none); it shares the connection of be_state. */
     const struct sqllock_backend *lease_be;
     void *lease_state;
-    int owns_connection;               /* opened by sqllock_connect */
-    long owner_pid;                    /* the process that made c */
-    int cancel_pipe[2];                /* sqllock_cancel writes, waits poll */
+    int owns_connection; /* opened by sqllock_connect */
+    long owner_pid;      /* the process that made c */
+    int cancel_pipe[2];  /* sqllock_cancel writes, waits poll */
     struct sqllock_held held;
     sqllock_status last_status;
-    char errcode[6];                   /* SQLSTATE of the last server error */
+    char errcode[6]; /* SQLSTATE of the last server error */
     char errmsg[SQLLOCK_ERRMSG_MAX];
 };
 
@@ -227,8 +226,8 @@ sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident, int space
 /* The entry of backend be with this identity in this key space: a lease and
    an advisory lock of one name are two different locks, and so are an int8
    key and the int4 pair of the same bits, so all three are the key. */
-sqllock_lock *sqllock__held_find(const struct sqllock_held *h,
-                                 const struct sqllock_backend *be, uint64_t ident, int space);
+sqllock_lock *sqllock__held_find(const struct sqllock_held *h, const struct sqllock_backend *be,
+                                 uint64_t ident, int space);
 /* Makes room for one more entry, so that the add after a successful
    acquire cannot fail. */
 sqllock_status sqllock__held_reserve(struct sqllock_held *h);

@@ -65,7 +65,7 @@ static char *with_appname(const char *url, const char *appname)
         return NULL;
     if (strncmp(url, "odbc:", 5) == 0 && strcasestr(url, "Driver=FreeTDS"))
         snprintf(s, len, "%s;APP=%s", url, appname); /* LOGIN7's program name */
-    else if (strncmp(url, "odbc:", 5) == 0) /* psqlODBC passes pqopt on to libpq */
+    else if (strncmp(url, "odbc:", 5) == 0)          /* psqlODBC passes pqopt on to libpq */
         snprintf(s, len, "%s%spqopt={application_name=%s}", url,
                  url[strlen(url) - 1] == ';' ? "" : ";", appname);
     else if (strncmp(url, "postgres", 8) == 0)
@@ -150,8 +150,10 @@ int t_exec(PGconn *pc, const char *sql)
 
 int t_pid(PGconn *admin, const char *appname)
 {
-    return (int)t_sql_ll(admin, "SELECT coalesce(max(pid), 0) FROM pg_stat_activity "
-                                "WHERE application_name = $1", appname, NULL);
+    return (int)t_sql_ll(admin,
+                         "SELECT coalesce(max(pid), 0) FROM pg_stat_activity "
+                         "WHERE application_name = $1",
+                         appname, NULL);
 }
 
 int t_holds(PGconn *admin, int pid, int64_t key)

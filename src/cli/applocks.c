@@ -207,13 +207,14 @@ int applocks_show(const char *url, const char *command, const char *name, int js
     }
     if (name && !json)
         printf("lock \"%s\" (matched on the first %d characters of its SQL Server resource, "
-               "all sys.dm_tran_locks shows: \"%s\") %s\n", name, KEPT, kept,
-               held ? "is held" : "is free");
+               "all sys.dm_tran_locks shows: \"%s\") %s\n",
+               name, KEPT, kept, held ? "is held" : "is free");
     for (int i = 0; i < n; i++) {
         char *v[3];
         for (int k = 0; k < 3; k++)
             v[k] = rows[i].null[k] ? NULL : rows[i].v[k];
-        print_row(json, !name, rows[i].desc + rows[i].res, mode_of(rows[i].mode), rows[i].status, rows[i].sid, v);
+        print_row(json, !name, rows[i].desc + rows[i].res, mode_of(rows[i].mode), rows[i].status,
+                  rows[i].sid, v);
     }
     free(rows);
     code = name && held ? 1 : 0;

@@ -18,12 +18,12 @@
 
 struct checker {
     pthread_t thread;
-    int stop[2];          /* written by checker_stop() */
-    int lost[2];          /* written by the thread when the lock is gone */
+    int stop[2]; /* written by checker_stop() */
+    int lost[2]; /* written by the thread when the lock is gone */
     sqllock_client *client;
     sqllock_lock *lock;
     int every_ms;
-    char reason[512];     /* written before lost[1], read after lost[0] */
+    char reason[512]; /* written before lost[1], read after lost[0] */
 };
 
 static void *run_checks(void *arg)
@@ -56,8 +56,8 @@ struct checker *checker_start(sqllock_client *c, sqllock_lock *l, int every_ms)
     struct checker *k = malloc(sizeof(*k));
     if (!k)
         return NULL;
-    *k = (struct checker){.stop = {-1, -1}, .lost = {-1, -1}, .client = c, .lock = l,
-                          .every_ms = every_ms};
+    *k = (struct checker){
+        .stop = {-1, -1}, .lost = {-1, -1}, .client = c, .lock = l, .every_ms = every_ms};
     if (pipe(k->stop) != 0 || pipe(k->lost) != 0) {
         free_checker(k);
         return NULL;

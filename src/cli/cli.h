@@ -36,8 +36,8 @@
 
 /* What the global options set; each subcommand may also set them. */
 struct cli {
-    const char *url;  /* --url, or NULL: see cli_url() */
-    int verbose;      /* -v */
+    const char *url; /* --url, or NULL: see cli_url() */
+    int verbose;     /* -v */
 };
 
 /*
@@ -47,9 +47,9 @@ struct cli {
  * with the same bits.
  */
 struct cli_key {
-    int pair;       /* 1: A/B */
-    int32_t a, b;   /* the pair */
-    int64_t key;    /* the int8 key; for a pair A<<32 | B as unsigned, which
+    int pair;     /* 1: A/B */
+    int32_t a, b; /* the pair */
+    int64_t key;  /* the int8 key; for a pair A<<32 | B as unsigned, which
                        is how pg_locks shows both (classid, objid) */
 };
 /* text.c: parses "N" or "A/B" (decimal, optional '-', nothing else): 0, or -1. */
@@ -64,8 +64,8 @@ int cmd_run(struct cli *cli, int argc, char **argv);
 
 /* run_opts.c: what `sqllock run` was asked to do. */
 struct run_opts {
-    const char *name;     /* NULL with --key */
-    struct cli_key key;   /* --key, or the advisory key of name */
+    const char *name;                 /* NULL with --key */
+    struct cli_key key;               /* --key, or the advisory key of name */
     char what[SQLLOCK_NAME_MAX + 64]; /* for messages: lock "NAME" or lock key N */
     int64_t wait_ms;
     int shared;
@@ -162,16 +162,16 @@ char *cli_pg_value(const PGresult *r, int row, int col);
 
 /* One row of pg_locks for an advisory lock, with its session's details. */
 struct holder {
-    int64_t key;          /* the int8 key when pair == 0 */
-    int pair;             /* 1 for a pg_advisory_lock(int4, int4) lock */
+    int64_t key; /* the int8 key when pair == 0 */
+    int pair;    /* 1 for a pg_advisory_lock(int4, int4) lock */
     uint32_t pair1, pair2;
-    int shared;           /* ShareLock rather than ExclusiveLock */
-    int granted;          /* 0: waiting */
-    long pid;             /* 0 for a prepared transaction */
-    char *appname;        /* NULL when not visible to this role */
-    char *client;         /* "local", an address, or NULL */
-    char *session_since;  /* backend_start, UTC, ISO 8601 */
-    char *waiting_since;  /* pg_locks.waitstart (PostgreSQL 14+), or NULL */
+    int shared;          /* ShareLock rather than ExclusiveLock */
+    int granted;         /* 0: waiting */
+    long pid;            /* 0 for a prepared transaction */
+    char *appname;       /* NULL when not visible to this role */
+    char *client;        /* "local", an address, or NULL */
+    char *session_since; /* backend_start, UTC, ISO 8601 */
+    char *waiting_since; /* pg_locks.waitstart (PostgreSQL 14+), or NULL */
 };
 
 struct holders {
@@ -201,8 +201,8 @@ int applocks_show(const char *url, const char *command, const char *name, int js
 
 /* One held lease: a row of sqllock_lease that has not expired. */
 struct lease_row {
-    char *name;            /* the name's bytes, NUL-terminated */
-    char *token;           /* fencing token, decimal */
+    char *name;  /* the name's bytes, NUL-terminated */
+    char *token; /* fencing token, decimal */
     char *owner_host, *owner_id;
     long owner_pid;
     char *since, *expires; /* acquired_at, expires_at: UTC, ISO 8601 */
@@ -212,7 +212,7 @@ struct lease_row {
 struct leases {
     struct lease_row *rows;
     int count;
-    int unreadable;        /* the table exists but could not be read (said):
+    int unreadable; /* the table exists but could not be read (said):
                               the exit status for it, 77 (no SELECT) or 69 */
 };
 

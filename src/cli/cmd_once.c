@@ -47,17 +47,14 @@ const char cmd_once_help[] =
 
 enum { OPT_URL = 256, OPT_FORGET };
 static const struct option long_opts[] = {
-    {"help", no_argument, NULL, 'h'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"wait", required_argument, NULL, 'w'},
-    {"forget", no_argument, NULL, OPT_FORGET},
-    {"url", required_argument, NULL, OPT_URL},
-    {NULL, 0, NULL, 0},
+    {"help", no_argument, NULL, 'h'},          {"verbose", no_argument, NULL, 'v'},
+    {"wait", required_argument, NULL, 'w'},    {"forget", no_argument, NULL, OPT_FORGET},
+    {"url", required_argument, NULL, OPT_URL}, {NULL, 0, NULL, 0},
 };
 
 struct program {
     char **argv;
-    int status;     /* PROGRAM's exit status, as a shell reports it */
+    int status; /* PROGRAM's exit status, as a shell reports it */
 };
 
 /* fn of sqllock_run_once: runs PROGRAM to its end; 0 when it exited 0. */
@@ -116,8 +113,10 @@ int cmd_once(struct cli *cli, int argc, char **argv)
             cli->verbose = 1;
         } else if (ch == 'w') {
             if (cli_parse_duration(&wait_ms, optarg) != 0 || wait_ms > 2147483647)
-                return cli_usage("once", "bad duration '%s' for --wait (e.g. 250ms, 10s, "
-                                 "5m, 1h; at most 24 days)", optarg);
+                return cli_usage("once",
+                                 "bad duration '%s' for --wait (e.g. 250ms, 10s, "
+                                 "5m, 1h; at most 24 days)",
+                                 optarg);
         } else if (ch == OPT_URL) {
             cli->url = optarg;
         } else if (ch == OPT_FORGET) {
@@ -151,7 +150,8 @@ int cmd_once(struct cli *cli, int argc, char **argv)
     sqllock_status st = sqllock_run_once(&ran, c, name, wait_ms, run_program, &p);
     if (ran == SQLLOCK_RAN_NOT_RECORDED) {
         cli_err("\"%s\" ran (exit 0) but was not recorded as done, so the next call runs it "
-                "again: %s", name, sqllock_errmsg(c));
+                "again: %s",
+                name, sqllock_errmsg(c));
         code = CLI_EXIT_CANTCREAT;
     } else if (st == SQLLOCK_OK) {
         code = ran ? p.status : 0;

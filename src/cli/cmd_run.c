@@ -122,18 +122,13 @@ static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock
         return o->busy_code;
     case SQLLOCK_TIMEOUT:
         if (cli->verbose)
-            cli_err("gave up waiting for %s after %lldms", o->what,
-                    (long long)o->wait_ms);
+            cli_err("gave up waiting for %s after %lldms", o->what, (long long)o->wait_ms);
         return o->busy_code;
-    case SQLLOCK_LOST: /* the renewal after a waited-for lease */
-        return lease_too_short(o);
+    case SQLLOCK_LOST: /* the renewal after a waited-for lease */ return lease_too_short(o);
     case SQLLOCK_CANCELED: /* only our signal handler cancels */
         return 128 + signals_terminating();
-    case SQLLOCK_DEADLOCK:
-        cli_err("%s", sqllock_errmsg(c));
-        return o->busy_code;
-    default:
-        return cli_fail(c, st);
+    case SQLLOCK_DEADLOCK: cli_err("%s", sqllock_errmsg(c)); return o->busy_code;
+    default: return cli_fail(c, st);
     }
 }
 
@@ -328,8 +323,8 @@ static int supervise(const struct run_opts *o, struct checker *k, pid_t child, p
             forward_signals(target);
         if (!*lost && p[1].revents) {
             *lost = 1;
-            cli_err("%s lost while '%s' ran (%s); stopping it", o->what,
-                    o->program[0], checker_reason(k));
+            cli_err("%s lost while '%s' ran (%s); stopping it", o->what, o->program[0],
+                    checker_reason(k));
             kill(target, SIGTERM);
             if (now_ms() + o->grace_ms < kill_at)
                 kill_at = now_ms() + o->grace_ms;
@@ -364,8 +359,7 @@ static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_c
         return CLI_EXIT_OSERR;
     }
     if (cli->verbose)
-        cli_err("holding %s; running '%s' (pid %ld)", o->what, o->program[0],
-                (long)child);
+        cli_err("holding %s; running '%s' (pid %ld)", o->what, o->program[0], (long)child);
     int lost = 0;
     int code = supervise(o, k, child, target, plan, &lost);
     checker_stop(k);
@@ -374,7 +368,8 @@ static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_c
         return CLI_EXIT_LOST;
     if (st == SQLLOCK_LOST) {
         cli_err("%s was lost at some point while '%s' ran (%s); it exited with "
-                "status %d", o->what, o->program[0], sqllock_errmsg(c), code);
+                "status %d",
+                o->what, o->program[0], sqllock_errmsg(c), code);
         return CLI_EXIT_LOST;
     }
     if (st != SQLLOCK_OK)

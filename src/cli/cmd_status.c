@@ -72,12 +72,9 @@ const char cmd_list_help[] =
 enum { OPT_JSON = 256, OPT_URL, OPT_KEY };
 
 static const struct option long_opts[] = {
-    {"json", no_argument, NULL, OPT_JSON},
-    {"url", required_argument, NULL, OPT_URL},
-    {"key", required_argument, NULL, OPT_KEY},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+    {"json", no_argument, NULL, OPT_JSON},     {"url", required_argument, NULL, OPT_URL},
+    {"key", required_argument, NULL, OPT_KEY}, {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 };
 
 /* Parses the options both commands share (and status's --key, into *key
@@ -90,28 +87,21 @@ static int parse(struct cli *cli, int *json, struct cli_key *key, int *has_key, 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":vh", long_opts, NULL)) != -1) {
         switch (c) {
-        case OPT_JSON:
-            *json = 1;
-            break;
-        case OPT_URL:
-            cli->url = optarg;
-            break;
+        case OPT_JSON: *json = 1; break;
+        case OPT_URL: cli->url = optarg; break;
         case OPT_KEY:
             if (!key)
                 return cli_bad_option(argv[0], '?', argv);
             if (cli_parse_key(key, optarg) != 0)
-                return cli_usage(argv[0], "bad --key '%s' (use N, a bigint, or A/B, two "
-                                 "integers, as pg_advisory_lock takes them)", optarg);
+                return cli_usage(argv[0],
+                                 "bad --key '%s' (use N, a bigint, or A/B, two "
+                                 "integers, as pg_advisory_lock takes them)",
+                                 optarg);
             *has_key = 1;
             break;
-        case 'v':
-            cli->verbose = 1;
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return -1;
-        default:
-            return cli_bad_option(argv[0], c, argv);
+        case 'v': cli->verbose = 1; break;
+        case 'h': fputs(help, stdout); return -1;
+        default: return cli_bad_option(argv[0], c, argv);
         }
     }
     return 0;
@@ -142,9 +132,10 @@ static int fetch(struct cli *cli, const char *command, const struct cli_key *key
     const char *url = cli_url(cli);
     if (!url)
         return cli_usage(command, "no database: give --url or set SQLLOCK_URL or "
-                         "DATABASE_URL");
+                                  "DATABASE_URL");
     if (!cli_url_is_libpq(url))
-        return cli_usage(command, "reading pg_locks needs a PostgreSQL URL "
+        return cli_usage(command,
+                         "reading pg_locks needs a PostgreSQL URL "
                          "(postgresql://... or key=value), not odbc: (which works for SQL "
                          "Server only)");
     PGconn *conn;
@@ -212,8 +203,9 @@ int cmd_status(struct cli *cli, int argc, char **argv)
     int held = holders_granted(&l.h) > 0 || l.ls.count > 0;
     /* Free only when both were read: a lease we could not see may hold it. */
     const char *state = held ? "is held"
-                        : l.ls.unreadable ? "has no advisory holder; its leases could not be read"
-                                          : "is free";
+                        : l.ls.unreadable
+                            ? "has no advisory holder; its leases could not be read"
+                            : "is free";
     char k[32];
     cli_key_format(k, sizeof(k), &key);
     if (!json && name)

@@ -15,22 +15,21 @@
 /* An int8 key k appears as classid = k >> 32, objid = k & 0xffffffff and
    objsubid = 1; a pair of int4 keys as classid, objid and objsubid = 2
    (struct cli_key holds both in that form). */
-#define HOLDERS_SQL(waitstart, waitorder)                                      \
-    "SELECT l.classid, l.objid, l.objsubid, l.mode, l.granted, l.pid,"          \
-    " a.application_name,"                                                     \
-    " CASE WHEN a.client_addr IS NOT NULL THEN pg_catalog.host(a.client_addr)" \
-    "      WHEN a.client_port = -1 THEN 'local' END,"                          \
-    " pg_catalog.to_char(a.backend_start AT TIME ZONE 'UTC',"                  \
-    "                    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                  \
-    " " waitstart                                                              \
-    " FROM pg_catalog.pg_locks l"                                              \
-    " LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"                \
-    " WHERE l.locktype = 'advisory'"                                           \
-    " AND l.database = (SELECT oid FROM pg_catalog.pg_database"                \
-    "                   WHERE datname = pg_catalog.current_database())"        \
-    " AND ($1::pg_catalog.oid IS NULL"                                         \
-    "      OR (l.classid = $1::pg_catalog.oid AND l.objid = $2::pg_catalog.oid" \
-    "          AND l.objsubid = $3::pg_catalog.int2))"                         \
+#define HOLDERS_SQL(waitstart, waitorder)                                                       \
+    "SELECT l.classid, l.objid, l.objsubid, l.mode, l.granted, l.pid,"                          \
+    " a.application_name,"                                                                      \
+    " CASE WHEN a.client_addr IS NOT NULL THEN pg_catalog.host(a.client_addr)"                  \
+    "      WHEN a.client_port = -1 THEN 'local' END,"                                           \
+    " pg_catalog.to_char(a.backend_start AT TIME ZONE 'UTC',"                                   \
+    "                    'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"                                    \
+    " " waitstart " FROM pg_catalog.pg_locks l"                                                 \
+    " LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"                                 \
+    " WHERE l.locktype = 'advisory'"                                                            \
+    " AND l.database = (SELECT oid FROM pg_catalog.pg_database"                                 \
+    "                   WHERE datname = pg_catalog.current_database())"                         \
+    " AND ($1::pg_catalog.oid IS NULL"                                                          \
+    "      OR (l.classid = $1::pg_catalog.oid AND l.objid = $2::pg_catalog.oid"                 \
+    "          AND l.objsubid = $3::pg_catalog.int2))"                                          \
     " ORDER BY l.classid, l.objid, l.objsubid, l.granted DESC, " waitorder " l.pid"
 
 static const char sql_14[] = HOLDERS_SQL(
@@ -45,14 +44,13 @@ int holders_fetch(struct holders *out, PGconn *conn, const struct cli_key *key)
     memset(out, 0, sizeof(*out));
     if (key) {
         snprintf(classid, sizeof(classid), "%" PRIu32, (uint32_t)((uint64_t)key->key >> 32));
-        snprintf(objid, sizeof(objid), "%" PRIu32,
-                 (uint32_t)((uint64_t)key->key & 0xffffffffu));
+        snprintf(objid, sizeof(objid), "%" PRIu32, (uint32_t)((uint64_t)key->key & 0xffffffffu));
         params[0] = classid;
         params[1] = objid;
         params[2] = key->pair ? "2" : "1";
     }
-    PGresult *r = PQexecParams(conn, PQserverVersion(conn) >= 140000 ? sql_14 : sql_old, 3,
-                               NULL, params, NULL, NULL, 0);
+    PGresult *r = PQexecParams(conn, PQserverVersion(conn) >= 140000 ? sql_14 : sql_old, 3, NULL,
+                               params, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         /* A query's error is the server's text about the query, never the
            connection string. */

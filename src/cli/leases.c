@@ -11,17 +11,17 @@
 
 #include "cli.h"
 
-#define ISO_UTC(col) \
+#define ISO_UTC(col)                                                                            \
     "pg_catalog.to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /* Held: not yet expired (a release before min_until keeps it until then). */
 static const char leases_sql[] =
-    "SELECT name, token, owner_host, owner_pid, owner_id, " ISO_UTC("acquired_at") ", "
-    ISO_UTC("expires_at") ", released"
-    " FROM sqllock_lease"
-    " WHERE ($1::pg_catalog.bytea IS NULL OR name = $1::pg_catalog.bytea)"
-    " AND expires_at > pg_catalog.clock_timestamp()"
-    " ORDER BY name";
+    "SELECT name, token, owner_host, owner_pid, owner_id, " ISO_UTC("acquired_at") ", " ISO_UTC(
+        "expires_at") ", released"
+                      " FROM sqllock_lease"
+                      " WHERE ($1::pg_catalog.bytea IS NULL OR name = $1::pg_catalog.bytea)"
+                      " AND expires_at > pg_catalog.clock_timestamp()"
+                      " ORDER BY name";
 
 /* bytea's text form "\x6a6f62" back into bytes, NUL-terminated. */
 static char *unhex(const char *s)
@@ -49,8 +49,8 @@ int leases_fetch(struct leases *out, PGconn *conn, const char *name)
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
         if (!(state && strcmp(state, "42P01") == 0)) { /* no table: no leases */
-            out->unreadable = state && strcmp(state, "42501") == 0 ? CLI_EXIT_NOPERM
-                                                                   : CLI_EXIT_UNAVAILABLE;
+            out->unreadable =
+                state && strcmp(state, "42501") == 0 ? CLI_EXIT_NOPERM : CLI_EXIT_UNAVAILABLE;
             cli_err("leases not shown: reading sqllock_lease failed: %s",
                     PQresultErrorMessage(r));
         }

@@ -36,8 +36,8 @@ static int duration_arg(int64_t *ms, const char *option, const char *value, int6
                         int64_t max)
 {
     if (cli_parse_duration(ms, value) != 0)
-        return cli_usage("run", "bad DURATION '%s' for %s (use e.g. 250ms, 10s, 5m, 1h)",
-                         value, option);
+        return cli_usage("run", "bad DURATION '%s' for %s (use e.g. 250ms, 10s, 5m, 1h)", value,
+                         option);
     if (*ms < min || *ms > max)
         return cli_usage("run", "%s %s is out of range (%lldms to %lldms)", option, value,
                          (long long)min, (long long)max);
@@ -58,17 +58,13 @@ int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, i
     /* The options end at "--": what follows belongs to PROGRAM. */
     while ((c = getopt_long(dashdash, argv, ":nw:sE:vh", long_opts, NULL)) != -1) {
         switch (c) {
-        case 'n':
-            nonblock = 1;
-            break;
+        case 'n': nonblock = 1; break;
         case 'w':
             waits = 1;
             if ((err = duration_arg(&o->wait_ms, "--wait", optarg, 0, INT_MAX)))
                 return err;
             break;
-        case 's':
-            o->shared = 1;
-            break;
+        case 's': o->shared = 1; break;
         case OPT_TTL:
             if ((err = duration_arg(&o->ttl_ms, "--ttl", optarg, 1, INT64_MAX)))
                 return err;
@@ -88,23 +84,18 @@ int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, i
             if ((err = duration_arg(&o->grace_ms, "--grace", optarg, 0, INT_MAX)))
                 return err;
             break;
-        case 'v':
-            cli->verbose = 1;
-            break;
-        case OPT_URL:
-            cli->url = optarg;
-            break;
+        case 'v': cli->verbose = 1; break;
+        case OPT_URL: cli->url = optarg; break;
         case OPT_KEY:
             if (cli_parse_key(&o->key, optarg) != 0)
-                return cli_usage("run", "bad --key '%s' (use N, a bigint, or A/B, two "
-                                 "integers, as pg_advisory_lock takes them)", optarg);
+                return cli_usage("run",
+                                 "bad --key '%s' (use N, a bigint, or A/B, two "
+                                 "integers, as pg_advisory_lock takes them)",
+                                 optarg);
             has_key = 1;
             break;
-        case 'h':
-            *help = 1;
-            return 0;
-        default:
-            return cli_bad_option("run", c, argv);
+        case 'h': *help = 1; return 0;
+        default: return cli_bad_option("run", c, argv);
         }
     }
     if (nonblock && waits)
@@ -116,14 +107,15 @@ int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, i
     if (dashdash == argc)
         return cli_usage("run", "missing -- before PROGRAM");
     if (has_key && optind < dashdash)
-        return cli_usage("run", "give NAME or --key, not both ('%s' before --)",
-                         argv[optind]);
+        return cli_usage("run", "give NAME or --key, not both ('%s' before --)", argv[optind]);
     if (optind + 1 < dashdash)
-        return cli_usage("run", "unexpected argument '%s' before -- (PROGRAM and its "
-                         "arguments go after it)", argv[optind + 1]);
+        return cli_usage("run",
+                         "unexpected argument '%s' before -- (PROGRAM and its "
+                         "arguments go after it)",
+                         argv[optind + 1]);
     if (has_key && o->ttl_ms > 0)
         return cli_usage("run", "--ttl takes a lease, and leases are named: give NAME, "
-                         "not --key");
+                                "not --key");
     if (has_key) {
         char k[32];
         cli_key_format(k, sizeof(k), &o->key);

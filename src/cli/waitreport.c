@@ -63,7 +63,8 @@ static void *run_reports(void *arg)
     for (int first = 1;; first = 0) {
         char intro[64] = "waiting for";
         if (!first)
-            snprintf(intro, sizeof(intro), "still waiting (%llds) for", (now_ms() - start) / 1000);
+            snprintf(intro, sizeof(intro), "still waiting (%llds) for",
+                     (now_ms() - start) / 1000);
         report(conn, w->what, w->key, intro);
         if (poll(&p, 1, REPORT_EVERY_MS) != 0)
             break; /* asked to stop (or poll failed: stop too) */
@@ -72,8 +73,7 @@ static void *run_reports(void *arg)
     return NULL;
 }
 
-struct waitreport *waitreport_start(const char *url, const char *what,
-                                    const struct cli_key *key)
+struct waitreport *waitreport_start(const char *url, const char *what, const struct cli_key *key)
 {
     struct waitreport *w = calloc(1, sizeof(*w));
     if (!w)

@@ -36,9 +36,10 @@ static const struct {
 
 static int usage(const char *argv0)
 {
-    fprintf(stderr, "usage: %s [--quick] [--json FILE] [--rounds 1-%d] [--seconds S] "
-                    "[--pgbench PATH] [--psql PATH] [--psql-wrapper PATH] [--cli PATH] [--only a,b] "
-                    "--backend LABEL URL BASELINE|- FLAGS|- ...\n",
+    fprintf(stderr,
+            "usage: %s [--quick] [--json FILE] [--rounds 1-%d] [--seconds S] "
+            "[--pgbench PATH] [--psql PATH] [--psql-wrapper PATH] [--cli PATH] [--only a,b] "
+            "--backend LABEL URL BASELINE|- FLAGS|- ...\n",
             argv0, BENCH_MAX_ROUNDS);
     return 2;
 }
@@ -109,7 +110,8 @@ int main(int argc, char **argv)
 
     printf("%d round(s) of %.2f s per side, sides interleaved; medians of rounds, "
            "p50/p99 over every sample; ratio = sqllock / baseline, median of per-round "
-           "ratios\n", cfg.rounds, cfg.seconds);
+           "ratios\n",
+           cfg.rounds, cfg.seconds);
     int failed = 0;
     for (size_t s = 0; s < NSCEN; s++) {
         if (only && !has_word(only, scenarios[s].name))

@@ -400,7 +400,7 @@ void figure_emit(const struct figure *f)
     fprintf(json, ",\"baseline\":\"%s\"", f->baseline ? f->baseline : "");
     json_num("baseline_value", f->baseline_value);
     json_num("ratio", f->ratio);
-    fprintf(json, ",\"commit\":\"%s\",\"date\":\"%s\",\"machine\":\"%s\"}\n", commit_id(),
-            date, machine);
+    fprintf(json, ",\"commit\":\"%s\",\"date\":\"%s\",\"machine\":\"%s\"}\n", commit_id(), date,
+            machine);
     (void)fflush(json);
 }

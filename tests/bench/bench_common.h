@@ -28,13 +28,13 @@ struct bench_backend {
 
 struct bench_cfg {
     int quick;
-    int rounds;           /* interleaved pairs per figure */
-    double seconds;       /* length of one timed run */
-    const char *pgbench;  /* path of pgbench */
-    const char *cli;      /* path of the sqllock command, or NULL */
-    const char *psql;     /* path of psql, or NULL */
+    int rounds;               /* interleaved pairs per figure */
+    double seconds;           /* length of one timed run */
+    const char *pgbench;      /* path of pgbench */
+    const char *cli;          /* path of the sqllock command, or NULL */
+    const char *psql;         /* path of psql, or NULL */
     const char *psql_wrapper; /* psql as users type it (Debian's wrapper), or NULL */
-    const char *scripts;  /* directory of the pgbench scripts */
+    const char *scripts;      /* directory of the pgbench scripts */
 };
 
 /* CLOCK_MONOTONIC in nanoseconds. */
@@ -45,7 +45,7 @@ struct samples {
     int64_t *v;
     size_t n, cap;
 };
-int samples_add(struct samples *s, int64_t x);         /* 0, or -1 out of memory */
+int samples_add(struct samples *s, int64_t x); /* 0, or -1 out of memory */
 int samples_append(struct samples *s, const int64_t *x, size_t n);
 void samples_sort(struct samples *s);
 /* Nearest-rank percentile (0 < p <= 1) of sorted samples; NAN when empty. */
@@ -96,15 +96,15 @@ struct figure {
     const char *scenario;
     const char *backend;
     int clients;
-    const char *variant;   /* e.g. "held=1000"; NULL if none */
-    const char *metric;    /* e.g. "ops_per_s", "handoff_us" */
-    double value;          /* median over runs */
-    double p50, p99;       /* latency percentiles of the same runs, in us */
-    const char *baseline;  /* what it is compared with */
+    const char *variant;  /* e.g. "held=1000"; NULL if none */
+    const char *metric;   /* e.g. "ops_per_s", "handoff_us" */
+    double value;         /* median over runs */
+    double p50, p99;      /* latency percentiles of the same runs, in us */
+    const char *baseline; /* what it is compared with */
     double baseline_value;
-    double ratio;          /* value / baseline_value, median of per-pair ratios */
+    double ratio; /* value / baseline_value, median of per-pair ratios */
 };
-int figures_open(const char *json_path);  /* 0 or -1 */
+int figures_open(const char *json_path); /* 0 or -1 */
 void figures_close(void);
 void figure_section(const char *title);
 void figure_emit(const struct figure *f);

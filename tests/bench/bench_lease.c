@@ -100,7 +100,8 @@ int main(int argc, char **argv)
         return 2;
     }
     sqllock_client *a = NULL, *b = NULL;
-    if (sqllock_connect(&a, argv[1]) != SQLLOCK_OK || sqllock_connect(&b, argv[1]) != SQLLOCK_OK) {
+    if (sqllock_connect(&a, argv[1]) != SQLLOCK_OK ||
+        sqllock_connect(&b, argv[1]) != SQLLOCK_OK) {
         fprintf(stderr, "bench_lease: %s\n", sqllock_errmsg(a && *sqllock_errmsg(a) ? a : b));
         return 1;
     }

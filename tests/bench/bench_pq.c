@@ -41,7 +41,8 @@ int bench_pq_exec(PGconn *conn, const char *stmt, const char *key, int want_true
              (!want_true || strcmp(PQgetvalue(r, 0, 0), "t") == 0);
     if (!ok)
         fprintf(stderr, "bench: libpq: %s: %s", stmt,
-                PQresultStatus(r) == PGRES_TUPLES_OK ? "answered false\n" : PQerrorMessage(conn));
+                PQresultStatus(r) == PGRES_TUPLES_OK ? "answered false\n"
+                                                     : PQerrorMessage(conn));
     PQclear(r);
     return ok ? 0 : -1;
 }

@@ -21,7 +21,7 @@
 
 struct cli_side {
     const char *label;
-    char **argv;          /* NULL: a bare PQconnectdb in this process */
+    char **argv; /* NULL: a bare PQconnectdb in this process */
     struct samples ns;
     double ratio[MAX_RUNS]; /* sqllock / this, per turn */
 };
@@ -54,12 +54,12 @@ int sc_cli(const struct bench_cfg *cfg, const struct bench_backend *b)
     char name[64], sql[160];
     snprintf(name, sizeof(name), "bench-cli-%ld", (long)getpid());
     snprintf(sql, sizeof(sql), "select pg_advisory_lock(hashtextextended('%s', 0))", name);
-    char *cli[] = {(char *)cfg->cli, "--url", (char *)b->url, "run", "-n", name, "--", "true",
-                   NULL};
-    char *psql[] = {(char *)cfg->psql, "-X", "-q", "-At", "-d", (char *)b->baseline, "-c", sql,
-                    NULL};
-    char *wrapped[] = {(char *)cfg->psql_wrapper, "-X", "-q", "-At", "-d", (char *)b->baseline,
-                       "-c", sql, NULL};
+    char *cli[] = {(char *)cfg->cli, "--url", (char *)b->url, "run", "-n", name, "--",
+                   "true",           NULL};
+    char *psql[] = {(char *)cfg->psql,   "-X", "-q", "-At", "-d",
+                    (char *)b->baseline, "-c", sql,  NULL};
+    char *wrapped[] = {(char *)cfg->psql_wrapper, "-X", "-q", "-At", "-d",
+                       (char *)b->baseline,       "-c", sql,  NULL};
     struct cli_side sides[4] = {
         {"sqllock run", cli, {0}, {0}},
         {"psql (binary)", psql, {0}, {0}},
@@ -80,18 +80,31 @@ int sc_cli(const struct bench_cfg *cfg, const struct bench_backend *b)
     for (int i = 0; i < nsides; i++)
         samples_sort(&sides[i].ns);
     for (int i = 1; i < nsides && ok; i++) {
-        struct figure f = {"cli", b->label, 1, sides[0].label, "wall_ms",
+        struct figure f = {"cli",
+                           b->label,
+                           1,
+                           sides[0].label,
+                           "wall_ms",
                            samples_pct(&sides[0].ns, 0.5) / 1e6,
                            samples_pct(&sides[0].ns, 0.5) / 1e3,
-                           samples_pct(&sides[0].ns, 0.99) / 1e3, sides[i].label,
-                           samples_pct(&sides[i].ns, 0.5) / 1e6, median_d(sides[i].ratio, runs)};
+                           samples_pct(&sides[0].ns, 0.99) / 1e3,
+                           sides[i].label,
+                           samples_pct(&sides[i].ns, 0.5) / 1e6,
+                           median_d(sides[i].ratio, runs)};
         figure_emit(&f);
     }
     for (int i = 1; i < nsides && ok; i++) {
-        struct figure g = {"cli", b->label, 1, sides[i].label, "wall_ms",
+        struct figure g = {"cli",
+                           b->label,
+                           1,
+                           sides[i].label,
+                           "wall_ms",
                            samples_pct(&sides[i].ns, 0.5) / 1e6,
                            samples_pct(&sides[i].ns, 0.5) / 1e3,
-                           samples_pct(&sides[i].ns, 0.99) / 1e3, NULL, NAN, NAN};
+                           samples_pct(&sides[i].ns, 0.99) / 1e3,
+                           NULL,
+                           NAN,
+                           NAN};
         figure_emit(&g);
     }
     for (int i = 0; i < nsides; i++)

@@ -143,7 +143,8 @@ static int run_floor(const char *conninfo, double seconds, struct samples *lat)
             ok = samples_add(lat, t1 - t0) == 0;
     }
     if (!ok)
-        fprintf(stderr, "bench: SELECT 1 floor: %s", conn ? PQerrorMessage(conn) : "no memory\n");
+        fprintf(stderr, "bench: SELECT 1 floor: %s",
+                conn ? PQerrorMessage(conn) : "no memory\n");
     PQfinish(conn);
     return ok ? 0 : -1;
 }
@@ -162,12 +163,29 @@ static int one_count(const struct bench_cfg *cfg, const struct bench_backend *b,
         samples_sort(&hc);
         samples_sort(&fl);
         double floor50 = samples_pct(&fl, 0.5) / 1e3;
-        struct figure f = {"contended", b->label, n, "sqllock", "acquires_per_s",
-                           median_d(acq, cfg->rounds), NAN, NAN, NULL, NAN, NAN};
+        struct figure f = {"contended",
+                           b->label,
+                           n,
+                           "sqllock",
+                           "acquires_per_s",
+                           median_d(acq, cfg->rounds),
+                           NAN,
+                           NAN,
+                           NULL,
+                           NAN,
+                           NAN};
         figure_emit(&f);
-        struct figure g = {"contended", b->label, n, "rel-returned", "handoff_us",
-                           samples_pct(&h, 0.5) / 1e3, samples_pct(&h, 0.5) / 1e3,
-                           samples_pct(&h, 0.99) / 1e3, "SELECT 1 p50 (libpq)", floor50, NAN};
+        struct figure g = {"contended",
+                           b->label,
+                           n,
+                           "rel-returned",
+                           "handoff_us",
+                           samples_pct(&h, 0.5) / 1e3,
+                           samples_pct(&h, 0.5) / 1e3,
+                           samples_pct(&h, 0.99) / 1e3,
+                           "SELECT 1 p50 (libpq)",
+                           floor50,
+                           NAN};
         g.ratio = g.value / floor50;
         figure_emit(&g);
         g.variant = "rel-called";
@@ -175,8 +193,17 @@ static int one_count(const struct bench_cfg *cfg, const struct bench_backend *b,
         g.p99 = samples_pct(&hc, 0.99) / 1e3;
         g.ratio = g.value / floor50;
         figure_emit(&g);
-        struct figure s = {"contended", b->label, 1, "SELECT 1", "round_trip_us", floor50,
-                           floor50, samples_pct(&fl, 0.99) / 1e3, NULL, NAN, NAN};
+        struct figure s = {"contended",
+                           b->label,
+                           1,
+                           "SELECT 1",
+                           "round_trip_us",
+                           floor50,
+                           floor50,
+                           samples_pct(&fl, 0.99) / 1e3,
+                           NULL,
+                           NAN,
+                           NAN};
         figure_emit(&s);
     }
     samples_free(&h);

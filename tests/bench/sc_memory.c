@@ -93,16 +93,24 @@ int sc_memory(const struct bench_cfg *cfg, const struct bench_backend *b)
         return 0;
     }
 
-    struct figure f = {"memory", b->label, 1, "connected", "bytes_per_client", client, NAN, NAN,
-                       b->baseline ? "bare PQconnectdb" : NULL, base_client,
+    struct figure f = {"memory",
+                       b->label,
+                       1,
+                       "connected",
+                       "bytes_per_client",
+                       client,
+                       NAN,
+                       NAN,
+                       b->baseline ? "bare PQconnectdb" : NULL,
+                       base_client,
                        b->baseline ? client / base_client : NAN};
     figure_emit(&f);
     f.variant = "after 1 op";
     f.value = client_used;
     f.ratio = b->baseline ? client_used / base_client : NAN;
     figure_emit(&f);
-    struct figure g = {"memory", b->label, 1, "held=1", "bytes_per_lock", one, NAN, NAN,
-                       NULL, NAN, NAN};
+    struct figure g = {"memory", b->label, 1,   "held=1", "bytes_per_lock", one, NAN,
+                       NAN,      NULL,     NAN, NAN};
     figure_emit(&g);
     g.variant = "held=5000";
     g.value = many;

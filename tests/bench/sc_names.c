@@ -25,9 +25,9 @@ static const int held_counts[NK] = {0, 100, 1000, 5000};
 
 struct names_side {
     int libpq;
-    sqllock_client *c;     /* sqllock side */
+    sqllock_client *c; /* sqllock side */
     sqllock_lock **held;
-    PGconn *conn;          /* libpq side */
+    PGconn *conn; /* libpq side */
     int nheld;
     char probe[96], key[24];
     struct samples lat[NK];
@@ -55,8 +55,8 @@ static int hold(struct names_side *s, int k)
                                    : sqllock_release(s->held[i]);
             rc = st == SQLLOCK_OK ? 0 : -1;
             if (rc)
-                fprintf(stderr, "bench: names: %s %d: %s: %s\n", up ? "holding" : "releasing",
-                        k, sqllock_status_str(st), sqllock_errmsg(s->c));
+                fprintf(stderr, "bench: names: %s %d: %s: %s\n", up ? "holding" : "releasing", k,
+                        sqllock_status_str(st), sqllock_errmsg(s->c));
         }
         if (rc)
             return -1;
@@ -131,10 +131,17 @@ static void emit(const struct bench_backend *b, struct names_side *sides, int si
     char variant[32];
     snprintf(variant, sizeof(variant), "%s K=%d", side ? "libpq" : "sqllock", held_counts[k]);
     samples_sort(&s->lat[k]);
-    struct figure f = {"many_names", b->label, 1, variant, "pair_us",
-                       median_d(s->med[k], rounds) / 1e3, samples_pct(&s->lat[k], 0.5) / 1e3,
-                       samples_pct(&s->lat[k], 0.99) / 1e3, side ? "libpq K=0" : "sqllock K=0",
-                       median_d(s->med[0], rounds) / 1e3, median_d(flat, rounds)};
+    struct figure f = {"many_names",
+                       b->label,
+                       1,
+                       variant,
+                       "pair_us",
+                       median_d(s->med[k], rounds) / 1e3,
+                       samples_pct(&s->lat[k], 0.5) / 1e3,
+                       samples_pct(&s->lat[k], 0.99) / 1e3,
+                       side ? "libpq K=0" : "sqllock K=0",
+                       median_d(s->med[0], rounds) / 1e3,
+                       median_d(flat, rounds)};
     figure_emit(&f);
     if (side == 0 && b->baseline) {
         char base[32];

@@ -122,9 +122,10 @@ static double run_side(const struct bench_cfg *cfg, const struct bench_backend *
             break;
         }
         memcpy(&rep, buf, len >= sizeof(rep) ? sizeof(rep) : 0);
-        ok = len >= sizeof(rep) &&
-             len == sizeof(rep) + (size_t)rep.nsamples * sizeof(int64_t) && rep.elapsed_ns > 0 &&
-             samples_append(lat, (const int64_t *)(buf + sizeof(rep)), (size_t)rep.nsamples) == 0;
+        ok =
+            len >= sizeof(rep) && len == sizeof(rep) + (size_t)rep.nsamples * sizeof(int64_t) &&
+            rep.elapsed_ns > 0 &&
+            samples_append(lat, (const int64_t *)(buf + sizeof(rep)), (size_t)rep.nsamples) == 0;
         if (ok) {
             ops += (double)rep.count / ((double)rep.elapsed_ns / 1e9);
             cpu += (double)rep.cpu_ns;
@@ -147,8 +148,20 @@ static double run_pgbench(const struct bench_cfg *cfg, const struct bench_backen
     snprintf(script, sizeof(script), "%s/pgbench_advisory.sql", cfg->scripts);
     snprintf(clients, sizeof(clients), "%d", n);
     snprintf(secs, sizeof(secs), "%d", cfg->seconds < 1.5 ? 1 : (int)lround(cfg->seconds));
-    char *argv[] = {(char *)cfg->pgbench, "-n", "-f", script, "-c", clients, "-j", clients,
-                    "-T", secs, "-M", "prepared", (char *)b->baseline, NULL};
+    char *argv[] = {(char *)cfg->pgbench,
+                    "-n",
+                    "-f",
+                    script,
+                    "-c",
+                    clients,
+                    "-j",
+                    clients,
+                    "-T",
+                    secs,
+                    "-M",
+                    "prepared",
+                    (char *)b->baseline,
+                    NULL};
     int rc = run_program(argv, out, sizeof(out), 1);
     const char *tps = strstr(out, "\ntps = ");
     double v = tps ? strtod(tps + 7, NULL) : 0;
@@ -180,9 +193,17 @@ static int one_count(const struct bench_cfg *cfg, const struct bench_backend *b,
         int R = cfg->rounds;
         samples_sort(&lsq);
         samples_sort(&lpq);
-        struct figure f = {"uncontended", b->label, n, "sqllock", "ops_per_s", median_d(sq, R),
-                           samples_pct(&lsq, 0.5) / 1e3, samples_pct(&lsq, 0.99) / 1e3,
-                           NULL, NAN, NAN};
+        struct figure f = {"uncontended",
+                           b->label,
+                           n,
+                           "sqllock",
+                           "ops_per_s",
+                           median_d(sq, R),
+                           samples_pct(&lsq, 0.5) / 1e3,
+                           samples_pct(&lsq, 0.99) / 1e3,
+                           NULL,
+                           NAN,
+                           NAN};
         if (b->baseline) {
             f.baseline = "libpq prepared loop";
             f.baseline_value = median_d(pq, R);
@@ -196,15 +217,24 @@ static int one_count(const struct bench_cfg *cfg, const struct bench_backend *b,
             figure_emit(&f);
         }
         if (b->baseline) {
-            struct figure g = {"uncontended", b->label, n, "libpq-loop", "ops_per_s",
-                               median_d(pq, R), samples_pct(&lpq, 0.5) / 1e3,
-                               samples_pct(&lpq, 0.99) / 1e3, NULL, NAN, NAN};
+            struct figure g = {"uncontended",
+                               b->label,
+                               n,
+                               "libpq-loop",
+                               "ops_per_s",
+                               median_d(pq, R),
+                               samples_pct(&lpq, 0.5) / 1e3,
+                               samples_pct(&lpq, 0.99) / 1e3,
+                               NULL,
+                               NAN,
+                               NAN};
             figure_emit(&g);
         }
         /* Client CPU per pair: the library's own cost, which wall-clock
            figures on a small shared machine hide in scheduling noise. */
-        struct figure h = {"uncontended", b->label, n, "sqllock", "client_cpu_us",
-                           median_d(cpu_sq, R), NAN, NAN, NULL, NAN, NAN};
+        struct figure h = {
+            "uncontended", b->label, n,   "sqllock", "client_cpu_us", median_d(cpu_sq, R), NAN,
+            NAN,           NULL,     NAN, NAN};
         if (b->baseline) {
             h.baseline = "libpq prepared loop";
             h.baseline_value = median_d(cpu_pq, R);

@@ -16,7 +16,7 @@
 
 struct calls {
     int acquire, release, still_held;
-    int still_held_answer;   /* what still_held says: 1 held, 0 not */
+    int still_held_answer; /* what still_held says: 1 held, 0 not */
 };
 static struct calls primary_calls, lease_calls;
 
@@ -123,13 +123,12 @@ static sqllock_client *fake_client(void)
 
 /* An entry the core must ask about before a colliding acquire: one the
    session held before it was attached (a foreign entry) of backend be. */
-static int add_foreign_of(sqllock_client *c, const struct sqllock_backend *be,
-                          const char *name)
+static int add_foreign_of(sqllock_client *c, const struct sqllock_backend *be, const char *name)
 {
     const struct sqllock_backend *saved = c->be;
     c->be = be;
-    sqllock_status st = sqllock__add_foreign(c, be->ident(name, strlen(name)),
-                                             SQLLOCK_SPACE_INT8);
+    sqllock_status st =
+        sqllock__add_foreign(c, be->ident(name, strlen(name)), SQLLOCK_SPACE_INT8);
     c->be = saved;
     return st == SQLLOCK_OK;
 }

@@ -213,18 +213,11 @@ static void build_intervals(const struct ev *e, size_t n)
         case HIST_RELEASE_INVOKE:
         case HIST_RELEASE_OK:
         case HIST_RELEASE_FAIL:
-        case HIST_LOST:
-            close_ivs(first, h->name, 0, h->mono_ns);
-            break;
-        case HIST_FAULT:
-            faults++;
-            break;
-        case HIST_SESSION_GONE:
-            sessions_gone++;
-            break;
+        case HIST_LOST: close_ivs(first, h->name, 0, h->mono_ns); break;
+        case HIST_FAULT: faults++; break;
+        case HIST_SESSION_GONE: sessions_gone++; break;
         case HIST_ACQUIRE_FAIL:
-        case HIST_NONE:
-            break;
+        case HIST_NONE: break;
         }
     }
     /* What is still open stays open to the end of the run: a client that
@@ -243,8 +236,7 @@ static int cmp_dbl(const void *a, const void *b)
 
 /* Cuts the proc's session-bound intervals at session_gone g (history.h) and
    measures how long the proc took to notice. */
-static void apply_session_gone(const struct ev *e, size_t n, const struct ev *g,
-                               size_t first)
+static void apply_session_gone(const struct ev *e, size_t n, const struct ev *g, size_t first)
 {
     int64_t t = g->h.mono_ns, backend = 0, until = 0;
     int had = 0;
@@ -272,8 +264,8 @@ static void apply_session_gone(const struct ev *e, size_t n, const struct ev *g,
         return;
     for (i = 0; i < n; i++) {
         enum hist_event k = e[i].h.event;
-        if (e[i].h.mono_ns >= t && (k == HIST_LOST || k == HIST_RELEASE_FAIL ||
-                                    k == HIST_ACQUIRE_INDETERMINATE)) {
+        if (e[i].h.mono_ns >= t &&
+            (k == HIST_LOST || k == HIST_RELEASE_FAIL || k == HIST_ACQUIRE_INDETERMINATE)) {
             detect_ms = realloc(detect_ms, (ndetect + 1) * sizeof *detect_ms);
             if (!detect_ms)
                 exit(2);
@@ -322,10 +314,10 @@ static void check_overlaps(void)
                 definite = active[j];
         }
         if (definite)
-            violation(0, "%s: %s and %s both held it for %.3f ms from mono %lld",
-                      iv->name, definite->proc, iv->proc,
-                      (double)((definite->end < iv->end ? definite->end : iv->end) -
-                               iv->start) / 1e6,
+            violation(0, "%s: %s and %s both held it for %.3f ms from mono %lld", iv->name,
+                      definite->proc, iv->proc,
+                      (double)((definite->end < iv->end ? definite->end : iv->end) - iv->start) /
+                          1e6,
                       (long long)iv->start);
         else
             possible_overlaps += possible;
@@ -443,8 +435,8 @@ static void check_server(const char *dir)
     read_tsv(dir, "counters.tsv", 3, final_row);
     qsort(rows, nrows, sizeof *rows, by_name_value);
     for (i = 0; i < nrows; i++) {
-        long long want = i > 0 && strcmp(rows[i - 1].name, rows[i].name) == 0
-                             ? rows[i - 1].v + 1 : 1;
+        long long want =
+            i > 0 && strcmp(rows[i - 1].name, rows[i].name) == 0 ? rows[i - 1].v + 1 : 1;
         if (rows[i].v != want)
             violation(1, "counter %s: value %lld written where %lld was due", rows[i].name,
                       rows[i].v, want);
@@ -465,8 +457,8 @@ static void check_server(const char *dir)
     qsort(rows, nrows, sizeof *rows, by_name_order);
     for (i = 1; i < nrows; i++)
         if (strcmp(rows[i - 1].name, rows[i].name) == 0 && rows[i].v <= rows[i - 1].v)
-            violation(3, "%s: token %lld granted after token %lld", rows[i].name,
-                      rows[i].v, rows[i - 1].v);
+            violation(3, "%s: token %lld granted after token %lld", rows[i].name, rows[i].v,
+                      rows[i - 1].v);
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -505,21 +497,24 @@ int main(int argc, char **argv)
     }
     for (i = 0; i < 4; i++)
         total += violations[i];
-    printf("checker: %zu events, %ld acquisitions, %ld faults, %ld session_gone, %zu intervals\n",
-           nev, acquisitions, faults, sessions_gone, niv);
+    printf(
+        "checker: %zu events, %ld acquisitions, %ld faults, %ld session_gone, %zu intervals\n",
+        nev, acquisitions, faults, sessions_gone, niv);
     printf("checker: server logs: %s; %ld counter writes, %ld fenced writes (%ld refused),"
-           " %ld lease grants\n", sdir ? "read" : "not given (B-D not checked)",
-           counter_writes, fenced_writes, fenced_refused, grants);
+           " %ld lease grants\n",
+           sdir ? "read" : "not given (B-D not checked)", counter_writes, fenced_writes,
+           fenced_refused, grants);
     printf("checker: violations A=%ld B=%ld C=%ld D=%ld; overlaps with an indeterminate"
-           " acquire (not violations): %ld\n", violations[0], violations[1], violations[2],
-           violations[3], possible_overlaps);
+           " acquire (not violations): %ld\n",
+           violations[0], violations[1], violations[2], violations[3], possible_overlaps);
     printf("checker: detection session_gone->noticed: n=%zu min=%.1fms median=%.1fms"
-           " max=%.1fms\n", ndetect, mn, med, mx);
+           " max=%.1fms\n",
+           ndetect, mn, med, mx);
     printf("{\"events\":%zu,\"acquisitions\":%ld,\"faults\":%ld,\"session_gone\":%ld,"
            "\"A\":%ld,\"B\":%ld,\"C\":%ld,\"D\":%ld,\"possible_A\":%ld,\"detect_n\":%zu,"
            "\"detect_min_ms\":%.1f,\"detect_median_ms\":%.1f,\"detect_max_ms\":%.1f}\n",
-           nev, acquisitions, faults, sessions_gone, violations[0], violations[1],
-           violations[2], violations[3], possible_overlaps, ndetect, mn, med, mx);
+           nev, acquisitions, faults, sessions_gone, violations[0], violations[1], violations[2],
+           violations[3], possible_overlaps, ndetect, mn, med, mx);
     if (!expect)
         return total == 0 ? 0 : 1;
     ok = total > 0;

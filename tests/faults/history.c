@@ -43,9 +43,8 @@ static void field(char *dst, size_t cap, const char *s)
     dst[i] = '\0';
 }
 
-int hist_write(int fd, int64_t mono_ns, const char *proc, enum hist_event e,
-               const char *name, int64_t token, const char *server_ts,
-               const char *detail)
+int hist_write(int fd, int64_t mono_ns, const char *proc, enum hist_event e, const char *name,
+               int64_t token, const char *server_ts, const char *detail)
 {
     char p[HIST_FIELD_MAX], n[HIST_FIELD_MAX], ts[64], d[HIST_FIELD_MAX], tok[24];
     char line[4 * HIST_FIELD_MAX + 128];
@@ -64,8 +63,8 @@ int hist_write(int fd, int64_t mono_ns, const char *proc, enum hist_event e,
     else
         snprintf(tok, sizeof tok, "%lld", (long long)token);
     len = snprintf(line, sizeof line, "%lld\t%s\t%s\t%s\t%s\t%s\t%s\n",
-                   (long long)(mono_ns > 0 ? mono_ns : hist_mono_ns()), p,
-                   hist_event_str(e), n, tok, ts, d);
+                   (long long)(mono_ns > 0 ? mono_ns : hist_mono_ns()), p, hist_event_str(e), n,
+                   tok, ts, d);
     if (len < 0 || (size_t)len >= sizeof line)
         return -1;
     return write(fd, line, (size_t)len) == len ? 0 : -1;

@@ -56,7 +56,7 @@ enum hist_event {
 struct hist_line {
     int64_t mono_ns;
     enum hist_event event;
-    int64_t token;       /* -1 for "-" */
+    int64_t token; /* -1 for "-" */
     char proc[HIST_FIELD_MAX];
     char name[HIST_FIELD_MAX];
     char server_ts[64];
@@ -73,9 +73,8 @@ int hist_open(const char *path);
  * server_ts, detail: NULL or "" print "-"; token < 0 prints "-". Tabs and
  * newlines in the texts become blanks. 0, or -1 when the write failed.
  */
-int hist_write(int fd, int64_t mono_ns, const char *proc, enum hist_event e,
-               const char *name, int64_t token, const char *server_ts,
-               const char *detail);
+int hist_write(int fd, int64_t mono_ns, const char *proc, enum hist_event e, const char *name,
+               int64_t token, const char *server_ts, const char *detail);
 
 /* Parses one line (without its newline): 0, or -1 when malformed. */
 int hist_parse(const char *line, struct hist_line *out);

@@ -23,7 +23,7 @@ int expect(const char *what, sqllock_status st, sqllock_status want, const sqllo
 {
     if (st == want)
         return 1;
-    fail("%s: got %s, expected %s (%s)", what, sqllock_status_str(st),
-         sqllock_status_str(want), sqllock_errmsg(c));
+    fail("%s: got %s, expected %s (%s)", what, sqllock_status_str(st), sqllock_status_str(want),
+         sqllock_errmsg(c));
     return 0;
 }

@@ -65,8 +65,8 @@ static void pooled_session(const char *pooler_url, const char *name)
         return;
     }
     sqllock_lock *l = NULL;
-    expect_refusal("session acquire by name", sqllock_acquire(&l, c, name, NULL), c,
-                   "pooler", NULL);
+    expect_refusal("session acquire by name", sqllock_acquire(&l, c, name, NULL), c, "pooler",
+                   NULL);
     sqllock_acquire_opts waiting = SQLLOCK_ACQUIRE_OPTS_INIT;
     waiting.wait_ms = 1000;
     expect_refusal("session acquire with a wait", sqllock_acquire(&l, c, name, &waiting), c,

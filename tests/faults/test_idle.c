@@ -36,8 +36,8 @@ static int wait_gone(PGconn *admin, int pid, int timeout_ms)
     char p[16];
     snprintf(p, sizeof(p), "%d", pid);
     for (long long deadline = t_now_ms() + timeout_ms; t_now_ms() < deadline;) {
-        long long n = t_sql_ll(admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int",
-                               p, NULL);
+        long long n = t_sql_ll(
+            admin, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1::int", p, NULL);
         if (n <= 0)
             return n == 0;
         nanosleep(&poll, NULL);
@@ -61,8 +61,8 @@ static void t_own_session_survives(void)
     sqllock_lock *l;
     CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
     sleep(IDLE_S);
-    CHECKF(t_pid(admin, app) == pid, "the server ended the library's own session after %d s idle",
-           IDLE_S);
+    CHECKF(t_pid(admin, app) == pid,
+           "the server ended the library's own session after %d s idle", IDLE_S);
     CHECK(t_holds(admin, pid, sqllock_advisory_key(name)) == 1);
     CHECK_ST(sqllock_check(l), SQLLOCK_OK, c);
     CHECK_ST(sqllock_release(l), SQLLOCK_OK, c);
@@ -91,8 +91,8 @@ static void idle_attached(int in_txn)
     CHECKF(setting_ms(pc, "idle_session_timeout") == 1000 &&
                setting_ms(pc, "idle_in_transaction_session_timeout") == 1000,
            "the library changed the attached connection's idle timeouts");
-    CHECKF(wait_gone(admin, pid, KILL_WAIT_MS), "the server did not end the idle session in %d ms",
-           KILL_WAIT_MS);
+    CHECKF(wait_gone(admin, pid, KILL_WAIT_MS),
+           "the server did not end the idle session in %d ms", KILL_WAIT_MS);
     CHECK_ST(sqllock_check(l), SQLLOCK_LOST, c);
     sqllock_client *next = t_client(t_tag("idle-next"));
     CHECK(next);

@@ -71,7 +71,8 @@ static void t_boundary(void)
     CHECK(h.c && w && admin);
     int wpid = t_pid(admin, wname);
     CHECK(wpid > 0);
-    CHECK(pthread_barrier_init(&h.start, NULL, 2) == 0 && pthread_barrier_init(&h.done, NULL, 2) == 0);
+    CHECK(pthread_barrier_init(&h.start, NULL, 2) == 0 &&
+          pthread_barrier_init(&h.done, NULL, 2) == 0);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, holder_main, &h) == 0);
 
@@ -109,17 +110,20 @@ static void t_boundary(void)
             oks++;
             wrong += held != 1;
             if ((st = sqllock_release(l)) != SQLLOCK_OK) {
-                t_fail(__FILE__, __LINE__, "round %d: release gave %s", i, sqllock_status_str(st));
+                t_fail(__FILE__, __LINE__, "round %d: release gave %s", i,
+                       sqllock_status_str(st));
                 break;
             }
         } else {
-            t_fail(__FILE__, __LINE__, "round %d: acquire gave %s: %s", i, sqllock_status_str(st),
-                   sqllock_errmsg(w));
+            t_fail(__FILE__, __LINE__, "round %d: acquire gave %s: %s", i,
+                   sqllock_status_str(st), sqllock_errmsg(w));
             break;
         }
         if (wrong) {
-            t_fail(__FILE__, __LINE__, "round %d: acquire said %s but pg_locks says the waiter "
-                   "holds the lock %d time(s)", i, sqllock_status_str(st), held);
+            t_fail(__FILE__, __LINE__,
+                   "round %d: acquire said %s but pg_locks says the waiter "
+                   "holds the lock %d time(s)",
+                   i, sqllock_status_str(st), held);
             break;
         }
     }
@@ -129,8 +133,9 @@ static void t_boundary(void)
     pthread_join(th, NULL);
     /* boundary_us: where the releases settled, after the barrier. */
     printf("race: via=%s rounds=%d timeout=%d ok=%d disagreements=%d wall_ms=%lld "
-           "boundary_us=%ld\n", via ? via : "SQLLOCK_TEST_URL", timeouts + oks, timeouts, oks,
-           wrong, wall, center_us);
+           "boundary_us=%ld\n",
+           via ? via : "SQLLOCK_TEST_URL", timeouts + oks, timeouts, oks, wrong, wall,
+           center_us);
     CHECK(i == rounds);
     /* Otherwise the releases missed the boundary, and the run proved little. */
     CHECKF(timeouts >= rounds / 10 && oks >= rounds / 10,

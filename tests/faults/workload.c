@@ -30,7 +30,8 @@
 static const char *status_name(sqllock_status s)
 {
     static const char *const pos[] = {"OK", "BUSY", "TIMEOUT", "CANCELED", "DEADLOCK", "LOST"};
-    static const char *const neg[] = {"EINVAL", "ECONNECT", "ESERVER", "ENOMEM", "ENOTSUP", "ESTATE"};
+    static const char *const neg[] = {"EINVAL", "ECONNECT", "ESERVER",
+                                      "ENOMEM", "ENOTSUP",  "ESTATE"};
     if (s >= 0 && s <= SQLLOCK_LOST)
         return pos[s];
     if (s < 0 && s >= SQLLOCK_ESTATE)
@@ -38,8 +39,8 @@ static const char *status_name(sqllock_status s)
     return "UNKNOWN";
 }
 
-static void record(struct wl *w, int64_t at, enum hist_event e, const char *name,
-                   int64_t token, const char *server_ts, const char *detail)
+static void record(struct wl *w, int64_t at, enum hist_event e, const char *name, int64_t token,
+                   const char *server_ts, const char *detail)
 {
     if (hist_write(w->fd, at, w->proc, e, name, token, server_ts, detail) != 0) {
         perror("workload: history write");
@@ -65,8 +66,7 @@ static int broke(struct wl *w, sqllock_status st)
            (w->pc && PQstatus(w->pc) != CONNECTION_OK);
 }
 
-static sqllock_status acquire(struct wl *w, sqllock_lock **l, const char *name,
-                              int64_t *token)
+static sqllock_status acquire(struct wl *w, sqllock_lock **l, const char *name, int64_t *token)
 {
     sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
     sqllock_status st;
@@ -137,7 +137,9 @@ static void one_round(struct wl *w, const char *name)
     int rc;
 
     snprintf(detail, sizeof detail, "mode=%s ttl_ms=%lld backend=%d reconnects=%d",
-             w->mode == WL_ADVISORY ? "advisory" : w->mode == WL_LEASE ? "lease" : "broken",
+             w->mode == WL_ADVISORY ? "advisory"
+             : w->mode == WL_LEASE  ? "lease"
+                                    : "broken",
              (long long)(w->mode == WL_LEASE ? w->ttl_ms : 0),
              w->mode == WL_ADVISORY ? PQbackendPID(w->pc) : 0, w->reconnected);
     w->reconnected = 0;
@@ -152,8 +154,8 @@ static void one_round(struct wl *w, const char *name)
         w->timeout += st == SQLLOCK_TIMEOUT;
         w->indeterminate += indeterminate;
         w->errors += st < 0 && !indeterminate;
-        record(w, 0, indeterminate ? HIST_ACQUIRE_INDETERMINATE : HIST_ACQUIRE_FAIL, name,
-               -1, NULL, why);
+        record(w, 0, indeterminate ? HIST_ACQUIRE_INDETERMINATE : HIST_ACQUIRE_FAIL, name, -1,
+               NULL, why);
         if (st < 0)
             wl_disconnect(w);
         return;
@@ -191,8 +193,8 @@ static void one_round(struct wl *w, const char *name)
     }
     record(w, 0, HIST_RELEASE_INVOKE, name, token, wts, NULL);
     st = l ? sqllock_release(l) : SQLLOCK_OK;
-    record(w, 0, st == SQLLOCK_OK ? HIST_RELEASE_OK : HIST_RELEASE_FAIL, name, token,
-           NULL, status_name(st));
+    record(w, 0, st == SQLLOCK_OK ? HIST_RELEASE_OK : HIST_RELEASE_FAIL, name, token, NULL,
+           status_name(st));
     w->lost += st == SQLLOCK_LOST;
     if (st != SQLLOCK_OK && broke(w, st))
         wl_disconnect(w);
@@ -221,27 +223,44 @@ static void parse(struct wl *w, int argc, char **argv)
         if (!v)
             usage();
         i++;
-        if (strcmp(a, "--url") == 0) w->url = v;
-        else if (strcmp(a, "--proc") == 0) w->proc = v;
-        else if (strcmp(a, "--history") == 0) hist = v;
-        else if (strcmp(a, "--name") == 0) w->name = v;
-        else if (strcmp(a, "--names") == 0) w->names = atoi(v);
-        else if (strcmp(a, "--seconds") == 0) w->seconds = atoll(v);
-        else if (strcmp(a, "--rounds") == 0) w->rounds = atoll(v);
-        else if (strcmp(a, "--mode") == 0) mode = v;
-        else if (strcmp(a, "--ttl-ms") == 0) w->ttl_ms = atoll(v);
-        else if (strcmp(a, "--wait-ms") == 0) w->wait_ms = atoll(v);
-        else if (strcmp(a, "--hold-ms") == 0) w->hold_ms = atoll(v);
-        else if (strcmp(a, "--check-ms") == 0) w->check_ms = atoll(v);
-        else usage();
+        if (strcmp(a, "--url") == 0)
+            w->url = v;
+        else if (strcmp(a, "--proc") == 0)
+            w->proc = v;
+        else if (strcmp(a, "--history") == 0)
+            hist = v;
+        else if (strcmp(a, "--name") == 0)
+            w->name = v;
+        else if (strcmp(a, "--names") == 0)
+            w->names = atoi(v);
+        else if (strcmp(a, "--seconds") == 0)
+            w->seconds = atoll(v);
+        else if (strcmp(a, "--rounds") == 0)
+            w->rounds = atoll(v);
+        else if (strcmp(a, "--mode") == 0)
+            mode = v;
+        else if (strcmp(a, "--ttl-ms") == 0)
+            w->ttl_ms = atoll(v);
+        else if (strcmp(a, "--wait-ms") == 0)
+            w->wait_ms = atoll(v);
+        else if (strcmp(a, "--hold-ms") == 0)
+            w->hold_ms = atoll(v);
+        else if (strcmp(a, "--check-ms") == 0)
+            w->check_ms = atoll(v);
+        else
+            usage();
     }
-    if (strcmp(mode, "advisory") == 0) w->mode = WL_ADVISORY;
-    else if (strcmp(mode, "lease") == 0) w->mode = WL_LEASE;
-    else if (strcmp(mode, "broken") == 0) w->mode = WL_BROKEN;
-    else usage();
-    if (!w->url || !w->proc || strpbrk(w->proc, " \t\n") || !hist || !w->name ||
-        w->names < 1 || (w->seconds > 0) == (w->rounds > 0) ||
-        (w->mode == WL_LEASE && w->ttl_ms <= 0) || w->wait_ms < 0 || w->hold_ms < 0)
+    if (strcmp(mode, "advisory") == 0)
+        w->mode = WL_ADVISORY;
+    else if (strcmp(mode, "lease") == 0)
+        w->mode = WL_LEASE;
+    else if (strcmp(mode, "broken") == 0)
+        w->mode = WL_BROKEN;
+    else
+        usage();
+    if (!w->url || !w->proc || strpbrk(w->proc, " \t\n") || !hist || !w->name || w->names < 1 ||
+        (w->seconds > 0) == (w->rounds > 0) || (w->mode == WL_LEASE && w->ttl_ms <= 0) ||
+        w->wait_ms < 0 || w->hold_ms < 0)
         usage();
     if ((w->fd = hist_open(hist)) < 0) {
         perror(hist);
@@ -280,8 +299,8 @@ int main(int argc, char **argv)
     }
     printf("workload %s: rounds=%ld acquired=%ld busy=%ld timeout=%ld lost=%ld"
            " indeterminate=%ld errors=%ld reconnects=%ld\n",
-           w.proc, round, w.acquired, w.busy, w.timeout, w.lost, w.indeterminate,
-           w.errors, w.reconnects);
+           w.proc, round, w.acquired, w.busy, w.timeout, w.lost, w.indeterminate, w.errors,
+           w.reconnects);
     wl_disconnect(&w);
     return 0;
 }

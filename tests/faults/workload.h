@@ -22,12 +22,12 @@ struct wl {
     enum wl_mode mode;
     int fence;
     /* state */
-    int fd;                 /* the history */
-    int64_t end_ns;         /* --seconds: when to stop */
-    PGconn *pc;             /* counter statements (and, advisory, the lock) */
-    sqllock_client *cl;     /* NULL in broken mode */
-    int64_t broken_token;   /* broken mode's per-process "tokens" */
-    int reconnected;        /* reconnects since the last acquire_invoke */
+    int fd;               /* the history */
+    int64_t end_ns;       /* --seconds: when to stop */
+    PGconn *pc;           /* counter statements (and, advisory, the lock) */
+    sqllock_client *cl;   /* NULL in broken mode */
+    int64_t broken_token; /* broken mode's per-process "tokens" */
+    int reconnected;      /* reconnects since the last acquire_invoke */
     long acquired, busy, timeout, lost, errors, reconnects, indeterminate;
 };
 
@@ -38,11 +38,11 @@ void wl_disconnect(struct wl *w);
 
 /* The counter of name (and, when fenced, registers token with the store).
    0 read, 1 refused (a newer token was seen), -1 statement failed. */
-int wl_read(struct wl *w, const char *name, int64_t token, int64_t *value,
-            char *server_ts, size_t ts_cap);
+int wl_read(struct wl *w, const char *name, int64_t token, int64_t *value, char *server_ts,
+            size_t ts_cap);
 /* Writes value (with a counter_log row, and when fenced only if no newer
    token was seen, with a fence_log row). 0 written, 1 refused, -1 failed. */
-int wl_write(struct wl *w, const char *name, int64_t token, int64_t value,
-             char *server_ts, size_t ts_cap);
+int wl_write(struct wl *w, const char *name, int64_t token, int64_t value, char *server_ts,
+             size_t ts_cap);
 
 #endif

@@ -37,6 +37,8 @@ int main(int argc, char **argv)
         perror(argv[1]);
         return 1;
     }
-    return hist_write(fd, argc == 7 ? atoll(argv[6]) : 0, argv[2], probe.event, argv[4],
-                      -1, NULL, argv[5]) == 0 ? 0 : 1;
+    return hist_write(fd, argc == 7 ? atoll(argv[6]) : 0, argv[2], probe.event, argv[4], -1,
+                      NULL, argv[5]) == 0
+               ? 0
+               : 1;
 }

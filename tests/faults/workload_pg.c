@@ -61,10 +61,8 @@ static int connect_once(struct wl *w)
     switch (w->mode) {
     case WL_ADVISORY: /* the lock in the counter's session: a dead one cannot write */
         return sqllock_attach_pg(&w->cl, w->pc) == SQLLOCK_OK ? 0 : -1;
-    case WL_LEASE:
-        return sqllock_connect(&w->cl, w->url) == SQLLOCK_OK ? 0 : -1;
-    case WL_BROKEN:
-        return 0;
+    case WL_LEASE: return sqllock_connect(&w->cl, w->url) == SQLLOCK_OK ? 0 : -1;
+    case WL_BROKEN: return 0;
     }
     return -1;
 }
@@ -95,8 +93,8 @@ int wl_connect(struct wl *w)
 
 /* Runs one of the statements above; each returns one row (counter value,
    accepted, server time). */
-static int run(struct wl *w, const char *sql, int n, const char *const *params,
-               int64_t *value, char *server_ts, size_t ts_cap)
+static int run(struct wl *w, const char *sql, int n, const char *const *params, int64_t *value,
+               char *server_ts, size_t ts_cap)
 {
     PGresult *r = PQexecParams(w->pc, sql, n, NULL, params, NULL, NULL, 0);
     int rc = -1;
@@ -111,8 +109,8 @@ static int run(struct wl *w, const char *sql, int n, const char *const *params,
     return rc;
 }
 
-int wl_read(struct wl *w, const char *name, int64_t token, int64_t *value,
-            char *server_ts, size_t ts_cap)
+int wl_read(struct wl *w, const char *name, int64_t token, int64_t *value, char *server_ts,
+            size_t ts_cap)
 {
     char tok[24];
     const char *p[2] = {name, tok};
@@ -123,14 +121,13 @@ int wl_read(struct wl *w, const char *name, int64_t token, int64_t *value,
     return run(w, sql_read, 1, p, value, server_ts, ts_cap);
 }
 
-int wl_write(struct wl *w, const char *name, int64_t token, int64_t value,
-             char *server_ts, size_t ts_cap)
+int wl_write(struct wl *w, const char *name, int64_t token, int64_t value, char *server_ts,
+             size_t ts_cap)
 {
     char tok[24], val[24];
     const char *p[4] = {name, val, w->proc, token >= 0 ? tok : NULL};
 
     snprintf(tok, sizeof tok, "%lld", (long long)token);
     snprintf(val, sizeof val, "%lld", (long long)value);
-    return run(w, w->fence ? sql_write_fenced : sql_write, 4, p, NULL, server_ts,
-               ts_cap);
+    return run(w, w->fence ? sql_write_fenced : sql_write, 4, p, NULL, server_ts, ts_cap);
 }

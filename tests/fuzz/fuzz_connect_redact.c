@@ -52,7 +52,7 @@ EXPORTED int connect(int fd, const struct sockaddr *addr, socklen_t len)
 }
 
 EXPORTED int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
-                struct addrinfo **res)
+                         struct addrinfo **res)
 {
     (void)node, (void)service, (void)hints;
     *res = NULL;
@@ -120,7 +120,8 @@ static void check(const struct form *f, const char *in)
     sqllock_status st = sqllock_connect(&c, url);
     const char *msg = sqllock_errmsg(c);
     if (st == SQLLOCK_OK || has_piece(msg, strlen(msg))) {
-        fprintf(stderr, "password leaked (status %d)\n  url: %s\n  msg: %s\n", (int)st, url, msg);
+        fprintf(stderr, "password leaked (status %d)\n  url: %s\n  msg: %s\n", (int)st, url,
+                msg);
         abort();
     }
     sqllock_client_free(c);
@@ -131,11 +132,11 @@ static void check(const struct form *f, const char *in)
 static char kv_many[MANY_BUF], kv_host[MANY_BUF], kv_tail[64], url_query_after[MANY_BUF],
     url_user[64], url_path[MANY_BUF], odbc_many[MANY_BUF];
 static const struct form many_forms[] = {
-    {kv_host, kv_tail},         /* the input is the host name */
-    {kv_many, kv_tail},         /* the input between the passwords */
-    {url_query_after, ""},      /* the input after a query of passwords */
-    {url_user, url_path},       /* the input is the host of such a URL */
-    {odbc_many, ""},            /* many PWD=, the input after them: ODBC */
+    {kv_host, kv_tail},    /* the input is the host name */
+    {kv_many, kv_tail},    /* the input between the passwords */
+    {url_query_after, ""}, /* the input after a query of passwords */
+    {url_user, url_path},  /* the input is the host of such a URL */
+    {odbc_many, ""},       /* many PWD=, the input after them: ODBC */
 };
 #define N_MANY_PG (sizeof(many_forms) / sizeof(many_forms[0]) - 1)
 

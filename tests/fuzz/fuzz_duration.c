@@ -34,8 +34,11 @@ static void check_duration(const char *s)
 {
     size_t n = strspn(s, "0123456789");
     const char *unit = s + n;
-    __int128 scale = !strcmp(unit, "ms") ? 1 : !strcmp(unit, "") || !strcmp(unit, "s") ? 1000
-                   : !strcmp(unit, "m") ? 60000 : !strcmp(unit, "h") ? 3600000 : 0;
+    __int128 scale = !strcmp(unit, "ms")                       ? 1
+                     : !strcmp(unit, "") || !strcmp(unit, "s") ? 1000
+                     : !strcmp(unit, "m")                      ? 60000
+                     : !strcmp(unit, "h")                      ? 3600000
+                                                               : 0;
     __int128 want = n && scale ? digits_value(s, n) * scale : -1;
     int ok = want >= 0 && want <= INT64_MAX;
 

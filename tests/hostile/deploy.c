@@ -64,8 +64,10 @@ void deploy_end(struct deploy *d)
     /* Not t_exec: a failed case still cleans up, and what a failed step
        never made is not an error here. */
     char sql[512];
-    snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-             " WHERE usename IN ('%s', '%s')", d->role, d->owner);
+    snprintf(sql, sizeof(sql),
+             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+             " WHERE usename IN ('%s', '%s')",
+             d->role, d->owner);
     PQclear(PQexec(d->admin, sql));
     if (d->db[0]) {
         snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", d->db);
@@ -168,9 +170,9 @@ static char *odbc_url(const char *url, const char *user, const char *db, const c
     else
         snprintf(out + o, n - o, "Database=%.*s;", (int)dblen, dbval ? dbval : "");
     o = strlen(out);
-    snprintf(out + o, n - o, "UID=%s;PWD={" DEPLOY_PASSWORD "};pqopt={application_name=%s%s%s%s}",
-             user, app, options ? " options='" : "", options ? options : "",
-             options ? "'" : "");
+    snprintf(out + o, n - o,
+             "UID=%s;PWD={" DEPLOY_PASSWORD "};pqopt={application_name=%s%s%s%s}", user, app,
+             options ? " options='" : "", options ? options : "", options ? "'" : "");
     return out;
 }
 

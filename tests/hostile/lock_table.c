@@ -49,7 +49,8 @@ static void t_lock_table_full(void)
         goto out;
     }
     sqllock_status st = SQLLOCK_OK;
-    while (n < MAX_LOCKS && (st = sqllock_acquire_key(&held[n], c, key_of(n), NULL)) == SQLLOCK_OK)
+    while (n < MAX_LOCKS &&
+           (st = sqllock_acquire_key(&held[n], c, key_of(n), NULL)) == SQLLOCK_OK)
         n++;
     printf("locks that fit: %d\n", n);
     if (!refused(c, st, "advisory acquire"))
@@ -57,8 +58,10 @@ static void t_lock_table_full(void)
     CHECKF(n > 0 && t_holds(admin, pid, key_of(n)) == 0, "the refused lock is held (%d)", n);
     char p[16];
     snprintf(p, sizeof(p), "%d", pid);
-    long long have = t_sql_ll(admin, "SELECT count(*) FROM pg_locks WHERE pid = $1::int"
-                              " AND locktype = 'advisory' AND granted", p, NULL);
+    long long have = t_sql_ll(admin,
+                              "SELECT count(*) FROM pg_locks WHERE pid = $1::int"
+                              " AND locktype = 'advisory' AND granted",
+                              p, NULL);
     CHECKF(have == n, "the server shows %lld locks of the client's, it took %d", have, n);
 
     sqllock_acquire_opts lo = t_lease(60000, 0);
@@ -66,11 +69,15 @@ static void t_lock_table_full(void)
     const char *name = t_tag("locktable-lease");
     if (!refused(c, sqllock_acquire(&lease, c, name, &lo), "lease acquire"))
         goto out;
-    long long rows = t_sql_ll(admin, "SELECT CASE WHEN to_regclass('sqllock_lease') IS NULL"
-                              " THEN 0 ELSE 1 END", NULL, NULL);
+    long long rows = t_sql_ll(admin,
+                              "SELECT CASE WHEN to_regclass('sqllock_lease') IS NULL"
+                              " THEN 0 ELSE 1 END",
+                              NULL, NULL);
     if (rows > 0)
-        rows = t_sql_ll(admin, "SELECT count(*) FROM sqllock_lease WHERE name ="
-                        " convert_to($1, 'UTF8') AND NOT released", name, NULL);
+        rows = t_sql_ll(admin,
+                        "SELECT count(*) FROM sqllock_lease WHERE name ="
+                        " convert_to($1, 'UTF8') AND NOT released",
+                        name, NULL);
     CHECKF(rows == 0, "a refused lease left a row");
 
     /* Not wedged. */
@@ -89,8 +96,11 @@ static void t_lock_table_full(void)
         CHECK_ST(sqllock_release(held[n - 1]), SQLLOCK_OK, c);
         held[n - 1] = NULL;
     }
-    CHECKF(t_sql_ll(admin, "SELECT count(*) FROM pg_locks WHERE pid = $1::int"
-                    " AND locktype = 'advisory'", p, NULL) == 0, "locks left behind");
+    CHECKF(t_sql_ll(admin,
+                    "SELECT count(*) FROM pg_locks WHERE pid = $1::int"
+                    " AND locktype = 'advisory'",
+                    p, NULL) == 0,
+           "locks left behind");
 out:
     for (int i = 0; held && i < n; i++)
         (void)sqllock_release(held[i]);

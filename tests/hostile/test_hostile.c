@@ -67,7 +67,8 @@ static int not_wedged(struct app *a, struct deploy *d)
     CHECK_ST_R(sqllock_release(a->before), SQLLOCK_OK, a->c);
     a->before = NULL;
     CHECK_R(strcmp(sqllock_errmsg(a->c), "") == 0 || sqllock_last_status(a->c) == SQLLOCK_OK);
-    long long in_txn = t_sql_ll(d->admin, "SELECT count(*) FROM pg_stat_activity WHERE "
+    long long in_txn = t_sql_ll(d->admin,
+                                "SELECT count(*) FROM pg_stat_activity WHERE "
                                 "application_name = $1 AND state LIKE 'idle in transaction%'",
                                 a->appname, NULL);
     CHECKF_R(in_txn == 0, "the session is left idle in a transaction");
@@ -91,7 +92,8 @@ static int ran_fn(void *p)
 /* The lease tables, installed by the schema's owner as `sqllock init` does. */
 static int owner_installs(struct deploy *d)
 {
-    sqllock_client *o = deploy_client(d->owner, d->db[0] ? d->db : NULL, t_tag("hostile-own"), NULL);
+    sqllock_client *o =
+        deploy_client(d->owner, d->db[0] ? d->db : NULL, t_tag("hostile-own"), NULL);
     if (!o)
         return 0;
     sqllock_status st = sqllock_install_schema(o);
@@ -103,7 +105,8 @@ static int owner_installs(struct deploy *d)
 /* The owner runs job once, so that it is recorded done. */
 static int owner_marks_done(struct deploy *d, const char *job)
 {
-    sqllock_client *o = deploy_client(d->owner, d->db[0] ? d->db : NULL, t_tag("hostile-own"), NULL);
+    sqllock_client *o =
+        deploy_client(d->owner, d->db[0] ? d->db : NULL, t_tag("hostile-own"), NULL);
     if (!o)
         return 0;
     int ran = 0, calls = 0;
@@ -145,8 +148,10 @@ static int grant(struct deploy *d, const char *privileges)
 
 static int tables_in(struct deploy *d)
 {
-    return (int)t_sql_ll(d->admin, "SELECT count(*) FROM pg_tables WHERE schemaname = $1"
-                         " AND tablename IN ('sqllock_lease', 'sqllock_once')", d->schema, NULL);
+    return (int)t_sql_ll(d->admin,
+                         "SELECT count(*) FROM pg_tables WHERE schemaname = $1"
+                         " AND tablename IN ('sqllock_lease', 'sqllock_once')",
+                         d->schema, NULL);
 }
 
 /* Leases and run-once work for a's role: take, check, extend, release, a
@@ -231,8 +236,8 @@ static void t_no_grants(void)
     if (deploy_begin(&d, "nogrant") && owner_installs(&d) && app_open(&a, &d, d.role) &&
         lease_refused(&a, "42501", "permission")) {
         int ran = 0, calls = 0;
-        sqllock_status st = sqllock_run_once(&ran, a.c, t_tag("hostile-once"), 1000, ran_fn,
-                                             &calls);
+        sqllock_status st =
+            sqllock_run_once(&ran, a.c, t_tag("hostile-once"), 1000, ran_fn, &calls);
         if (st != SQLLOCK_ESERVER || strcmp(sqllock_errcode(a.c), "42501") != 0 || calls)
             t_fail(__FILE__, __LINE__, "run_once: %s (%s), fn ran %d times: %s",
                    sqllock_status_str(st), sqllock_errcode(a.c), calls, sqllock_errmsg(a.c));
@@ -299,8 +304,8 @@ static void t_empty_search_path(void)
 
 /* Short enough that every wait below outlasts each of them several times. */
 static const char *const dba_timeouts[] = {
-    "statement_timeout = '300ms'", "lock_timeout = '200ms'",
-    "idle_session_timeout = '500ms'", "idle_in_transaction_session_timeout = '300ms'"};
+    "statement_timeout = '300ms'", "lock_timeout = '200ms'", "idle_session_timeout = '500ms'",
+    "idle_in_transaction_session_timeout = '300ms'"};
 
 static int set_timeouts(struct deploy *d, const char *target)
 {
@@ -328,10 +333,11 @@ static PGconn *blocker_open(struct deploy *d)
 {
     const char *admin = t_env("SQLLOCK_TEST_ADMIN_URL");
     char conninfo[1024];
-    snprintf(conninfo, sizeof(conninfo), "%s dbname=%s application_name=hostile-blocker "
+    snprintf(conninfo, sizeof(conninfo),
+             "%s dbname=%s application_name=hostile-blocker "
              "options='-c statement_timeout=0 -c lock_timeout=0 -c idle_session_timeout=0 "
-             "-c idle_in_transaction_session_timeout=0'", admin ? admin : "",
-             d->db[0] ? d->db : PQdb(d->admin));
+             "-c idle_in_transaction_session_timeout=0'",
+             admin ? admin : "", d->db[0] ? d->db : PQdb(d->admin));
     PGconn *pc = PQconnectdb(conninfo);
     if (PQstatus(pc) != CONNECTION_OK) {
         t_fail(__FILE__, __LINE__, "blocker: %s", PQerrorMessage(pc));
@@ -351,15 +357,18 @@ static int behind_row_lock(struct app *a, struct deploy *d, const char *name,
     if (!b)
         return 0;
     char sql[512], pid[16];
-    snprintf(sql, sizeof(sql), "BEGIN; SELECT 1 FROM %s.sqllock_lease WHERE name = "
+    snprintf(sql, sizeof(sql),
+             "BEGIN; SELECT 1 FROM %s.sqllock_lease WHERE name = "
              "convert_to('%s', 'UTF8') FOR UPDATE; SELECT pg_sleep(1); COMMIT",
              d->db[0] ? "public" : d->schema, name);
     snprintf(pid, sizeof(pid), "%d", PQbackendPID(b));
     int ok = PQsendQuery(b, sql);
     long long end = t_now_ms() + 10000, locked = 0;
     while (ok && !locked && t_now_ms() < end) {
-        locked = t_sql_ll(d->admin, "SELECT count(*) FROM pg_locks WHERE pid = $1::int AND "
-                          "locktype = 'transactionid'", pid, NULL);
+        locked = t_sql_ll(d->admin,
+                          "SELECT count(*) FROM pg_locks WHERE pid = $1::int AND "
+                          "locktype = 'transactionid'",
+                          pid, NULL);
         usleep(2000);
     }
     sqllock_acquire_opts o = t_lease(TTL, 5000);
@@ -478,7 +487,8 @@ static void t_callers_timeouts_win(void)
     if (deploy_begin(&d, "callers") &&
         deploy_sql(&d, "GRANT CREATE ON SCHEMA %s TO %s", d.schema, d.role) &&
         app_open(&h, &d, d.role) && app_open_with(&w, &d, d.role, "-c lock_timeout=200")) {
-        if (sqllock_acquire(&l, h.c, name, &lo) != SQLLOCK_OK || sqllock_release(l) != SQLLOCK_OK)
+        if (sqllock_acquire(&l, h.c, name, &lo) != SQLLOCK_OK ||
+            sqllock_release(l) != SQLLOCK_OK)
             t_fail(__FILE__, __LINE__, "the lease row: %s", sqllock_errmsg(h.c));
         else if (behind_row_lock(&w, &d, name, SQLLOCK_TIMEOUT) && not_wedged(&w, &d))
             (void)not_wedged(&h, &d);

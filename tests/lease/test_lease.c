@@ -106,7 +106,8 @@ static void t_expiry(void)
     CHECK_ST(sqllock_acquire(&la, a, name, &oa), SQLLOCK_OK, a);
     CHECK_ST(sqllock_acquire(&lb, b, name, &ob), SQLLOCK_OK, b);
     long long waited = t_now_ms() - t0;
-    printf("expiry: waiter got the lease %lld ms after the 300 ms lease was asked for\n", waited);
+    printf("expiry: waiter got the lease %lld ms after the 300 ms lease was asked for\n",
+           waited);
     CHECKF(waited >= 290 && waited < 10000, "waited %lld ms", waited);
     CHECK(sqllock_fencing_token(lb) > sqllock_fencing_token(la));
     CHECK_ST(sqllock_check(la), SQLLOCK_LOST, a);
@@ -270,8 +271,7 @@ static void t_race_expired(void)
                     stale_ok = sqllock_release(held) == SQLLOCK_LOST;
                 held = NULL;
                 sqllock_status st = sqllock_acquire(&held, c, name, &o);
-                long long out[3] = {k, st == SQLLOCK_OK ? 1 : st == SQLLOCK_BUSY ? 0 : 2,
-                                    st};
+                long long out[3] = {k, st == SQLLOCK_OK ? 1 : st == SQLLOCK_BUSY ? 0 : 2, st};
                 if (!stale_ok)
                     out[1] = 3;
                 if (write(res[1], out, sizeof(out)) != sizeof(out))
@@ -453,9 +453,11 @@ static int wait_listening(PGconn *admin, const char *appname, int serverless)
         return 1;
     }
     for (int i = 0; i < 1000; i++) {
-        long long n = t_sql_ll(admin, "SELECT count(*) FROM pg_stat_activity"
+        long long n = t_sql_ll(admin,
+                               "SELECT count(*) FROM pg_stat_activity"
                                " WHERE application_name = $1 AND state = 'idle'"
-                               " AND query LIKE 'WITH t AS%'", appname, NULL);
+                               " AND query LIKE 'WITH t AS%'",
+                               appname, NULL);
         if (n == 1)
             return 1;
         usleep(2000);
@@ -582,7 +584,8 @@ static void t_unsupported(void)
 }
 
 static const struct tcase cases[] = {
-    {"basic", t_basic, "a lease has one holder, a token that grows, and is not an advisory lock"},
+    {"basic", t_basic,
+     "a lease has one holder, a token that grows, and is not an advisory lock"},
     {"expiry", t_expiry, "a lease expires by its ttl; the old holder's calls then say LOST"},
     {"expiry_unreleased", t_expiry_unreleased,
      "acquire-and-never-release holds a name for at most one ttl"},

@@ -45,8 +45,8 @@ static void t_attached(void)
     o.ttl_ms = 200;
     CHECK_ST(sqllock_acquire(&l2, c, "att2", &o), SQLLOCK_OK, c);
     sqllock_client_free(c); /* releases both leases on the borrowed connection */
-    CHECK(t_sql_ll(pc, "SELECT count(*) FROM sqllock_lease WHERE NOT released", NULL, NULL)
-          == 0);
+    CHECK(t_sql_ll(pc, "SELECT count(*) FROM sqllock_lease WHERE NOT released", NULL, NULL) ==
+          0);
     CHECK(t_sql_ll(pc, "SELECT count(*) FROM pg_listening_channels()", NULL, NULL) == 0);
     snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", schema);
     CHECK(t_exec(pc, sql));

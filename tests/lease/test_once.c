@@ -28,9 +28,9 @@ static int wait_child(pid_t pid)
 }
 
 struct job {
-    int fd;         /* where a run reports that it started */
-    int result;     /* what fn returns */
-    int hang;       /* pause() instead of returning: to be killed */
+    int fd;     /* where a run reports that it started */
+    int result; /* what fn returns */
+    int hang;   /* pause() instead of returning: to be killed */
     int runs;
 };
 
@@ -210,9 +210,11 @@ static int refuse_marker(sqllock_client *c, const char *name, int refuse)
     if (strcmp(sqllock_backend_name(c), "lease") == 0) {
 #ifdef T_WITH_ODBC
         if (refuse)
-            snprintf(sql, sizeof(sql), "CREATE TRIGGER \"%s\" BEFORE INSERT ON sqllock_once "
+            snprintf(sql, sizeof(sql),
+                     "CREATE TRIGGER \"%s\" BEFORE INSERT ON sqllock_once "
                      "WHEN NEW.name = CAST('%s' AS BLOB) BEGIN SELECT RAISE(ABORT, "
-                     "'marker refused by a test trigger'); END", name, name);
+                     "'marker refused by a test trigger'); END",
+                     name, name);
         else
             snprintf(sql, sizeof(sql), "DROP TRIGGER \"%s\"", name);
         struct t_odbc o;

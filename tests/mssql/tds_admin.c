@@ -65,8 +65,10 @@ int t_tds_pid(struct t_odbc *t, const char *appname)
     SQLRETURN r = SQLBindParameter(st, 1, SQL_PARAM_INPUT, SQL_C_CHAR, SQL_VARCHAR, 255, 0,
                                    (SQLPOINTER)appname, 0, &ind);
     if (SQL_SUCCEEDED(r))
-        r = SQLExecDirect(st, (SQLCHAR *)"SELECT session_id FROM sys.dm_exec_sessions "
-                                         "WHERE program_name = ?", SQL_NTS);
+        r = SQLExecDirect(st,
+                          (SQLCHAR *)"SELECT session_id FROM sys.dm_exec_sessions "
+                                     "WHERE program_name = ?",
+                          SQL_NTS);
     if (SQL_SUCCEEDED(r) && SQL_SUCCEEDED(SQLFetch(st)))
         (void)SQLGetData(st, 1, SQL_C_SLONG, &id, 0, &idind);
     else if (!SQL_SUCCEEDED(r))
@@ -81,8 +83,10 @@ int t_tds_wait_blocked(struct t_odbc *t, int spid, int timeout_ms)
     snprintf(p, sizeof(p), "%d", spid);
     long long end = t_now_ms() + timeout_ms;
     do {
-        if (t_tds_ll(t, "SELECT count(*) FROM sys.dm_tran_locks WHERE request_session_id = ? "
-                        "AND request_status = 'WAIT'", p) > 0)
+        if (t_tds_ll(t,
+                     "SELECT count(*) FROM sys.dm_tran_locks WHERE request_session_id = ? "
+                     "AND request_status = 'WAIT'",
+                     p) > 0)
             return 1;
         usleep(2000);
     } while (t_now_ms() < end);

@@ -41,8 +41,8 @@ static void t_round_trips(void)
         rel[i] = trips(&adm, spid, &mark);
     }
     printf("round trips on the wire (1st, 2nd, 3rd): acquire %lld %lld %lld, check %lld %lld "
-           "%lld, release %lld %lld %lld\n", acq[0], acq[1], acq[2], chk[0], chk[1], chk[2],
-           rel[0], rel[1], rel[2]);
+           "%lld, release %lld %lld %lld\n",
+           acq[0], acq[1], acq[2], chk[0], chk[1], chk[2], rel[0], rel[1], rel[2]);
     for (int i = 0; i < 3; i++)
         CHECKF(acq[i] == 1 && chk[i] == 1 && rel[i] == 1,
                "round %d: acquire %lld, check %lld, release %lld round trips (1 each expected)",

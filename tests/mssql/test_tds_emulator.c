@@ -36,8 +36,9 @@ static int applock(struct t_odbc *o, const char *res, const char *mode, const ch
                      0, &oi);
     if (mode)
         SQLBindParameter(st, p++, SQL_PARAM_INPUT, SQL_C_SLONG, SQL_INTEGER, 0, 0, &tv, 0, &ti);
-    SQLRETURN r = SQLExecDirect(st, (SQLCHAR *)(mode ? "{? = call sp_getapplock(?, ?, ?, ?)}"
-                                                     : "{? = call sp_releaseapplock(?, ?)}"),
+    SQLRETURN r = SQLExecDirect(st,
+                                (SQLCHAR *)(mode ? "{? = call sp_getapplock(?, ?, ?, ?)}"
+                                                 : "{? = call sp_releaseapplock(?, ?)}"),
                                 SQL_NTS);
     if (!SQL_SUCCEEDED(r) && r != SQL_NO_DATA) {
         SQLCHAR state[6];
@@ -128,8 +129,8 @@ static void t_modes(void)
 {
     static const char *const m[] = {"IntentShared", "Shared", "Update", "IntentExclusive",
                                     "Exclusive"};
-    static const int ok[5][5] = {{1, 1, 1, 1, 0}, {1, 1, 1, 0, 0}, {1, 1, 0, 0, 0},
-                                 {1, 0, 0, 1, 0}, {0, 0, 0, 0, 0}};
+    static const int ok[5][5] = {
+        {1, 1, 1, 1, 0}, {1, 1, 1, 0, 0}, {1, 1, 0, 0, 0}, {1, 0, 0, 1, 0}, {0, 0, 0, 0, 0}};
     struct t_odbc a, b;
     CHECK(open2(&a, &b));
     for (int h = 0; h < 5; h++) {
@@ -175,7 +176,8 @@ static void t_queue_order(void)
     CHECK(getapplock(&a, r, "Exclusive", "Session", &TRY) == 0);
     struct waiter wb = {&b, r, 99, 0, NULL}, wc = {&c, r, 99, 0, NULL};
     pthread_t tb, tc;
-    int sb = (int)t_tds_ll(&b, "SELECT @@SPID", NULL), sc = (int)t_tds_ll(&c, "SELECT @@SPID", NULL);
+    int sb = (int)t_tds_ll(&b, "SELECT @@SPID", NULL),
+        sc = (int)t_tds_ll(&c, "SELECT @@SPID", NULL);
     CHECK(pthread_create(&tb, NULL, wait_main, &wb) == 0);
     int b_waits = t_tds_wait_blocked(&adm, sb, 5000);
     CHECK(pthread_create(&tc, NULL, wait_main, &wc) == 0);
@@ -264,15 +266,15 @@ static void t_attention_and_kill(void)
     SQLINTEGER rc = 0, to = -1;
     SQLLEN rci = 0, ri = SQL_NTS, mi = SQL_NTS, oi = SQL_NTS, ti = 0;
     SQLBindParameter(c.st, 1, SQL_PARAM_OUTPUT, SQL_C_SLONG, SQL_INTEGER, 0, 0, &rc, 0, &rci);
-    SQLBindParameter(c.st, 2, SQL_PARAM_INPUT, SQL_C_CHAR, SQL_WVARCHAR, 255, 0, (SQLPOINTER)r, 0,
-                     &ri);
+    SQLBindParameter(c.st, 2, SQL_PARAM_INPUT, SQL_C_CHAR, SQL_WVARCHAR, 255, 0, (SQLPOINTER)r,
+                     0, &ri);
     SQLBindParameter(c.st, 3, SQL_PARAM_INPUT, SQL_C_CHAR, SQL_VARCHAR, 32, 0,
                      (SQLPOINTER) "Exclusive", 0, &mi);
     SQLBindParameter(c.st, 4, SQL_PARAM_INPUT, SQL_C_CHAR, SQL_VARCHAR, 32, 0,
                      (SQLPOINTER) "Session", 0, &oi);
     SQLBindParameter(c.st, 5, SQL_PARAM_INPUT, SQL_C_SLONG, SQL_INTEGER, 0, 0, &to, 0, &ti);
-    CHECK(SQL_SUCCEEDED(SQLPrepare(c.st, (SQLCHAR *)"{? = call sp_getapplock(?, ?, ?, ?)}",
-                                   SQL_NTS)));
+    CHECK(SQL_SUCCEEDED(
+        SQLPrepare(c.st, (SQLCHAR *)"{? = call sp_getapplock(?, ?, ?, ?)}", SQL_NTS)));
     int sb = (int)t_tds_ll(&b, "SELECT @@SPID", NULL);
     pthread_t th;
     CHECK(pthread_create(&th, NULL, exec_main, &c) == 0);

@@ -32,10 +32,12 @@ int t_odbc_open(struct t_odbc *o, const char *url, const char *appname)
     }
     char full[1024];
     /* The session's name: libpq's through psqlODBC, LOGIN7's through FreeTDS. */
-    snprintf(full, sizeof(full), strcasestr(cs, "Driver=FreeTDS") ? "%s;APP=%s"
-             : "%s;pqopt={application_name=%s}", cs, appname);
+    snprintf(full, sizeof(full),
+             strcasestr(cs, "Driver=FreeTDS") ? "%s;APP=%s" : "%s;pqopt={application_name=%s}",
+             cs, appname);
     if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &o->env)) ||
-        !SQL_SUCCEEDED(SQLSetEnvAttr(o->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0)) ||
+        !SQL_SUCCEEDED(
+            SQLSetEnvAttr(o->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0)) ||
         !SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_DBC, o->env, &o->dbc))) {
         t_fail(__FILE__, __LINE__, "ODBC handles");
         return 0;
@@ -92,9 +94,9 @@ int t_odbc_exec(struct t_odbc *o, const char *sql)
 
 int t_odbc_autocommit(struct t_odbc *o, int on)
 {
-    SQLRETURN r = SQLSetConnectAttr(o->dbc, SQL_ATTR_AUTOCOMMIT,
-                                    (SQLPOINTER)(SQLULEN)(on ? SQL_AUTOCOMMIT_ON
-                                                             : SQL_AUTOCOMMIT_OFF), 0);
+    SQLRETURN r =
+        SQLSetConnectAttr(o->dbc, SQL_ATTR_AUTOCOMMIT,
+                          (SQLPOINTER)(SQLULEN)(on ? SQL_AUTOCOMMIT_ON : SQL_AUTOCOMMIT_OFF), 0);
     if (!SQL_SUCCEEDED(r))
         fail_diag("autocommit", SQL_HANDLE_DBC, o->dbc);
     return SQL_SUCCEEDED(r);

@@ -30,7 +30,8 @@ static sqllock_client *connect_url(const char *url, sqllock_status want)
 
 static void t_detect_postgresql(void)
 {
-    const char *pg = t_env("SQLLOCK_TEST_ODBC_PG_URL"), *ms = t_env("SQLLOCK_TEST_ODBC_MSSQL_URL");
+    const char *pg = t_env("SQLLOCK_TEST_ODBC_PG_URL"),
+               *ms = t_env("SQLLOCK_TEST_ODBC_MSSQL_URL");
     CHECK(pg && ms);
     sqllock_client *a = connect_url(pg, SQLLOCK_OK), *b = connect_url(ms, SQLLOCK_OK);
     CHECK(a && b);
@@ -41,8 +42,10 @@ static void t_detect_postgresql(void)
     CHECK(admin);
     char pat[64];
     snprintf(pat, sizeof(pat), "sqllock[%ld]@%%", (long)getpid());
-    long long named = t_sql_ll(admin, "SELECT count(*) FROM pg_stat_activity "
-                                      "WHERE application_name LIKE $1", pat, NULL);
+    long long named = t_sql_ll(admin,
+                               "SELECT count(*) FROM pg_stat_activity "
+                               "WHERE application_name LIKE $1",
+                               pat, NULL);
     PQfinish(admin);
     CHECKF(named == 1, "%lld sessions named %s", named, pat);
     /* pg-advisory over ODBC has numeric keys; applocks do not. */
@@ -144,7 +147,8 @@ static sqllock_client *client_on(const char *var)
 static void t_libpq_and_odbc_exclude(void)
 {
     const char *name = t_tag("cross");
-    sqllock_client *pq = client_on("SQLLOCK_TEST_URL"), *od = client_on("SQLLOCK_TEST_ODBC_PG_URL");
+    sqllock_client *pq = client_on("SQLLOCK_TEST_URL"),
+                   *od = client_on("SQLLOCK_TEST_ODBC_PG_URL");
     CHECK(pq && od);
     sqllock_lock *a, *b;
     sqllock_acquire_opts sh = SQLLOCK_ACQUIRE_OPTS_INIT;
@@ -171,8 +175,9 @@ static int force_next(PGconn *admin, const char *appname, int code)
     char pid[16], cs[16];
     snprintf(pid, sizeof(pid), "%d", t_pid(admin, appname));
     snprintf(cs, sizeof(cs), "%d", code);
-    return t_sql_ll(admin, "WITH i AS (INSERT INTO sqllock_emulation_force VALUES "
-                           "($1::int, $2::int) RETURNING 1) SELECT count(*) FROM i",
+    return t_sql_ll(admin,
+                    "WITH i AS (INSERT INTO sqllock_emulation_force VALUES "
+                    "($1::int, $2::int) RETURNING 1) SELECT count(*) FROM i",
                     pid, cs) == 1;
 }
 
@@ -248,9 +253,16 @@ static void t_mssql_resource_names(void)
         const char *name;
         int as_is;
     } v[] = {
-        {"plain", 1}, {n255, 1}, {"ünïcødé ✓", 1}, {astral, 1},
-        {n256, 0}, {long_a, 0}, {long_b, 0}, {astral_over, 0},
-        {"\xff\xfe invalid utf-8", 0}, {"trailing space ", 0},
+        {"plain", 1},
+        {n255, 1},
+        {"ünïcødé ✓", 1},
+        {astral, 1},
+        {n256, 0},
+        {long_a, 0},
+        {long_b, 0},
+        {astral_over, 0},
+        {"\xff\xfe invalid utf-8", 0},
+        {"trailing space ", 0},
         {"sqllock:sha256:looks-hashed", 0},
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
@@ -437,8 +449,7 @@ static void t_many_passwords(void)
 }
 
 static const struct tcase cases[] = {
-    {"local_rules", t_local_rules,
-     "SHA-256 matches FIPS 180-4"},
+    {"local_rules", t_local_rules, "SHA-256 matches FIPS 180-4"},
     {"detect_postgresql", t_detect_postgresql,
      "a PostgreSQL DBMS gives pg-advisory over ODBC, named sqllock[pid]@host; "
      "backend=mssql-applock forces applocks"},

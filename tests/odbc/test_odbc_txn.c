@@ -87,8 +87,10 @@ static void t_failed_wait_keeps_transaction(void)
     /* A table of the session's own, in each server's dialect. */
     const char *keep = strcasestr(url, "Driver=FreeTDS") ? "#sqllock_keep" : "sqllock_keep";
     char sql[96];
-    snprintf(sql, sizeof(sql), strcmp(keep, "#sqllock_keep") == 0 ? "CREATE TABLE %s (x int)"
-             : "CREATE TEMP TABLE %s (x int)", keep);
+    snprintf(sql, sizeof(sql),
+             strcmp(keep, "#sqllock_keep") == 0 ? "CREATE TABLE %s (x int)"
+                                                : "CREATE TEMP TABLE %s (x int)",
+             keep);
     CHECK(t_odbc_exec(&o, sql));
     snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (1)", keep);
     CHECK(t_odbc_exec(&o, sql));

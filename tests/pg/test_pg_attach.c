@@ -30,8 +30,10 @@ static void t_borrowed_stays_open(void)
     CHECK_ST(sqllock_attach_pg(&c, pc), SQLLOCK_OK, c);
     /* The session's settings stay the caller's: none of those our own
        sessions get (client_connection_check_interval, for one). */
-    CHECK(t_sql_ll(pc, "SELECT coalesce((SELECT setting::int FROM pg_settings"
-                       " WHERE name = 'client_connection_check_interval'), 0)", NULL, NULL) == 0);
+    CHECK(t_sql_ll(pc,
+                   "SELECT coalesce((SELECT setting::int FROM pg_settings"
+                   " WHERE name = 'client_connection_check_interval'), 0)",
+                   NULL, NULL) == 0);
     sqllock_lock *l, *k;
     CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
     CHECK_ST(sqllock_acquire(&k, c, kept, NULL), SQLLOCK_OK, c);
@@ -42,8 +44,10 @@ static void t_borrowed_stays_open(void)
     CHECK(PQstatus(pc) == CONNECTION_OK);
     CHECK(t_exec(pc, "SELECT 1"));
     CHECK(!taken_by_other(kept));
-    CHECK(t_sql_ll(pc, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
-                       "pid = pg_backend_pid()", NULL, NULL) == 0);
+    CHECK(t_sql_ll(pc,
+                   "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                   "pid = pg_backend_pid()",
+                   NULL, NULL) == 0);
     PQfinish(pc);
 }
 
@@ -60,7 +64,8 @@ static void t_preheld_detected(void)
     CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_ESTATE, c);
     CHECK(strstr(sqllock_errmsg(c), "attached"));
     /* Once the application lets go of it, sqllock may take it. */
-    CHECK(t_sql_ll(pc, "SELECT pg_advisory_unlock(hashtextextended($1, 0))::int", name, NULL) == 1);
+    CHECK(t_sql_ll(pc, "SELECT pg_advisory_unlock(hashtextextended($1, 0))::int", name, NULL) ==
+          1);
     CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
     CHECK_ST(sqllock_release(l), SQLLOCK_OK, c);
     CHECK(!taken_by_other(name));
@@ -139,7 +144,8 @@ static void t_failed_wait_keeps_transaction(void)
     CHECK_ST(sqllock_attach_pg(&c, pc), SQLLOCK_OK, c);
     sqllock_lock *h, *l;
     CHECK_ST(sqllock_acquire(&h, holder, name, NULL), SQLLOCK_OK, holder);
-    CHECK(t_exec(pc, "BEGIN; CREATE TEMP TABLE keep_me (x int); INSERT INTO keep_me VALUES (1)"));
+    CHECK(
+        t_exec(pc, "BEGIN; CREATE TEMP TABLE keep_me (x int); INSERT INTO keep_me VALUES (1)"));
     for (int scope = 0; scope < 2; scope++) {
         sqllock_acquire_opts o = t_opts(100, scope);
         CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_TIMEOUT, c);

@@ -54,7 +54,8 @@ static void t_bad_urls(void)
     CHECK_ST(sqllock_connect(NULL, "x"), SQLLOCK_EINVAL, NULL);
     CHECK_ST(connect_status(NULL, msg, sizeof(msg)), SQLLOCK_EINVAL, NULL);
     CHECK_ST(connect_status("", msg, sizeof(msg)), SQLLOCK_EINVAL, NULL);
-    CHECK_ST(connect_status("mysql://u:" PASSWORD "@h/db", msg, sizeof(msg)), SQLLOCK_EINVAL, NULL);
+    CHECK_ST(connect_status("mysql://u:" PASSWORD "@h/db", msg, sizeof(msg)), SQLLOCK_EINVAL,
+             NULL);
     CHECK(strstr(msg, "mysql") && !strstr(msg, PASSWORD));
     /* ENOTSUP without ODBC; with it, the driver manager finds no driver X. */
     sqllock_status odbc_st = connect_status("odbc:Driver=X;PWD=" PASSWORD, msg, sizeof(msg));
@@ -79,8 +80,8 @@ static void t_bad_urls(void)
         CHECKF(st == SQLLOCK_EINVAL || st == SQLLOCK_ECONNECT, "%s: %s", malformed[i],
                sqllock_status_str(st));
         CHECKF(msg[0] && !strstr(msg, PASSWORD), "password shown for %s: %s", malformed[i], msg);
-        CHECKF(!strstr(msg, "s3cret") && !strstr(msg, "Pa55"), "password fragment shown for %s: %s",
-               malformed[i], msg);
+        CHECKF(!strstr(msg, "s3cret") && !strstr(msg, "Pa55"),
+               "password fragment shown for %s: %s", malformed[i], msg);
         printf("  %s -> %s\n", sqllock_status_str(st), msg);
     }
     /* Wrong password: ECONNECT, says why, does not echo it. */
@@ -178,8 +179,10 @@ static void t_session_settings(void)
         return; /* idle_session_timeout is PostgreSQL 14's */
     const char *role = t_tag("idle");
     char sql[256];
-    snprintf(sql, sizeof(sql), "CREATE ROLE \"%s\" LOGIN; ALTER ROLE \"%s\" SET "
-             "idle_session_timeout = '300ms'", role, role);
+    snprintf(sql, sizeof(sql),
+             "CREATE ROLE \"%s\" LOGIN; ALTER ROLE \"%s\" SET "
+             "idle_session_timeout = '300ms'",
+             role, role);
     CHECK(t_exec(admin, sql));
     /* The role's setting would end an idle lock holder; ours wins over it. */
     CHECK(idle_past_role_timeout(role, NULL) == SQLLOCK_OK);
@@ -215,8 +218,7 @@ static int shows_secret(const char *msg, const char *tag, int n)
 #define MANY_PASSWORDS 12
 static void t_many_passwords(void)
 {
-    char kv[2048] = "", url[2048] = "postgresql://u@127.0.0.1:1/db?connect_timeout=2",
-         at[2048];
+    char kv[2048] = "", url[2048] = "postgresql://u@127.0.0.1:1/db?connect_timeout=2", at[2048];
     const char *tag = "Mny9pw";
     size_t k = 0, u = strlen(url);
     for (int i = 1; i < MANY_PASSWORDS; i++) {

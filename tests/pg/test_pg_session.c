@@ -43,7 +43,8 @@ static void t_settings_left_as_found(void)
         for (int scope = 0; scope <= in_txn; scope++) {
             sqllock_acquire_opts o = t_opts(150, scope);
             CHECK_ST(sqllock_acquire(&l, c, name, &o), SQLLOCK_TIMEOUT, c);
-            CHECK(setting_is(pc, "lock_timeout", lt) && setting_is(pc, "statement_timeout", "9s"));
+            CHECK(setting_is(pc, "lock_timeout", lt) &&
+                  setting_is(pc, "statement_timeout", "9s"));
             CHECK(PQtransactionStatus(pc) == (in_txn ? PQTRANS_INTRANS : PQTRANS_IDLE));
         }
         if (in_txn)
@@ -156,8 +157,8 @@ static void t_timeout_race_no_orphan(void)
             CHECKF(0, "round %d: %s: %s", i, sqllock_status_str(st), sqllock_errmsg(w));
         }
     }
-    printf("%d rounds: %d TIMEOUT, %d OK, %d where the outcome and pg_locks disagree\n",
-           rounds, timeouts, oks, wrong);
+    printf("%d rounds: %d TIMEOUT, %d OK, %d where the outcome and pg_locks disagree\n", rounds,
+           timeouts, oks, wrong);
     CHECK(wrong == 0);
     CHECK(timeouts + oks == rounds);
     sqllock_client_free(holder);
@@ -181,20 +182,25 @@ static void t_key_matches_sql(void)
         name[len] = '\0';
         char want[24];
         snprintf(want, sizeof(want), "%lld", (long long)sqllock_advisory_key(name));
-        CHECKF(t_sql_ll(admin, "SELECT (hashtextextended($1, 0) = $2::int8)::int", name, want) == 1,
+        CHECKF(t_sql_ll(admin, "SELECT (hashtextextended($1, 0) = $2::int8)::int", name, want) ==
+                   1,
                "key of \"%s\" differs from hashtextextended", name);
     }
     char k[24];
     snprintf(k, sizeof(k), "%lld", (long long)sqllock_advisory_key("ünïcødé ✓"));
-    CHECK(t_sql_ll(admin, "SELECT (hashtextextended('ünïcødé ✓', 0) = $1::int8)::int", k, NULL) == 1);
+    CHECK(t_sql_ll(admin, "SELECT (hashtextextended('ünïcødé ✓', 0) = $1::int8)::int", k,
+                   NULL) == 1);
 
     const char *name = t_tag("psql");
-    CHECK(t_sql_ll(admin, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))::int", name, NULL) == 1);
+    CHECK(t_sql_ll(admin, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))::int", name,
+                   NULL) == 1);
     sqllock_lock *l;
     CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_BUSY, c);
-    CHECK(t_sql_ll(admin, "SELECT pg_advisory_unlock(hashtextextended($1, 0))::int", name, NULL) == 1);
+    CHECK(t_sql_ll(admin, "SELECT pg_advisory_unlock(hashtextextended($1, 0))::int", name,
+                   NULL) == 1);
     CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
-    CHECK(t_sql_ll(admin, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))::int", name, NULL) == 0);
+    CHECK(t_sql_ll(admin, "SELECT pg_try_advisory_lock(hashtextextended($1, 0))::int", name,
+                   NULL) == 0);
     CHECK_ST(sqllock_release(l), SQLLOCK_OK, c);
 
     /* A numeric key, as migration tools lock it. */

@@ -168,8 +168,10 @@ static int waits(adm *admin, const char *appname, int no_server)
     if (!LEASE)
         return adm_blocked(admin, appname);
     for (int i = 0; i < 2500; i++) {
-        if (t_sql_ll(admin->pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
-                     " AND state = 'idle' AND query LIKE 'WITH t AS%'", appname, NULL) == 1)
+        if (t_sql_ll(admin->pg,
+                     "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+                     " AND state = 'idle' AND query LIKE 'WITH t AS%'",
+                     appname, NULL) == 1)
             return 1;
         usleep(2000);
     }
@@ -692,8 +694,10 @@ static void t_mutual_exclusion(void)
         snprintf(sql, sizeof(sql), "CREATE TABLE %s (n int); INSERT INTO %s VALUES (0)", table,
                  table);
     else
-        snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS %s; CREATE TABLE %s (n int); "
-                 "INSERT INTO %s VALUES (0); GRANT ALL ON %s TO PUBLIC", table, table, table, table);
+        snprintf(sql, sizeof(sql),
+                 "DROP TABLE IF EXISTS %s; CREATE TABLE %s (n int); "
+                 "INSERT INTO %s VALUES (0); GRANT ALL ON %s TO PUBLIC",
+                 table, table, table, table);
     CHECK(adm_exec(admin, sql));
     int data[2], start[2];
     CHECK(pipe(data) == 0 && pipe(start) == 0);
@@ -710,10 +714,11 @@ static void t_mutual_exclusion(void)
     close(data[1]);
     close(start[0]);
     close(start[1]); /* all start together */
-    long long (*iv)[2] = calloc((size_t)(r.procs * r.rounds), sizeof(*iv));
+    long long(*iv)[2] = calloc((size_t)(r.procs * r.rounds), sizeof(*iv));
     int got = 0;
     ssize_t n;
-    while (got < r.procs * r.rounds && (n = read(data[0], iv[got], sizeof(iv[0]))) == sizeof(iv[0]))
+    while (got < r.procs * r.rounds &&
+           (n = read(data[0], iv[got], sizeof(iv[0]))) == sizeof(iv[0]))
         got++;
     close(data[0]);
     int bad_exit = 0;
@@ -765,13 +770,15 @@ static void t_bad_names(void)
     char victim[96], create[160], exists[192], inject[160];
     snprintf(victim, sizeof(victim), "sqllock_test_victim_%d", (int)getpid());
     snprintf(create, sizeof(create), "CREATE TABLE %s (x int)", victim);
-    snprintf(exists, sizeof(exists), adm_is_tds(admin)
-             ? "SELECT count(*) FROM sys.tables WHERE name = '%s'"
-             : "SELECT count(*) FROM pg_tables WHERE tablename = '%s'", victim);
+    snprintf(exists, sizeof(exists),
+             adm_is_tds(admin) ? "SELECT count(*) FROM sys.tables WHERE name = '%s'"
+                               : "SELECT count(*) FROM pg_tables WHERE tablename = '%s'",
+             victim);
     snprintf(inject, sizeof(inject), "'; DROP TABLE %s; --", victim);
     CHECK(adm_exec(admin, create));
-    const char *odd[] = {inject, "\"quoted\" 'name'",
-                         "back\\slash", "ünïcødé ✓", "\xff\xfe invalid utf-8", "$1", "%s%n"};
+    const char *odd[] = {inject,      "\"quoted\" 'name'",      "back\\slash",
+                         "ünïcødé ✓", "\xff\xfe invalid utf-8", "$1",
+                         "%s%n"};
     for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
         CHECK_ST(acq(&l, a, odd[i], NULL), SQLLOCK_OK, a);
         CHECK(strcmp(sqllock_lock_name(l), odd[i]) == 0);
@@ -868,9 +875,9 @@ static void t_many_locks(void)
 }
 
 /* After a call that succeeded, c carries neither a message nor a SQLSTATE. */
-#define CHECK_CLEAN(c, what)                                                   \
-    CHECKF(!sqllock_errmsg(c)[0] && !sqllock_errcode(c)[0],                    \
-           "after %s: errmsg \"%s\", errcode \"%s\"", what, sqllock_errmsg(c),  \
+#define CHECK_CLEAN(c, what)                                                                    \
+    CHECKF(!sqllock_errmsg(c)[0] && !sqllock_errcode(c)[0],                                     \
+           "after %s: errmsg \"%s\", errcode \"%s\"", what, sqllock_errmsg(c),                  \
            sqllock_errcode(c))
 
 /* Gives c a failure to clear: BUSY on a name another client holds. */
@@ -1024,7 +1031,8 @@ static void t_numeric_keys(void)
     char ca[16], cb[16];
     snprintf(ca, sizeof(ca), "%d", (int)ka);
     snprintf(cb, sizeof(cb), "%d", (int)kb);
-    CHECK(t_sql_ll(admin, "SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
+    CHECK(t_sql_ll(admin,
+                   "SELECT count(*) FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
                    " AND granted AND classid = ($1::int4 & 4294967295::int8)::oid"
                    " AND objid = ($2::int4::int8 & 4294967295)::oid AND objsubid = 2",
                    ca, cb) == 1);

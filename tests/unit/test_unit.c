@@ -8,17 +8,17 @@
 
 static void t_status_strings(void)
 {
-    const sqllock_status all[] = {SQLLOCK_OK, SQLLOCK_BUSY, SQLLOCK_TIMEOUT, SQLLOCK_CANCELED,
-                                  SQLLOCK_DEADLOCK, SQLLOCK_LOST, SQLLOCK_EINVAL,
-                                  SQLLOCK_ECONNECT, SQLLOCK_ESERVER, SQLLOCK_ENOMEM,
-                                  SQLLOCK_ENOTSUP, SQLLOCK_ESTATE};
+    const sqllock_status all[] = {SQLLOCK_OK,       SQLLOCK_BUSY,     SQLLOCK_TIMEOUT,
+                                  SQLLOCK_CANCELED, SQLLOCK_DEADLOCK, SQLLOCK_LOST,
+                                  SQLLOCK_EINVAL,   SQLLOCK_ECONNECT, SQLLOCK_ESERVER,
+                                  SQLLOCK_ENOMEM,   SQLLOCK_ENOTSUP,  SQLLOCK_ESTATE};
     const size_t n = sizeof(all) / sizeof(all[0]);
     for (size_t i = 0; i < n; i++) {
         const char *s = sqllock_status_str(all[i]);
         CHECK(s && *s && strcmp(s, "unknown status") != 0);
         for (size_t j = 0; j < i; j++)
-            CHECKF(strcmp(s, sqllock_status_str(all[j])) != 0, "%d and %d share \"%s\"",
-                   all[i], all[j], s);
+            CHECKF(strcmp(s, sqllock_status_str(all[j])) != 0, "%d and %d share \"%s\"", all[i],
+                   all[j], s);
     }
     /* The numbering is the ABI: it must never change. */
     CHECK(SQLLOCK_OK == 0 && SQLLOCK_BUSY == 1 && SQLLOCK_TIMEOUT == 2 &&
