@@ -149,6 +149,29 @@ void sqllock_cancel(sqllock_client *c)
     errno = saved;
 }
 
+/* Each backend frees its own state, once (be may be lease_be), then the
+   connection they shared goes. */
+static void end_backends(sqllock_client *c, int abandon)
+{
+    const struct sqllock_backend *bes[2] = {c->lease_be, c->be == c->lease_be ? NULL : c->be};
+    for (int i = 0; i < 2; i++) {
+        void (*end)(sqllock_client *) = !bes[i]   ? NULL
+                                        : abandon ? bes[i]->abandon
+                                                  : bes[i]->close;
+        if (end)
+            end(c);
+    }
+    if (c->conn)
+        (abandon ? c->conn_ops->abandon : c->conn_ops->close)(c->conn);
+    c->be = c->lease_be = NULL;
+    c->be_state = c->lease_state = c->conn = NULL;
+}
+
+void sqllock__client_disconnect(sqllock_client *c)
+{
+    end_backends(c, 0);
+}
+
 void sqllock_client_free(sqllock_client *c)
 {
     if (!c)
@@ -156,21 +179,17 @@ void sqllock_client_free(sqllock_client *c)
     if (c->be && (long)getpid() != c->owner_pid) {
         /* Another process's session: not one lock (or lease row) of it is
            released, and the connection is not closed on the server. */
-        if (c->lease_be && c->lease_be != c->be)
-            c->lease_be->abandon(c);
-        c->be->abandon(c);
+        end_backends(c, 1);
     } else if (c->be) {
         for (sqllock_lock *l = c->held.all; l; l = l->next) {
             /* On our own connection the server releases session locks when
                the session closes; on a borrowed one we must unlock what we
                took, and some backends' sessions outlive the close. */
-            if ((!c->owns_connection || l->be->release_before_close) &&
+            if ((!c->owns_connection || (l->be->caps & SQLLOCK_CAP_RELEASE_BEFORE_CLOSE)) &&
                 l->kind == SQLLOCK_ENTRY_LIVE && l->scope == SQLLOCK_SESSION)
                 (void)l->be->release(c, l);
         }
-        if (c->lease_be && c->lease_be != c->be)
-            c->lease_be->close(c); /* a lease-only client's be closes both */
-        c->be->close(c);
+        end_backends(c, 0);
     }
     sqllock__held_free(&c->held);
     close(c->cancel_pipe[0]);

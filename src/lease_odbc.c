@@ -80,6 +80,7 @@ static const struct dialect sqlite_dialect = {
 /* lease_state of an ODBC client. */
 struct lease_odbc {
     struct lease_owner owner;
+    struct odbc_state *conn; /* the client's, given at install */
     const struct dialect *d;
     const char *schema;
     SQLHSTMT stmt[L_COUNT];
@@ -99,7 +100,7 @@ static struct lease_odbc *lease_of(sqllock_client *c)
 
 static sqllock_status ready(sqllock_client *c, const char *what)
 {
-    struct odbc_state *s = c->be_state;
+    struct odbc_state *s = lease_of(c)->conn;
     if (sqllock__odbc_dead(s))
         return sqllock__fail(c, SQLLOCK_ECONNECT,
                              "%s: the connection to the server is "
@@ -122,7 +123,7 @@ static sqllock_status ready(sqllock_client *c, const char *what)
  */
 static sqllock_status stmt_fail(sqllock_client *c, SQLHSTMT h, const char *what)
 {
-    struct odbc_state *s = c->be_state;
+    struct odbc_state *s = lease_of(c)->conn;
     struct odbc_diag d;
     sqllock__odbc_diag_read(s, SQL_HANDLE_STMT, h, &d);
     sqllock_status st = sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, h, what, 0);
@@ -150,7 +151,7 @@ static SQLRETURN run_direct(struct odbc_state *s, const char *sql, SQLHSTMT *h)
    transaction where the DBMS has transactional DDL. */
 static sqllock_status run_schema(sqllock_client *c)
 {
-    struct odbc_state *s = c->be_state;
+    struct odbc_state *s = lease_of(c)->conn;
     struct lease_odbc *lo = lease_of(c);
     int txn = lo->d == &pg_dialect;
     if (txn && !SQL_SUCCEEDED(SQLSetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT,
@@ -222,7 +223,7 @@ static SQLRETURN bind(SQLHSTMT h, const char *order, const struct args *a, SQLLE
 static sqllock_status run_one(sqllock_client *c, int i, const struct args *a, char col[2][32],
                               long long *rows, const char *what)
 {
-    struct odbc_state *s = c->be_state;
+    struct odbc_state *s = lease_of(c)->conn;
     struct lease_odbc *lo = lease_of(c);
     SQLHSTMT h = lo->stmt[i];
     if (!h) {
@@ -459,19 +460,6 @@ static void lease_abandon(sqllock_client *c)
     free_lease_state(c, 0);
 }
 
-/* The only backend of a SQLite client: closes the connection too. */
-static void lease_close_primary(sqllock_client *c)
-{
-    free_lease_state(c, 1);
-    sqllock__odbc_close(c);
-}
-
-static void lease_abandon_primary(sqllock_client *c)
-{
-    free_lease_state(c, 0);
-    sqllock__odbc_abandon(c);
-}
-
 static sqllock_status once_run(sqllock_client *c, int i, const char *name, size_t len,
                                int64_t token, int *out, const char *what)
 {
@@ -517,18 +505,23 @@ static sqllock_status lease_once_forget(sqllock_client *c, const char *name, siz
     return once_run(c, L_ONCE_FORGET, name, len, 0, existed, "forget run-once marker");
 }
 
-#define LEASE_ODBC_MEMBERS                                                                      \
-    .name = "lease", .has_numeric_keys = 0, .ident = lease_ident, .acquire = lease_acquire,     \
-    .release = lease_release, .check = lease_check, .extend = lease_extend,                     \
-    .still_held = NULL, /* leases are live entries */                                           \
-        .in_transaction = sqllock__lease_no_transaction, .release_before_close = 1,             \
-    .install_schema = lease_install_schema, .once_done = lease_once_done,                       \
-    .once_mark = lease_once_mark, .once_forget = lease_once_forget
-
-static const struct sqllock_backend lease_odbc = {LEASE_ODBC_MEMBERS, .close = lease_close,
-                                                  .abandon = lease_abandon};
-const struct sqllock_backend sqllock__lease_odbc_only = {
-    LEASE_ODBC_MEMBERS, .close = lease_close_primary, .abandon = lease_abandon_primary};
+const struct sqllock_backend sqllock__lease_odbc = {
+    .name = "lease",
+    .caps = SQLLOCK_CAP_EXPIRY | SQLLOCK_CAP_RELEASE_BEFORE_CLOSE | SQLLOCK_CAP_MARKERS,
+    .ident = lease_ident,
+    .acquire = lease_acquire,
+    .release = lease_release,
+    .check = lease_check,
+    .extend = lease_extend,
+    .still_held = NULL, /* leases are live entries */
+    .in_transaction = sqllock__lease_no_transaction,
+    .close = lease_close,
+    .abandon = lease_abandon,
+    .install_schema = lease_install_schema,
+    .once_done = lease_once_done,
+    .once_mark = lease_once_mark,
+    .once_forget = lease_once_forget,
+};
 
 sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state *s)
 {
@@ -547,9 +540,10 @@ sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state 
         free(lo);
         return sqllock__fail(c, SQLLOCK_ESERVER, "no random numbers for the lease owner id");
     }
+    lo->conn = s;
     lo->d = d;
     lo->schema = schema;
     c->lease_state = lo;
-    c->lease_be = c->be == &sqllock__lease_odbc_only ? c->be : &lease_odbc;
+    c->lease_be = &sqllock__lease_odbc;
     return SQLLOCK_OK;
 }

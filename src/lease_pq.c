@@ -40,6 +40,7 @@
 /* lease_state of a client whose connection is libpq. */
 struct lease_pg {
     struct lease_owner owner;
+    struct pq_state *conn; /* the client's, given at install */
 };
 
 /* The statements shared with the ODBC transport (lease_sql.h). */
@@ -51,14 +52,14 @@ static const char SQL_ONCE_DONE[] = LEASE_PG_ONCE_DONE("$1");
 static const char SQL_ONCE_MARK[] = LEASE_PG_ONCE_MARK("$1", "$2", "$3");
 static const char SQL_ONCE_FORGET[] = LEASE_PG_ONCE_FORGET("$1");
 
-static struct pq_state *conn_of(sqllock_client *c)
-{
-    return c->be_state;
-}
-
 static struct lease_pg *lease_of(sqllock_client *c)
 {
     return c->lease_state;
+}
+
+static struct pq_state *conn_of(sqllock_client *c)
+{
+    return lease_of(c)->conn;
 }
 
 
@@ -411,7 +412,7 @@ static sqllock_status lease_once_mark(sqllock_client *c, const char *name, size_
 
 static const struct sqllock_backend lease_pg = {
     .name = "lease",
-    .has_numeric_keys = 0,
+    .caps = SQLLOCK_CAP_EXPIRY | SQLLOCK_CAP_RELEASE_BEFORE_CLOSE | SQLLOCK_CAP_MARKERS,
     .ident = lease_ident,
     .acquire = lease_acquire,
     .release = lease_release,
@@ -420,15 +421,14 @@ static const struct sqllock_backend lease_pg = {
     .still_held = NULL, /* leases are live session entries: never asked */
     .in_transaction = sqllock__lease_no_transaction,
     .close = lease_close,
-    .abandon = lease_close, /* memory only either way: the connection is pg_advisory's */
-    .release_before_close = 1,
+    .abandon = lease_close, /* memory only either way: the connection is the client's */
     .install_schema = lease_install_schema,
     .once_done = lease_once_done,
     .once_mark = lease_once_mark,
     .once_forget = lease_once_forget,
 };
 
-sqllock_status sqllock__lease_pq_install(sqllock_client *c)
+sqllock_status sqllock__lease_pq_install(sqllock_client *c, struct pq_state *conn)
 {
     struct lease_pg *lp = calloc(1, sizeof(*lp));
     if (!lp)
@@ -437,6 +437,7 @@ sqllock_status sqllock__lease_pq_install(sqllock_client *c)
         free(lp);
         return sqllock__fail(c, SQLLOCK_ESERVER, "no random numbers for the lease owner id");
     }
+    lp->conn = conn;
     c->lease_be = &lease_pg;
     c->lease_state = lp;
     return SQLLOCK_OK;

@@ -64,9 +64,9 @@ static sqllock_status check_opts(sqllock_client *c, const sqllock_acquire_opts *
 }
 
 /*
- * The backend that takes a lock with these options: a ttl selects the lease
- * table, which exists on some connections only and cannot do everything a
- * server primitive can. NULL with c's error set when none can.
+ * The backend that takes a lock with these options: a ttl selects the one
+ * whose locks expire, which exists on some connections only and may not do
+ * everything a server primitive can. NULL with c's error set when none can.
  */
 static const struct sqllock_backend *route(sqllock_client *c, const sqllock_acquire_opts *o,
                                            int is_key)
@@ -76,29 +76,35 @@ static const struct sqllock_backend *route(sqllock_client *c, const sqllock_acqu
             sqllock__fail(c, SQLLOCK_EINVAL, "acquire: ttl_min_ms needs a ttl_ms");
             return NULL;
         }
-        if (c->be == c->lease_be) {
+        if (!(c->be->caps & SQLLOCK_CAP_SESSION)) {
             sqllock__fail(c, SQLLOCK_ENOTSUP,
                           "acquire: this database has no session "
                           "locks, only leases: give ttl_ms > 0");
             return NULL;
         }
+        if (is_key && !(c->be->caps & SQLLOCK_CAP_NUMERIC_KEYS)) {
+            sqllock__fail(c, SQLLOCK_ENOTSUP, "acquire: the %s backend has no numeric keys",
+                          c->be->name);
+            return NULL;
+        }
         return c->be;
     }
+    const struct sqllock_backend *be = c->lease_be;
     const char *why = NULL;
-    if (!c->lease_be)
+    if (!be)
         why = "this connection has no lease backend (leases run on PostgreSQL, over "
               "libpq or ODBC, and on SQLite over ODBC)";
-    else if (is_key)
+    else if (is_key && !(be->caps & SQLLOCK_CAP_NUMERIC_KEYS))
         why = "leases are named; numeric keys are advisory locks only";
-    else if (o->mode == SQLLOCK_SHARED)
+    else if (o->mode == SQLLOCK_SHARED && !(be->caps & SQLLOCK_CAP_SHARED))
         why = "shared mode is not supported on leases (a lease has one holder)";
-    else if (o->scope == SQLLOCK_TRANSACTION)
+    else if (o->scope == SQLLOCK_TRANSACTION && !(be->caps & SQLLOCK_CAP_TRANSACTION))
         why = "a lease is not tied to a transaction (it expires by its ttl)";
     if (why) {
         sqllock__fail(c, SQLLOCK_ENOTSUP, "acquire: ttl_ms > 0: %s", why);
         return NULL;
     }
-    return c->lease_be;
+    return be;
 }
 
 /*
@@ -166,11 +172,6 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     size_t len = 0;
     uint64_t ident;
     if (is_key) {
-        if (!c->be->has_numeric_keys)
-            return sqllock__fail(c, SQLLOCK_ENOTSUP,
-                                 "acquire: the %s backend has no "
-                                 "numeric keys",
-                                 c->be->name);
         ident = (uint64_t)key;
     } else {
         if (!name)

@@ -327,7 +327,8 @@ static int ms_still_held(sqllock_client *c, const sqllock_lock *e)
 
 const struct sqllock_backend sqllock__mssql_applock = {
     .name = "mssql-applock",
-    .has_numeric_keys = 0,
+    .caps = SQLLOCK_CAP_SESSION | SQLLOCK_CAP_SHARED | SQLLOCK_CAP_TRANSACTION |
+            SQLLOCK_CAP_RELEASE_BEFORE_CLOSE, /* the driver manager may pool the connection */
     .ident = ms_ident,
     .acquire = ms_acquire,
     .release = ms_release,
@@ -335,7 +336,6 @@ const struct sqllock_backend sqllock__mssql_applock = {
     .extend = NULL,
     .still_held = ms_still_held,
     .in_transaction = sqllock__odbc_in_transaction,
-    .close = sqllock__odbc_close,
-    .abandon = sqllock__odbc_abandon,
-    .release_before_close = 1, /* the driver manager may pool the connection */
+    .close = NULL, /* its state is the connection, which is the client's */
+    .abandon = NULL,
 };

@@ -102,7 +102,7 @@ static const struct sqllock_backend *detect(sqllock_client *c, struct odbc_state
     if (strcmp(s->dbms, "PostgreSQL") == 0)
         return &sqllock__pg_advisory_odbc;
     if (strcmp(s->dbms, "SQLite") == 0)
-        return &sqllock__lease_odbc_only; /* no session locks: leases only */
+        return &sqllock__lease_odbc; /* no session locks: leases only */
     sqllock__fail(c, SQLLOCK_ENOTSUP,
                   "%s: the ODBC driver reports the DBMS \"%s\"; sqllock "
                   "supports Microsoft SQL Server, PostgreSQL and SQLite (force a backend "
@@ -111,9 +111,25 @@ static const struct sqllock_backend *detect(sqllock_client *c, struct odbc_state
     return NULL;
 }
 
+static void conn_close(void *s)
+{
+    sqllock__odbc_state_free(s);
+}
+
+static void conn_abandon(void *s)
+{
+    sqllock__odbc_state_abandon(s);
+}
+
+static const struct sqllock_conn_ops odbc_conn_ops = {conn_close, conn_abandon};
+
+/* Installs be (and leases) on c over s; on failure c is left without, and
+   s is the caller's to free. */
 static sqllock_status install(sqllock_client *c, struct odbc_state *s,
                               const struct sqllock_backend *be)
 {
+    c->conn = s;
+    c->conn_ops = &odbc_conn_ops;
     c->be = be;
     c->be_state = s;
     c->owns_connection = s->owned;
@@ -128,6 +144,7 @@ static sqllock_status install(sqllock_client *c, struct odbc_state *s,
         st = sqllock__lease_odbc_install(c, s);
     if (st != SQLLOCK_OK) {
         sqllock__held_free(&c->held);
+        c->conn = NULL;
         c->be = NULL;
         c->be_state = NULL;
     }

@@ -339,15 +339,3 @@ int sqllock__odbc_in_transaction(sqllock_client *c)
 {
     return !sqllock__odbc_autocommit(c->be_state);
 }
-
-void sqllock__odbc_close(sqllock_client *c)
-{
-    sqllock__odbc_state_free(c->be_state);
-    c->be_state = NULL;
-}
-
-void sqllock__odbc_abandon(sqllock_client *c)
-{
-    sqllock__odbc_state_abandon(c->be_state);
-    c->be_state = NULL;
-}

@@ -84,8 +84,6 @@ typedef int (*odbc_held_fn)(sqllock_client *c, const sqllock_lock *l, const char
 sqllock_status sqllock__odbc_check(sqllock_client *c, sqllock_lock *l, odbc_held_fn held);
 int sqllock__odbc_still_held(sqllock_client *c, const sqllock_lock *e, odbc_held_fn held);
 int sqllock__odbc_in_transaction(sqllock_client *c);
-void sqllock__odbc_close(sqllock_client *c);
-void sqllock__odbc_abandon(sqllock_client *c);
 
 /* mssql_applock_odbc.c, pg_advisory_odbc.c */
 extern const struct sqllock_backend sqllock__mssql_applock;
@@ -95,11 +93,11 @@ sqllock_status sqllock__pg_odbc_snapshot_held(sqllock_client *c, struct odbc_sta
 /* ESTATE when the PostgreSQL server behind c is a standby. */
 sqllock_status sqllock__pg_odbc_refuse_standby(sqllock_client *c, const char *what);
 
-/* lease_odbc.c: the lease backend over ODBC. sqllock__lease_odbc_only is
-   the whole backend of a client whose DBMS has no session locks (SQLite).
-   _install adds leases to c (be and be_state set) when the DBMS has a lease
-   dialect (PostgreSQL, SQLite); otherwise it leaves c without. */
-extern const struct sqllock_backend sqllock__lease_odbc_only;
+/* lease_odbc.c: the lease backend over ODBC, also the whole backend of a
+   client whose DBMS has no session locks (SQLite). _install adds leases to
+   c over s when the DBMS has a lease dialect (PostgreSQL, SQLite);
+   otherwise it leaves c without. */
+extern const struct sqllock_backend sqllock__lease_odbc;
 sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state *s);
 
 /* mssql_name.c: the SQL Server resource a name maps to (see odbc.h), as

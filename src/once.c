@@ -46,7 +46,7 @@ static const struct sqllock_backend *marker_backend(sqllock_client *c, const cha
         sqllock__fail(c, SQLLOCK_ESTATE, "%s: the client is not connected", what);
         return NULL;
     }
-    if (!c->lease_be || !c->lease_be->once_done) {
+    if (!c->lease_be || !(c->lease_be->caps & SQLLOCK_CAP_MARKERS)) {
         sqllock__fail(c, SQLLOCK_ENOTSUP,
                       "%s: the %s backend has no lease tables (run "
                       "once needs PostgreSQL, over libpq or ODBC, or SQLite over ODBC)",
@@ -78,7 +78,7 @@ sqllock_status sqllock_run_once(int *ran_out, sqllock_client *c, const char *nam
         return sqllock__done(c, st);
     sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
     o.wait_ms = wait_ms;
-    if (c->be == c->lease_be) /* no session locks (SQLite): a lease guards fn */
+    if (!(c->be->caps & SQLLOCK_CAP_SESSION)) /* SQLite: a lease guards fn */
         o.ttl_ms = LEASE_RUN_ONCE_TTL_MS;
     sqllock_lock *l;
     if ((st = sqllock_acquire(&l, c, name, &o)) != SQLLOCK_OK)

@@ -442,7 +442,9 @@ sqllock_status sqllock__pg_odbc_snapshot_held(sqllock_client *c, struct odbc_sta
 
 const struct sqllock_backend sqllock__pg_advisory_odbc = {
     .name = "pg-advisory",
-    .has_numeric_keys = 1,
+    .caps = SQLLOCK_CAP_SESSION | SQLLOCK_CAP_NUMERIC_KEYS | SQLLOCK_CAP_SHARED |
+            SQLLOCK_CAP_TRANSACTION |
+            SQLLOCK_CAP_RELEASE_BEFORE_CLOSE, /* the driver manager may pool the connection */
     .ident = pg_ident,
     .acquire = po_acquire,
     .release = po_release,
@@ -450,7 +452,6 @@ const struct sqllock_backend sqllock__pg_advisory_odbc = {
     .extend = NULL,
     .still_held = po_still_held,
     .in_transaction = sqllock__odbc_in_transaction,
-    .close = sqllock__odbc_close,
-    .abandon = sqllock__odbc_abandon,
-    .release_before_close = 1, /* the driver manager may pool the connection */
+    .close = NULL, /* its state is the connection, which is the client's */
+    .abandon = NULL,
 };

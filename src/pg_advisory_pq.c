@@ -457,18 +457,6 @@ static int pg_in_transaction(sqllock_client *c)
     return txn == PQTRANS_INTRANS || txn == PQTRANS_INERROR || txn == PQTRANS_ACTIVE;
 }
 
-static void pg_close(sqllock_client *c)
-{
-    sqllock__pq_state_free(state(c));
-    c->be_state = NULL;
-}
-
-static void pg_abandon(sqllock_client *c)
-{
-    sqllock__pq_state_abandon(state(c));
-    c->be_state = NULL;
-}
-
 sqllock_status sqllock__pg_snapshot_held(sqllock_client *c, struct pq_state *s)
 {
     PGresult *r = PQexec(s->conn, PG_SQL_SNAPSHOT);
@@ -487,7 +475,8 @@ sqllock_status sqllock__pg_snapshot_held(sqllock_client *c, struct pq_state *s)
 
 const struct sqllock_backend sqllock__pg_advisory = {
     .name = "pg-advisory",
-    .has_numeric_keys = 1,
+    .caps = SQLLOCK_CAP_SESSION | SQLLOCK_CAP_NUMERIC_KEYS | SQLLOCK_CAP_SHARED |
+            SQLLOCK_CAP_TRANSACTION,
     .ident = pg_ident,
     .acquire = pg_acquire,
     .release = pg_release,
@@ -495,6 +484,6 @@ const struct sqllock_backend sqllock__pg_advisory = {
     .extend = NULL,
     .still_held = pg_still_held,
     .in_transaction = pg_in_transaction,
-    .close = pg_close,
-    .abandon = pg_abandon,
+    .close = NULL, /* its state is the connection, which is the client's */
+    .abandon = NULL,
 };

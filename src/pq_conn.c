@@ -250,14 +250,28 @@ static sqllock_status setup(sqllock_client *c, struct pq_state *s)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
     sqllock_status st = identify(c, s);
     if (st == SQLLOCK_OK)
-        st = sqllock__lease_pq_install(c);
+        st = sqllock__lease_pq_install(c, s);
     if (st != SQLLOCK_OK || s->pooled)
         return st;
     return sqllock__pq_prepare_all(c, s);
 }
 
+static void conn_close(void *s)
+{
+    sqllock__pq_state_free(s);
+}
+
+static void conn_abandon(void *s)
+{
+    sqllock__pq_state_abandon(s);
+}
+
+static const struct sqllock_conn_ops pq_conn_ops = {conn_close, conn_abandon};
+
 static void install(sqllock_client *c, struct pq_state *s, int owned)
 {
+    c->conn = s;
+    c->conn_ops = &pq_conn_ops;
     c->be = &sqllock__pg_advisory;
     c->be_state = s;
     c->owns_connection = owned;
@@ -265,11 +279,7 @@ static void install(sqllock_client *c, struct pq_state *s, int owned)
 
 static void uninstall(sqllock_client *c)
 {
-    if (c->lease_be)
-        c->lease_be->close(c);
-    sqllock__pq_state_free(c->be_state);
-    c->be = NULL;
-    c->be_state = NULL;
+    sqllock__client_disconnect(c);
 }
 
 /*

@@ -84,6 +84,9 @@ void sqllock__pq_state_free(struct pq_state *s);
    (a child after fork()): nothing reaches the server. */
 void sqllock__pq_state_abandon(struct pq_state *s);
 
+/* lease_pq.c: installs the lease backend on c, over conn. */
+sqllock_status sqllock__lease_pq_install(sqllock_client *c, struct pq_state *conn);
+
 /* pg_advisory_pq.c */
 extern const struct sqllock_backend sqllock__pg_advisory;
 /* The statements the backend prepares: names and SQL, sqllock__pg_stmt_count

@@ -91,12 +91,32 @@ struct sqllock_held {
  * own open/attach function, and every call may set the client's error with
  * sqllock__fail().
  */
+/* What a backend can do. The core routes a lock and refuses what cannot be
+   done by these bits, never by which backend it is. */
+enum sqllock_caps {
+    /* Locks held until released or the session ends; taken without a ttl. */
+    SQLLOCK_CAP_SESSION = 1u << 0,
+    /* Locks that expire by their ttl (leases): taken with ttl_ms > 0. */
+    SQLLOCK_CAP_EXPIRY = 1u << 1,
+    /* Raw numeric keys are locks: int8 keys and int4 pairs
+       (sqllock_acquire_key, sqllock_acquire_key_pair). */
+    SQLLOCK_CAP_NUMERIC_KEYS = 1u << 2,
+    /* SQLLOCK_SHARED: many holders at once. */
+    SQLLOCK_CAP_SHARED = 1u << 3,
+    /* SQLLOCK_TRANSACTION: locks that end with the caller's transaction. */
+    SQLLOCK_CAP_TRANSACTION = 1u << 4,
+    /* Closing a connection of our own may not end the locks, so
+       sqllock_client_free releases them first: a lease row outlives any
+       session, and an ODBC driver manager that pools connections keeps the
+       session open (and may hand it to the next SQLDriverConnect). */
+    SQLLOCK_CAP_RELEASE_BEFORE_CLOSE = 1u << 5,
+    /* Run-once markers (install_schema, once_done, once_mark, once_forget). */
+    SQLLOCK_CAP_MARKERS = 1u << 6,
+};
+
 struct sqllock_backend {
     const char *name;
-
-    /* 1 if raw numeric keys are locks on this backend: int8 keys and int4
-       pairs (sqllock_acquire_key, sqllock_acquire_key_pair). */
-    int has_numeric_keys;
+    unsigned caps; /* enum sqllock_caps */
 
     /* The identity of a name: two names with one identity are one lock. */
     uint64_t (*ident)(const char *name, size_t len);
@@ -133,22 +153,19 @@ struct sqllock_backend {
        may still be open; 0 once it has certainly ended. */
     int (*in_transaction)(sqllock_client *c);
 
-    /* Closes the connection if the backend opened it; frees be_state
-       (a lease backend: frees lease_state and leaves the connection). */
+    /* Frees what the backend keeps on c (be_state, or lease_state for a
+       backend with SQLLOCK_CAP_EXPIRY), before the connection closes;
+       never the connection, which is the client's (c->conn). NULL when
+       there is nothing to free. */
     void (*close)(sqllock_client *c);
 
     /* As close, in a process that did not make c (a child after fork()),
        whose connection is its parent's too: frees only this process's
-       memory and copies, and never sends the server a byte. */
+       memory, and never calls the driver or sends the server a byte.
+       NULL when there is nothing to free. */
     void (*abandon)(sqllock_client *c);
 
-    /* 1 when closing a connection of our own may not end its locks, so
-       sqllock_client_free releases them first: a lease row outlives any
-       session, and an ODBC driver manager that pools connections keeps the
-       session open (and may hand it to the next SQLDriverConnect). */
-    int release_before_close;
-
-    /* Lease backends only (NULL elsewhere). Each takes the name as bytes. */
+    /* SQLLOCK_CAP_MARKERS only (NULL elsewhere). Each takes the name as bytes. */
     /* Creates the lease and run-once tables if they do not exist. */
     sqllock_status (*install_schema)(sqllock_client *c);
     /* *done = 1 when the run-once marker of name exists. */
@@ -159,13 +176,28 @@ struct sqllock_backend {
     sqllock_status (*once_forget)(sqllock_client *c, const char *name, size_t len, int *existed);
 };
 
+/* How the client closes its connection (a transport object of pq_int.h or
+   odbc_int.h), after every backend's close. */
+struct sqllock_conn_ops {
+    void (*close)(void *conn);
+    /* In a child after fork(): frees this process's memory only; the
+       server sees nothing. */
+    void (*abandon)(void *conn);
+};
+
 struct sqllock_client {
-    const struct sqllock_backend *be; /* NULL for a client whose connect failed */
+    /* The backend of locks without a ttl; on a database without session
+       locks (SQLite), the lease backend. NULL when connect failed. */
+    const struct sqllock_backend *be;
     void *be_state;
-    /* The lease backend for locks with a ttl on this connection (NULL when
-       the connection has none); it shares the connection of be_state. */
+    /* The backend of locks with a ttl (SQLLOCK_CAP_EXPIRY), NULL when the
+       connection has none. It may be be itself, and then keeps its state
+       in lease_state only. */
     const struct sqllock_backend *lease_be;
     void *lease_state;
+    /* The connection both backends run over, given to each at install. */
+    void *conn;
+    const struct sqllock_conn_ops *conn_ops;
     int owns_connection; /* opened by sqllock_connect */
     long owner_pid;      /* the process that made c */
     int cancel_pipe[2];  /* sqllock_cancel writes, waits poll */
@@ -177,6 +209,10 @@ struct sqllock_client {
 
 /* client.c */
 sqllock_client *sqllock__client_new(void);
+/* Frees both backends' state and closes the connection, as
+   sqllock_client_free does but leaving c (not connected): where a
+   connector undoes a connect that failed half way. */
+void sqllock__client_disconnect(sqllock_client *c);
 /* CLOCK_MONOTONIC in milliseconds: deadlines and backoff, never ownership. */
 long long sqllock__now_ms(void);
 /* Records a failure on c and returns st. Never put a password in fmt's output. */
@@ -215,9 +251,6 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo);
 /* The ODBC connection string after "odbc:" (builds with SQLLOCK_WITH_ODBC). */
 sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr);
 
-/* pq_conn.c / lease_pq.c: installs the lease backend over libpq on c, whose
-   be_state is a struct pq_state. */
-sqllock_status sqllock__lease_pq_install(sqllock_client *c);
 
 /* held.c: records a lock the session held before sqllock saw it. */
 sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident, int space);

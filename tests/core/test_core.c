@@ -82,7 +82,8 @@ static void fake_close(sqllock_client *c)
 
 static struct sqllock_backend primary = {
     .name = "fake-primary",
-    .has_numeric_keys = 1,
+    .caps = SQLLOCK_CAP_SESSION | SQLLOCK_CAP_NUMERIC_KEYS | SQLLOCK_CAP_SHARED |
+            SQLLOCK_CAP_TRANSACTION,
     .ident = fake_ident,
     .acquire = fake_acquire,
     .release = fake_release,
@@ -95,6 +96,7 @@ static struct sqllock_backend primary = {
 
 static struct sqllock_backend lease = {
     .name = "fake-lease",
+    .caps = SQLLOCK_CAP_EXPIRY,
     .ident = fake_ident,
     .acquire = fake_acquire,
     .release = fake_release,
@@ -165,10 +167,10 @@ static void t_key_spaces(void)
     CHECK_ST(sqllock_release(pair), SQLLOCK_OK, c);
     CHECK_ST(sqllock_release(key), SQLLOCK_OK, c);
     /* A backend without numeric keys says so for both spaces. */
-    primary.has_numeric_keys = 0;
+    primary.caps &= ~(unsigned)SQLLOCK_CAP_NUMERIC_KEYS;
     CHECK_ST(sqllock_acquire_key_pair(&again, c, 7, 9, NULL), SQLLOCK_ENOTSUP, c);
     CHECK(again == NULL && strstr(sqllock_errmsg(c), "numeric keys"));
-    primary.has_numeric_keys = 1;
+    primary.caps |= SQLLOCK_CAP_NUMERIC_KEYS;
     sqllock_client_free(c);
 }
 
