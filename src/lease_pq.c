@@ -23,8 +23,6 @@
  * before: a role without CREATE uses the tables `sqllock init` made); on
  * an attached one a missing table is ESTATE naming `sqllock init`.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +70,7 @@ static uint64_t lease_ident(const char *name, size_t len)
 static sqllock_status ready(sqllock_client *c, const char *what)
 {
     struct pq_state *s = conn_of(c);
-    if (PQstatus(s->conn) != CONNECTION_OK)
+    if (!sqllock__pq_connected(s))
         return sqllock__fail(c, SQLLOCK_ECONNECT,
                              "%s: the connection to the server is "
                              "closed or broken",
@@ -92,16 +90,9 @@ static sqllock_status ready(sqllock_client *c, const char *what)
    survive the rollback). */
 static sqllock_status run_schema(sqllock_client *c)
 {
-    struct pq_state *s = conn_of(c);
-    PGresult *r = PQexec(s->conn, sqllock__lease_schema_postgresql);
-    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
-        PQclear(r);
-        return SQLLOCK_OK;
-    }
-    sqllock_status st = sqllock__pq_fail_result(c, s, r, "installing the lease schema");
-    if (sqllock__pq_txn(s) == PQTRANS_INERROR || sqllock__pq_txn(s) == PQTRANS_INTRANS)
-        PQclear(PQexec(s->conn, "ROLLBACK"));
-    return sqllock__lease_explain(c, st);
+    sqllock_status st = sqllock__pq_run_script(c, conn_of(c), sqllock__lease_schema_postgresql,
+                                               "installing the lease schema");
+    return st == SQLLOCK_OK ? st : sqllock__lease_explain(c, st);
 }
 
 static sqllock_status lease_install_schema(sqllock_client *c)
@@ -208,69 +199,13 @@ static sqllock_status run_plain(sqllock_client *c, const char *sql, const char *
     return run(c, sql, 0, NULL, &r, what);
 }
 
-/* 1 when a notification for key (or, on a borrowed connection, anything at
-   all) is waiting; ours are consumed, a borrowed connection's are left for
-   its owner, who may LISTEN on channels of its own. */
-static int notified(sqllock_client *c, const char *key)
-{
-    PGconn *conn = conn_of(c)->conn;
-    if (!c->owns_connection)
-        return 0;
-    int hit = 0;
-    PGnotify *n;
-    while ((n = PQnotifies(conn)) != NULL) {
-        if (strcmp(n->relname, CHANNEL) == 0 && strcmp(n->extra, key) == 0)
-            hit = 1;
-        PQfreemem(n);
-    }
-    return hit;
-}
-
-/*
- * Sleeps until a notification for key, timeout_ms, or a cancel. On a
- * borrowed connection every arrival counts as a wake-up (its notifications
- * are not ours to read), and the sleep is capped, because a notification
- * that libpq read during the last try cannot be seen without consuming it.
- */
-static sqllock_status sleep_for_release(sqllock_client *c, const char *key, long long timeout_ms)
-{
-    PGconn *conn = conn_of(c)->conn;
-    if ((!c->owns_connection || conn_of(c)->pooled) && timeout_ms > 200)
-        timeout_ms = 200;
-    long long until = sqllock__now_ms() + timeout_ms;
-    if (notified(c, key))
-        return SQLLOCK_OK;
-    for (;;) {
-        long long left = until - sqllock__now_ms();
-        if (left <= 0)
-            return SQLLOCK_OK;
-        struct pollfd p[2] = {{.fd = PQsocket(conn), .events = POLLIN},
-                              {.fd = sqllock__cancel_fd(c), .events = POLLIN}};
-        int k = poll(p, 2, left > 60000 ? 60000 : (int)left);
-        if (k < 0 && errno != EINTR)
-            return sqllock__fail(c, SQLLOCK_ECONNECT, "acquire: poll failed while waiting");
-        if ((p[1].revents & POLLIN) && sqllock__cancel_take(c))
-            return sqllock__fail(c, SQLLOCK_CANCELED,
-                                 "acquire: wait canceled by "
-                                 "sqllock_cancel()");
-        if (p[0].revents) {
-            if (!PQconsumeInput(conn))
-                return sqllock__fail(c, SQLLOCK_ECONNECT,
-                                     "acquire: the connection to the "
-                                     "server was lost while waiting");
-            if (!c->owns_connection || notified(c, key))
-                return SQLLOCK_OK;
-        }
-    }
-}
-
 static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
 {
     char key[24];
     snprintf(key, sizeof(key), "%016llx", (unsigned long long)l->ident);
     long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : sqllock__now_ms() + wait_ms;
     /* Behind a pooler a LISTEN stays with a server session that is not
-       ours between statements: poll instead (sleep_for_release caps it). */
+       ours between statements: poll instead (sqllock__pq_await_notify caps it). */
     int listening = !conn_of(c)->pooled;
     sqllock_status st =
         listening ? run_plain(c, "LISTEN " CHANNEL, "acquire (LISTEN)") : SQLLOCK_OK;
@@ -293,15 +228,16 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t
             if (remaining < sleep_ms)
                 sleep_ms = remaining;
         }
-        if ((st = sleep_for_release(c, key, sleep_ms)) != SQLLOCK_OK)
+        if ((st = sqllock__pq_await_notify(c, conn_of(c), CHANNEL, key, sleep_ms, "acquire")) !=
+            SQLLOCK_OK)
             break;
     }
     /* Leave the session as found; the outcome above is what the caller sees. */
     struct sqllock_err saved;
     sqllock__err_save(c, &saved);
-    if (listening && PQstatus(conn_of(c)->conn) == CONNECTION_OK) {
+    if (listening && sqllock__pq_connected(conn_of(c))) {
         (void)run_plain(c, "UNLISTEN " CHANNEL, "acquire (UNLISTEN)");
-        (void)notified(c, key);
+        (void)sqllock__pq_notified(conn_of(c), CHANNEL, key);
     }
     (void)sqllock__err_restore(c, &saved);
     return st;

@@ -49,7 +49,7 @@ enum {
 
 /* "sqllock1_": the 1 changes whenever a statement's text changes, so that
    two library versions attached to one connection do not share names. */
-const char *const sqllock__pg_stmt_name[S_COUNT] = {
+static const char *const stmt_name[S_COUNT] = {
     "sqllock1_try",         "sqllock1_try_shared",
     "sqllock1_xtry",        "sqllock1_xtry_shared",
     "sqllock1_lock",        "sqllock1_lock_shared",
@@ -68,7 +68,7 @@ const char *const sqllock__pg_stmt_name[S_COUNT] = {
 };
 
 /* The texts are shared with the ODBC transport (pg_sql.h). */
-const char *const sqllock__pg_stmt_sql[S_COUNT] = {
+static const char *const stmt_sql[S_COUNT] = {
     PG_SQL_KEYFN("pg_try_advisory_lock", "$1"),
     PG_SQL_KEYFN("pg_try_advisory_lock_shared", "$1"),
     PG_SQL_KEYFN("pg_try_advisory_xact_lock", "$1"),
@@ -91,8 +91,13 @@ const char *const sqllock__pg_stmt_sql[S_COUNT] = {
     PG_SQL_HELD_PAIR("$1", "$2", "$3", "$3"),
     PG_SQL_CLEANUP_PAIR("$1", "$2", "$3", "$3", "$4", "$5", "$4", "$5"),
 };
-const int sqllock__pg_stmt_count = S_COUNT;
-_Static_assert(S_COUNT <= PG_STMT_MAX, "raise PG_STMT_MAX");
+static const struct pq_stmts stmts = {stmt_name, stmt_sql, S_COUNT};
+_Static_assert(S_COUNT <= PQ_STMT_MAX, "raise PQ_STMT_MAX");
+
+static void send(struct pqx *x, int stmt, int nparams, const char *const *params)
+{
+    sqllock__pqx_send(x, &stmts, stmt, nparams, params);
+}
 
 /* The text forms a lock is sent as: the key (one int8, or an int4 pair in
    key and key2), and pg_locks' view of it; base: 0 for statements of the
@@ -162,7 +167,7 @@ static sqllock_status run_bool(sqllock_client *c, int stmt, int n, const char *c
         sqllock_status st = sqllock__pqx_begin_one(&x, c, s);
         if (st != SQLLOCK_OK)
             return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, what) : st;
-        sqllock__pqx_send(&x, stmt, n, params);
+        send(&x, stmt, n, params);
         sqllock__pqx_sync(&x);
         sqllock__pqx_read(&x, &r);
         sqllock__pqx_end(&x);
@@ -230,9 +235,8 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
         sqllock_status st = sqllock__pqx_begin(&x, c, s, 1);
         if (st != SQLLOCK_OK)
             return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
-        sqllock__pqx_send(&x, S_SET, 1, &timeout);
-        sqllock__pqx_send(&x, k->base + S_LOCK + l->mode, k->nkeys,
-                          (const char *const[]){k->key, k->key2});
+        send(&x, S_SET, 1, &timeout);
+        send(&x, k->base + S_LOCK + l->mode, k->nkeys, (const char *const[]){k->key, k->key2});
         sqllock__pqx_sync(&x);
         sqllock__pqx_read(&x, &set);
         sqllock__pqx_read(&x, &lock);
@@ -259,8 +263,8 @@ static sqllock_status undo_savepoint(sqllock_client *c)
         st = sqllock__pqx_begin(&x, c, state(c), 0);
         if (st != SQLLOCK_OK)
             return st;
-        sqllock__pqx_send(&x, S_ROLLBACK_TO, 0, NULL);
-        sqllock__pqx_send(&x, S_RELEASE_SP, 0, NULL);
+        send(&x, S_ROLLBACK_TO, 0, NULL);
+        send(&x, S_RELEASE_SP, 0, NULL);
         sqllock__pqx_sync(&x);
         sqllock__pqx_read(&x, &a);
         sqllock__pqx_read(&x, &b);
@@ -288,16 +292,16 @@ static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l, const stru
     sqllock_status st = sqllock__pqx_begin(&x, c, s, 1);
     if (st != SQLLOCK_OK)
         return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
-    sqllock__pqx_send(&x, S_SAVEPOINT, 0, NULL);
-    sqllock__pqx_send(&x, S_CAPTURE, 1, &timeout);
+    send(&x, S_SAVEPOINT, 0, NULL);
+    send(&x, S_CAPTURE, 1, &timeout);
     sqllock__pqx_flush_request(&x);
-    sqllock__pqx_send(&x, k->base + S_LOCK + 2 * l->scope + l->mode, k->nkeys,
-                      (const char *const[]){k->key, k->key2});
+    send(&x, k->base + S_LOCK + 2 * l->scope + l->mode, k->nkeys,
+         (const char *const[]){k->key, k->key2});
     sqllock__pqx_read(&x, &sp);
     sqllock__pqx_read(&x, &cap);
     if (cap.ok == 1) {
-        sqllock__pqx_send(&x, S_RESTORE, 2, (const char *const[]){cap.value[0], cap.value[1]});
-        sqllock__pqx_send(&x, S_RELEASE_SP, 0, NULL);
+        send(&x, S_RESTORE, 2, (const char *const[]){cap.value[0], cap.value[1]});
+        send(&x, S_RELEASE_SP, 0, NULL);
     }
     sqllock__pqx_sync(&x);
     sqllock__pqx_read(&x, &lock);
@@ -330,7 +334,7 @@ static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
 {
     struct pq_state *s = state(c);
     int txn = sqllock__pq_txn(s);
-    if (PQstatus(s->conn) != CONNECTION_OK)
+    if (!sqllock__pq_connected(s))
         return sqllock__fail(c, SQLLOCK_ECONNECT,
                              "acquire: the connection to the server "
                              "is closed or broken");
@@ -365,7 +369,7 @@ static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
 static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
 {
     struct pq_state *s = state(c);
-    if (PQstatus(s->conn) != CONNECTION_OK)
+    if (!sqllock__pq_connected(s))
         return sqllock__fail(c, SQLLOCK_LOST,
                              "release: the connection was lost, and the "
                              "lock with it");
@@ -401,7 +405,7 @@ static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
 static sqllock_status pg_check(sqllock_client *c, sqllock_lock *l)
 {
     struct pq_state *s = state(c);
-    if (PQstatus(s->conn) != CONNECTION_OK)
+    if (!sqllock__pq_connected(s))
         return sqllock__fail(c, SQLLOCK_LOST,
                              "check: the connection was lost, and the lock "
                              "with it");
@@ -433,7 +437,7 @@ static int pg_still_held(sqllock_client *c, const sqllock_lock *e)
 {
     struct pq_state *s = state(c);
     int txn = sqllock__pq_txn(s);
-    if (PQstatus(s->conn) != CONNECTION_OK)
+    if (!sqllock__pq_connected(s))
         return 0;
     if (e->kind != SQLLOCK_ENTRY_FOREIGN && e->scope == SQLLOCK_TRANSACTION &&
         txn != PQTRANS_INTRANS)
@@ -457,23 +461,25 @@ static int pg_in_transaction(sqllock_client *c)
     return txn == PQTRANS_INTRANS || txn == PQTRANS_INERROR || txn == PQTRANS_ACTIVE;
 }
 
-sqllock_status sqllock__pg_snapshot_held(sqllock_client *c, struct pq_state *s)
+static sqllock_status add_held(void *c, const char *const *v, int n)
 {
-    PGresult *r = PQexec(s->conn, PG_SQL_SNAPSHOT);
-    if (PQresultStatus(r) != PGRES_TUPLES_OK)
-        return sqllock__pq_fail_result(c, s, r, "attach: reading pg_locks failed");
-    sqllock_status st = SQLLOCK_OK;
-    for (int i = 0; i < PQntuples(r) && st == SQLLOCK_OK; i++) {
-        long long key = strtoll(PQgetvalue(r, i, 0), NULL, 10);
-        int pair = strcmp(PQgetvalue(r, i, 1), "2") == 0;
-        st = sqllock__add_foreign(c, (uint64_t)key,
-                                  pair ? SQLLOCK_SPACE_PAIR : SQLLOCK_SPACE_INT8);
-    }
-    PQclear(r);
-    return st == SQLLOCK_OK ? st : sqllock__fail(c, st, "attach: out of memory");
+    (void)n;
+    long long key = strtoll(v[0], NULL, 10);
+    int pair = strcmp(v[1], "2") == 0;
+    return sqllock__add_foreign(c, (uint64_t)key,
+                                pair ? SQLLOCK_SPACE_PAIR : SQLLOCK_SPACE_INT8);
 }
 
-const struct sqllock_backend sqllock__pg_advisory = {
+sqllock_status sqllock__pg_snapshot_held(sqllock_client *c, struct pq_state *s)
+{
+    sqllock_status st = sqllock__pq_each_row(c, s, PG_SQL_SNAPSHOT, add_held, c,
+                                             "attach: reading pg_locks failed");
+    if (st == SQLLOCK_ENOMEM)
+        return sqllock__fail(c, st, "attach: out of memory");
+    return st;
+}
+
+static const struct sqllock_backend pg_advisory = {
     .name = "pg-advisory",
     .caps = SQLLOCK_CAP_SESSION | SQLLOCK_CAP_NUMERIC_KEYS | SQLLOCK_CAP_SHARED |
             SQLLOCK_CAP_TRANSACTION,
@@ -487,3 +493,10 @@ const struct sqllock_backend sqllock__pg_advisory = {
     .close = NULL, /* its state is the connection, which is the client's */
     .abandon = NULL,
 };
+
+void sqllock__pg_advisory_install(sqllock_client *c, struct pq_state *s)
+{
+    sqllock__pq_register(s, &stmts);
+    c->be = &pg_advisory;
+    c->be_state = s;
+}

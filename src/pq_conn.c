@@ -2,8 +2,9 @@
 /*
  * libpq connections: opening one of our own (with the defaults a lock
  * holder needs: an application_name that identifies it, TCP keepalives, a
- * bounded connect timeout) or attaching one the application holds, and
- * preparing the backend's statements on it.
+ * bounded connect timeout) or attaching one the application holds, learning
+ * what is behind it (a standby, a pooler), and preparing the statements the
+ * backends registered. Which backends run over it is pg_connect.c's call.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,9 +14,8 @@
 
 #include "pg_sql.h"
 #include "pq_int.h"
-#include "sqllock/pg.h"
 
-void sqllock__pq_state_free(struct pq_state *s)
+static void state_free(struct pq_state *s)
 {
     if (!s)
         return;
@@ -37,8 +37,9 @@ void sqllock__pq_state_free(struct pq_state *s)
  * /dev/null (no descriptor left) the connection is leaked rather than
  * finished: memory is the lesser loss.
  */
-void sqllock__pq_state_abandon(struct pq_state *s)
+static void state_abandon(void *conn)
 {
+    struct pq_state *s = conn;
     if (s && s->owned && s->conn && PQsocket(s->conn) >= 0) {
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null < 0 || dup2(null, PQsocket(s->conn)) < 0)
@@ -46,7 +47,20 @@ void sqllock__pq_state_abandon(struct pq_state *s)
         if (null >= 0)
             close(null);
     }
-    sqllock__pq_state_free(s);
+    state_free(s);
+}
+
+static void state_close(void *conn)
+{
+    state_free(conn);
+}
+
+const struct sqllock_conn_ops sqllock__pq_conn_ops = {state_close, state_abandon};
+
+void sqllock__pq_register(struct pq_state *s, const struct pq_stmts *set)
+{
+    if (s->nsets < PQ_STMT_SETS)
+        s->sets[s->nsets++] = set;
 }
 
 static int add_secret(struct pq_state *s, const char *secret, size_t len)
@@ -138,23 +152,27 @@ static void discard_notice(void *arg, const char *message)
     (void)message;
 }
 
+/* Marks in have[set][k] the registered statements that exist on conn. */
+typedef char stmt_marks[PQ_STMT_SETS][PQ_STMT_MAX];
+
 /* Prepares, in one pipeline, every statement not marked in have. */
-static sqllock_status prepare_missing(sqllock_client *c, struct pq_state *s, const char *have,
+static sqllock_status prepare_missing(sqllock_client *c, struct pq_state *s, stmt_marks have,
                                       struct pqx *x)
 {
     sqllock_status st = sqllock__pqx_begin(x, c, s, 0);
     if (st != SQLLOCK_OK)
         return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(x, "preparing statements") : st;
-    for (int k = 0; k < sqllock__pg_stmt_count; k++)
-        if (!have[k])
-            sqllock__pqx_send_prepare(x, sqllock__pg_stmt_name[k], sqllock__pg_stmt_sql[k]);
+    for (int i = 0; i < s->nsets; i++)
+        for (int k = 0; k < s->sets[i]->n; k++)
+            if (!have[i][k])
+                sqllock__pqx_send_prepare(x, s->sets[i]->name[k], s->sets[i]->sql[k]);
     sqllock__pqx_end(x);
     return SQLLOCK_OK;
 }
 
 sqllock_status sqllock__pq_prepare_all(sqllock_client *c, struct pq_state *s)
 {
-    char have[PG_STMT_MAX] = {0};
+    stmt_marks have = {{0}};
     struct pqx x;
     sqllock_status st;
     /* A session we have just opened holds none of ours (unless a pooler
@@ -176,10 +194,11 @@ sqllock_status sqllock__pq_prepare_all(sqllock_client *c, struct pq_state *s)
                                   " WHERE name LIKE 'sqllock1\\_%'");
     if (PQresultStatus(r) != PGRES_TUPLES_OK)
         return sqllock__pq_fail_result(c, s, r, "preparing statements");
-    for (int i = 0; i < PQntuples(r); i++)
-        for (int k = 0; k < sqllock__pg_stmt_count; k++)
-            if (strcmp(PQgetvalue(r, i, 0), sqllock__pg_stmt_name[k]) == 0)
-                have[k] = 1;
+    for (int row = 0; row < PQntuples(r); row++)
+        for (int i = 0; i < s->nsets; i++)
+            for (int k = 0; k < s->sets[i]->n; k++)
+                if (strcmp(PQgetvalue(r, row, 0), s->sets[i]->name[k]) == 0)
+                    have[i][k] = 1;
     PQclear(r);
     if ((st = prepare_missing(c, s, have, &x)) != SQLLOCK_OK)
         return st;
@@ -230,9 +249,7 @@ static sqllock_status identify(sqllock_client *c, struct pq_state *s)
     sqllock__pqx_end(&x);
     if (x.failed)
         return sqllock__pqx_fail(&x, "connect");
-    if (strcmp(r.value[1], "t") == 0)
-        return sqllock__fail(c, SQLLOCK_ESTATE, "%s: " PG_STANDBY_REFUSED,
-                             s->owned ? "connect" : "attach");
+    s->standby = strcmp(r.value[1], "t") == 0;
     s->pooled = strcmp(r.value[0], pid) != 0;
     return SQLLOCK_OK;
 }
@@ -248,38 +265,7 @@ static sqllock_status setup(sqllock_client *c, struct pq_state *s)
     s->cancel = PQgetCancel(s->conn);
     if (!s->cancel)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
-    sqllock_status st = identify(c, s);
-    if (st == SQLLOCK_OK)
-        st = sqllock__lease_pq_install(c, s);
-    if (st != SQLLOCK_OK || s->pooled)
-        return st;
-    return sqllock__pq_prepare_all(c, s);
-}
-
-static void conn_close(void *s)
-{
-    sqllock__pq_state_free(s);
-}
-
-static void conn_abandon(void *s)
-{
-    sqllock__pq_state_abandon(s);
-}
-
-static const struct sqllock_conn_ops pq_conn_ops = {conn_close, conn_abandon};
-
-static void install(sqllock_client *c, struct pq_state *s, int owned)
-{
-    c->conn = s;
-    c->conn_ops = &pq_conn_ops;
-    c->be = &sqllock__pg_advisory;
-    c->be_state = s;
-    c->owns_connection = owned;
-}
-
-static void uninstall(sqllock_client *c)
-{
-    sqllock__client_disconnect(c);
+    return identify(c, s);
 }
 
 /*
@@ -303,8 +289,9 @@ static void collapse_quotes(char *msg)
         memmove(q1 + 1, q2, strlen(q2) + 1);
 }
 
-sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
+sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct pq_state **out)
 {
+    *out = NULL;
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
     if (!opts) {
@@ -328,7 +315,7 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
         add_secret(s, getenv("PGPASSWORD"),
                    getenv("PGPASSWORD") ? strlen(getenv("PGPASSWORD")) : 0)) {
         PQconninfoFree(opts);
-        sqllock__pq_state_free(s);
+        state_free(s);
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
     }
     PQconninfoFree(opts);
@@ -353,9 +340,8 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
     kw[n] = NULL, val[n] = NULL;
 
     s->conn = PQconnectdbParams(kw, val, 1);
-    install(c, s, 1);
     if (!s->conn) {
-        uninstall(c);
+        state_free(s);
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
     }
     if (PQstatus(s->conn) != CONNECTION_OK) {
@@ -367,23 +353,21 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
         size_t len = strlen(clean);
         while (len && (clean[len - 1] == '\n' || clean[len - 1] == ' '))
             clean[--len] = '\0';
-        uninstall(c);
+        state_free(s);
         return sqllock__fail(c, SQLLOCK_ECONNECT, "connect: %s", clean);
     }
     PQsetNoticeProcessor(s->conn, discard_notice, NULL);
     sqllock_status st = setup(c, s);
     if (st != SQLLOCK_OK)
-        uninstall(c);
+        state_free(s);
+    else
+        *out = s;
     return st;
 }
 
-sqllock_status sqllock_attach_pg(sqllock_client **out, PGconn *conn)
+sqllock_status sqllock__pq_attach(sqllock_client *c, PGconn *conn, struct pq_state **out)
 {
-    if (!out)
-        return SQLLOCK_EINVAL;
-    sqllock_client *c = *out = sqllock__client_new();
-    if (!c)
-        return SQLLOCK_ENOMEM;
+    *out = NULL;
     if (!conn)
         return sqllock__fail(c, SQLLOCK_EINVAL, "attach: the connection is NULL");
     if (PQstatus(conn) != CONNECTION_OK)
@@ -401,14 +385,10 @@ sqllock_status sqllock_attach_pg(sqllock_client **out, PGconn *conn)
     if (!s)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "attach: out of memory");
     s->conn = conn;
-    install(c, s, 0);
     sqllock_status st = setup(c, s);
-    if (st == SQLLOCK_OK)
-        st = sqllock__pg_snapshot_held(c, s);
-    if (st != SQLLOCK_OK) {
-        sqllock__held_free(&c->held);
-        uninstall(c);
-        return st;
-    }
-    return sqllock__done(c, SQLLOCK_OK);
+    if (st != SQLLOCK_OK)
+        state_free(s);
+    else
+        *out = s;
+    return st;
 }

@@ -14,6 +14,11 @@
 #include "pq_int.h"
 
 
+int sqllock__pq_connected(const struct pq_state *s)
+{
+    return PQstatus(s->conn) == CONNECTION_OK;
+}
+
 int sqllock__pq_txn(const struct pq_state *s)
 {
     return (int)PQtransactionStatus(s->conn);
@@ -75,14 +80,15 @@ sqllock_status sqllock__pqx_begin_one(struct pqx *x, sqllock_client *c, struct p
     return begin(x, c, s, 0, 0);
 }
 
-void sqllock__pqx_send(struct pqx *x, int stmt, int nparams, const char *const *params)
+void sqllock__pqx_send(struct pqx *x, const struct pq_stmts *set, int i, int nparams,
+                       const char *const *params)
 {
     /* Behind a pooler our prepared statements may live on another server
        session than the next transaction's: send the text every time. */
-    int sent = x->s->pooled ? PQsendQueryParams(x->s->conn, sqllock__pg_stmt_sql[stmt], nparams,
-                                                NULL, params, NULL, NULL, 0)
-                            : PQsendQueryPrepared(x->s->conn, sqllock__pg_stmt_name[stmt],
-                                                  nparams, params, NULL, NULL, 0);
+    int sent =
+        x->s->pooled
+            ? PQsendQueryParams(x->s->conn, set->sql[i], nparams, NULL, params, NULL, NULL, 0)
+            : PQsendQueryPrepared(x->s->conn, set->name[i], nparams, params, NULL, NULL, 0);
     if (!x->broken && !sent)
         broke(x);
     x->unsynced = 1;
@@ -119,6 +125,33 @@ void sqllock__pqx_sync(struct pqx *x)
     x->syncs++;
 }
 
+enum pq_wait sqllock__pq_wait(sqllock_client *c, struct pq_state *s, long long until_ms,
+                              int watch_cancel)
+{
+    struct pollfd p[2] = {
+        {.fd = PQsocket(s->conn), .events = POLLIN},
+        {.fd = sqllock__cancel_fd(c), .events = POLLIN},
+    };
+    for (;;) {
+        int timeout = -1;
+        if (until_ms >= 0) {
+            long long left = until_ms - sqllock__now_ms();
+            if (left <= 0)
+                return PQ_WAIT_TIMEOUT;
+            timeout = left > 60000 ? 60000 : (int)left;
+        }
+        int n = poll(p, watch_cancel ? 2 : 1, timeout);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return PQ_WAIT_FAILED;
+        if (watch_cancel && (p[1].revents & POLLIN) && sqllock__cancel_take(c))
+            return PQ_WAIT_CANCEL;
+        if (p[0].revents)
+            return PQ_WAIT_READABLE;
+    }
+}
+
 /*
  * Waits until the socket is readable. A cancel request makes us ask the
  * server to cancel, and ask again with backoff while no answer comes:
@@ -130,22 +163,12 @@ void sqllock__pqx_sync(struct pqx *x)
  */
 static int wait_input(struct pqx *x)
 {
-    struct pollfd p[2] = {
-        {.fd = PQsocket(x->s->conn), .events = POLLIN},
-        {.fd = sqllock__cancel_fd(x->c), .events = POLLIN},
-    };
     for (;;) {
-        int timeout = -1;
-        if (x->cancels_sent) {
-            long long left = x->next_cancel_ms - sqllock__now_ms();
-            timeout = left < 0 ? 0 : (int)left;
-        }
-        int n = poll(p, x->cancelable ? 2 : 1, timeout);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
+        enum pq_wait w = sqllock__pq_wait(x->c, x->s, x->cancels_sent ? x->next_cancel_ms : -1,
+                                          x->cancelable);
+        if (w == PQ_WAIT_FAILED)
             return 0;
-        if (x->cancelable && (p[1].revents & POLLIN) && sqllock__cancel_take(x->c))
+        if (w == PQ_WAIT_CANCEL)
             x->canceled = 1;
         if (x->canceled && (x->cancels_sent == 0 || sqllock__now_ms() >= x->next_cancel_ms)) {
             sqllock__pq_cancel_now(x->s);
@@ -153,7 +176,7 @@ static int wait_input(struct pqx *x)
             x->cancels_sent++;
             x->next_cancel_ms = sqllock__now_ms() + (backoff > 1000 ? 1000 : backoff);
         }
-        if (p[0].revents)
+        if (w == PQ_WAIT_READABLE)
             return 1;
     }
 }
@@ -283,4 +306,85 @@ sqllock_status sqllock__pq_fail_result(sqllock_client *c, struct pq_state *s, PG
     return sqllock__fail(c,
                          PQstatus(s->conn) == CONNECTION_OK ? SQLLOCK_ESERVER : SQLLOCK_ECONNECT,
                          "%s: %s", what, clean);
+}
+
+int sqllock__pq_notified(struct pq_state *s, const char *channel, const char *payload)
+{
+    if (!s->owned)
+        return 0;
+    int hit = 0;
+    PGnotify *n;
+    while ((n = PQnotifies(s->conn)) != NULL) {
+        if (strcmp(n->relname, channel) == 0 && strcmp(n->extra, payload) == 0)
+            hit = 1;
+        PQfreemem(n);
+    }
+    return hit;
+}
+
+/*
+ * On a borrowed connection (or behind a pooler, where a LISTEN stays with a
+ * server session that is not ours) the sleep is capped, because a
+ * notification that libpq read during the last statement cannot be seen
+ * without consuming it.
+ */
+sqllock_status sqllock__pq_await_notify(sqllock_client *c, struct pq_state *s,
+                                        const char *channel, const char *payload,
+                                        long long timeout_ms, const char *what)
+{
+    if ((!s->owned || s->pooled) && timeout_ms > 200)
+        timeout_ms = 200;
+    long long until = sqllock__now_ms() + timeout_ms;
+    if (sqllock__pq_notified(s, channel, payload))
+        return SQLLOCK_OK;
+    for (;;) {
+        switch (sqllock__pq_wait(c, s, until, 1)) {
+        case PQ_WAIT_TIMEOUT: return SQLLOCK_OK;
+        case PQ_WAIT_CANCEL:
+            return sqllock__fail(c, SQLLOCK_CANCELED, "%s: wait canceled by sqllock_cancel()",
+                                 what);
+        case PQ_WAIT_FAILED:
+            return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: poll failed while waiting", what);
+        case PQ_WAIT_READABLE:
+            if (!PQconsumeInput(s->conn))
+                return sqllock__fail(c, SQLLOCK_ECONNECT,
+                                     "%s: the connection to the server was lost while waiting",
+                                     what);
+            if (!s->owned || sqllock__pq_notified(s, channel, payload))
+                return SQLLOCK_OK;
+        }
+    }
+}
+
+sqllock_status sqllock__pq_run_script(sqllock_client *c, struct pq_state *s, const char *script,
+                                      const char *what)
+{
+    PGresult *r = PQexec(s->conn, script);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+        PQclear(r);
+        return SQLLOCK_OK;
+    }
+    sqllock_status st = sqllock__pq_fail_result(c, s, r, what);
+    int txn = PQtransactionStatus(s->conn);
+    if (txn == PQTRANS_INERROR || txn == PQTRANS_INTRANS)
+        PQclear(PQexec(s->conn, "ROLLBACK"));
+    return st;
+}
+
+sqllock_status sqllock__pq_each_row(sqllock_client *c, struct pq_state *s, const char *sql,
+                                    pq_row_fn row, void *arg, const char *what)
+{
+    PGresult *r = PQexec(s->conn, sql);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return sqllock__pq_fail_result(c, s, r, what);
+    sqllock_status st = SQLLOCK_OK;
+    int nf = PQnfields(r) < PQX_VALUES ? PQnfields(r) : PQX_VALUES;
+    for (int i = 0; i < PQntuples(r) && st == SQLLOCK_OK; i++) {
+        const char *v[PQX_VALUES] = {NULL};
+        for (int k = 0; k < nf; k++)
+            v[k] = PQgetvalue(r, i, k);
+        st = row(arg, v, nf);
+    }
+    PQclear(r);
+    return st;
 }

@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal to the library: the libpq transport shared by the pg-advisory
- * backend. An exchange is one pipeline (one network round trip) of prepared
+ * Internal to the library: the libpq transport, which the backends over
+ * libpq (pg-advisory, leases) hold and call, and which knows none of them.
+ * It opens or attaches a connection (pq_conn.c) and runs exchanges on it
+ * (pq_exec.c): an exchange is one pipeline (one network round trip) of
  * statements, read back step by step while watching the client's cancel
  * pipe, so that a blocking wait can be canceled and a timed wait is bounded
- * by the server.
+ * by the server. Backends register their statements at install; the
+ * transport prepares them. Every wait on the socket is sqllock__pq_wait.
  */
 #ifndef SQLLOCK_PQ_INT_H
 #define SQLLOCK_PQ_INT_H
@@ -13,13 +16,26 @@
 
 #include "sqllock_int.h"
 
+/* A backend's statements: n names and texts, indexed alike. */
+#define PQ_STMT_MAX 32
+struct pq_stmts {
+    const char *const *name;
+    const char *const *sql;
+    int n; /* at most PQ_STMT_MAX */
+};
+
+#define PQ_STMT_SETS 2
+
 struct pq_state {
     PGconn *conn;
     PGcancel *cancel;               /* built before any wait, used by the waiter */
     struct sqllock_secrets secrets; /* strings never to show in a message */
-    int prepared;                   /* our statements exist on conn */
+    int prepared;                   /* the registered statements exist on conn */
     int owned;                      /* opened by us: closed by sqllock__pq_state_free */
     int pooled;                     /* a pooler is in the path: no session state of ours lasts */
+    int standby;                    /* the server is in recovery */
+    const struct pq_stmts *sets[PQ_STMT_SETS]; /* registered by the backends */
+    int nsets;
 };
 
 #define PQX_VALUES 2
@@ -48,13 +64,43 @@ struct pqx {
 };
 
 /* pq_exec.c */
+/* 1 while the connection is up. */
+int sqllock__pq_connected(const struct pq_state *s);
+/* What sqllock__pq_wait saw first. */
+enum pq_wait { PQ_WAIT_FAILED = -1, PQ_WAIT_TIMEOUT, PQ_WAIT_READABLE, PQ_WAIT_CANCEL };
+/* The one wait on the connection: until its socket is readable, until_ms
+   (sqllock__now_ms() time; -1: none) passes, or, when watch_cancel, until
+   sqllock_cancel() is called (the request is consumed). */
+enum pq_wait sqllock__pq_wait(sqllock_client *c, struct pq_state *s, long long until_ms,
+                              int watch_cancel);
+/* Sleeps until a notification of channel with this payload arrives (on a
+   connection we did not open, any input at all, as its notifications are
+   not ours to read), timeout_ms passes, or sqllock_cancel(): OK for the
+   first two, CANCELED, or ECONNECT. Messages start with what. */
+sqllock_status sqllock__pq_await_notify(sqllock_client *c, struct pq_state *s,
+                                        const char *channel, const char *payload,
+                                        long long timeout_ms, const char *what);
+/* 1 when a notification of channel with payload has arrived; consumes
+   them on a connection of ours, leaves them to the owner of another. */
+int sqllock__pq_notified(struct pq_state *s, const char *channel, const char *payload);
+/* Runs a script of several statements (simple protocol). On failure a
+   transaction it left open or failed is rolled back, so the session is as
+   usable as before; ESERVER or ECONNECT with the server's message. */
+sqllock_status sqllock__pq_run_script(sqllock_client *c, struct pq_state *s, const char *script,
+                                      const char *what);
+/* Runs sql (no parameters) and calls row for each row, with its first
+   nvalues columns as text, until row returns other than OK. */
+typedef sqllock_status (*pq_row_fn)(void *arg, const char *const *values, int nvalues);
+sqllock_status sqllock__pq_each_row(sqllock_client *c, struct pq_state *s, const char *sql,
+                                    pq_row_fn row, void *arg, const char *what);
 /* Starts an exchange; fails with ESTATE if conn is busy or ECONNECT if bad. */
 sqllock_status sqllock__pqx_begin(struct pqx *x, sqllock_client *c, struct pq_state *s,
                                   int cancelable);
 /* Starts an exchange of exactly one statement, which needs no pipeline. */
 sqllock_status sqllock__pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *s);
-/* Statement stmt of sqllock__pg_stmt_name/sqllock__pg_stmt_sql, prepared unless s is pooled. */
-void sqllock__pqx_send(struct pqx *x, int stmt, int nparams, const char *const *params);
+/* Statement i of a registered set, prepared unless s is pooled. */
+void sqllock__pqx_send(struct pqx *x, const struct pq_stmts *set, int i, int nparams,
+                       const char *const *params);
 /* An unnamed statement, for what runs too rarely to be worth preparing. */
 void sqllock__pqx_send_sql(struct pqx *x, const char *sql, int nparams,
                            const char *const *params);
@@ -77,25 +123,27 @@ int sqllock__pq_txn(const struct pq_state *s);
 void sqllock__pq_cancel_now(struct pq_state *s);
 
 /* pq_conn.c */
-/* Prepares every statement of the backend on conn (one round trip). */
+/* Opens a connection of our own, with the defaults a lock holder needs,
+   and learns what is behind it (standby, pooler): *out on OK. */
+sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct pq_state **out);
+/* The same for the caller's connection, which stays the caller's. */
+sqllock_status sqllock__pq_attach(sqllock_client *c, PGconn *conn, struct pq_state **out);
+/* Adds a backend's statements to those prepared on s (before the first
+   sqllock__pq_prepare_all). */
+void sqllock__pq_register(struct pq_state *s, const struct pq_stmts *set);
+/* Prepares every registered statement on conn that is not there yet. */
 sqllock_status sqllock__pq_prepare_all(sqllock_client *c, struct pq_state *s);
-void sqllock__pq_state_free(struct pq_state *s);
-/* sqllock__pq_state_free in a process that shares conn with the one that opened it
-   (a child after fork()): nothing reaches the server. */
-void sqllock__pq_state_abandon(struct pq_state *s);
-
-/* lease_pq.c: installs the lease backend on c, over conn. */
-sqllock_status sqllock__lease_pq_install(sqllock_client *c, struct pq_state *conn);
+/* How the client closes s (sqllock_client.conn_ops). */
+extern const struct sqllock_conn_ops sqllock__pq_conn_ops;
 
 /* pg_advisory_pq.c */
-extern const struct sqllock_backend sqllock__pg_advisory;
-/* The statements the backend prepares: names and SQL, sqllock__pg_stmt_count
-   (at most PG_STMT_MAX) of each. */
-#define PG_STMT_MAX 32
-extern const char *const sqllock__pg_stmt_name[];
-extern const char *const sqllock__pg_stmt_sql[];
-extern const int sqllock__pg_stmt_count;
+/* Installs pg-advisory on c over s (be, be_state) and registers its
+   statements with s. */
+void sqllock__pg_advisory_install(sqllock_client *c, struct pq_state *s);
 /* Records the advisory locks the session holds as foreign entries of c. */
 sqllock_status sqllock__pg_snapshot_held(sqllock_client *c, struct pq_state *s);
+
+/* lease_pq.c: installs the lease backend on c, over s. */
+sqllock_status sqllock__lease_pq_install(sqllock_client *c, struct pq_state *s);
 
 #endif /* SQLLOCK_PQ_INT_H */

@@ -10,23 +10,28 @@
  *
  * The files, top to bottom. A file calls only files below its own row
  * (and on it); the API row calls no connector, and reaches backends only
- * through the vtable a connector installed, never by name.
+ * through the vtable a connector installed, never by name. ci::symbols
+ * (tests/ci/symbols.sh) checks the transport row with nm.
  *   connect.c            sqllock_connect: picks the connector by the URL's form
  *   lock.c, once.c       the public lock and run-once API; lock.c routes a
- *                        lock to a backend by the backends' capabilities
- *   pq_conn.c            connector over libpq (open, attach): installs
- *                        pg-advisory and the lease backend
+ *                        lock to a backend by its capability bits (caps)
+ *   pg_connect.c         connector over libpq (open, attach): opens the
+ *                        transport, installs pg-advisory and leases on it
  *   odbc_conn.c          connector over ODBC: picks the backend by the DBMS
- *   pg_advisory_pq.c, pg_advisory_odbc.c, mssql_applock_odbc.c, lease_pq.c,
- *   lease_odbc.c         backends: one vtable each (struct sqllock_backend),
- *                        with lease_owner.c, mssql_name.c, keyhash.c, sha256.c
- *   pq_exec.c, odbc_exec.c, odbc_connstr.c
- *                        transports: run statements, wait, map server errors
- *   client.c, held.c, status.c, redact.c
+ *   pg_advisory_pq.c, lease_pq.c          backends over libpq
+ *   pg_advisory_odbc.c, mssql_applock_odbc.c, lease_odbc.c
+ *                        backends over ODBC: one vtable each (struct
+ *                        sqllock_backend), with lease_owner.c, mssql_name.c
+ *   pq_conn.c, pq_exec.c the libpq transport (pq_int.h): connection,
+ *                        statements the backends registered, exchanges, the
+ *                        one wait on the socket (sqllock__pq_wait)
+ *   odbc_exec.c, odbc_connstr.c
+ *                        the ODBC transport (odbc_int.h)
+ *   client.c, held.c, status.c, redact.c, keyhash.c, sha256.c
  *                        the client object, its error and cancel pipe, the
- *                        held set: called from every row above, they call
- *                        backends only through the vtable (client_free)
- * Known exception, to go: pq_exec.c reads pg_advisory_pq.c's statement table.
+ *                        held set, hashing: called from every row above,
+ *                        they call backends only through the vtable and the
+ *                        connection through conn_ops (client_free)
  */
 #ifndef SQLLOCK_INT_H
 #define SQLLOCK_INT_H
