@@ -31,7 +31,7 @@ struct pq_state {
     PGcancel *cancel;               /* built before any wait, used by the waiter */
     struct sqllock_secrets secrets; /* strings never to show in a message */
     int prepared;                   /* the registered statements exist on conn */
-    int owned;                      /* opened by us: closed by sqllock__pq_state_free */
+    int owned;                      /* opened by us: PQfinish when the client closes it */
     int pooled;                     /* a pooler is in the path: no session state of ours lasts */
     int standby;                    /* the server is in recovery */
     const struct pq_stmts *sets[PQ_STMT_SETS]; /* registered by the backends */
