@@ -44,6 +44,21 @@ long long sqllock__now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int sqllock__poll_ms(long long until_ms)
+{
+    if (until_ms < 0)
+        return -1;
+    long long left = until_ms - sqllock__now_ms();
+    return left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
+}
+
+void sqllock__appname(char *buf, size_t n)
+{
+    char host[32] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(buf, n, "sqllock[%ld]@%s", (long)getpid(), host);
+}
+
 sqllock_client *sqllock__client_new(void)
 {
     sqllock_client *c = calloc(1, sizeof(*c));
@@ -131,6 +146,12 @@ int sqllock__cancel_take(sqllock_client *c)
         if (n > 0)
             taken = 1;
     return taken;
+}
+
+int sqllock__cancel_backoff_ms(int sent)
+{
+    int ms = 100 << (sent < 4 ? sent : 4);
+    return ms > 1000 ? 1000 : ms;
 }
 
 void sqllock_cancel(sqllock_client *c)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The lease backend over ODBC, in two dialects chosen from the DBMS the
- * driver reports: PostgreSQL (psqlODBC; the very statements the libpq
+ * The lease backend over ODBC, in two dialects, which odbc_dbms.c's rows
+ * name: PostgreSQL (psqlODBC; the very statements the libpq
  * transport sends, lease_sql.h) and SQLite (a file database through the
  * SQLite ODBC driver). On PostgreSQL it sits beside pg-advisory; SQLite has
  * no session locks, so there it is the client's only backend and an acquire
@@ -10,8 +10,8 @@
  * ODBC offers no way to receive a PostgreSQL notification, and SQLite has
  * none, so a waiter here polls: capped exponential backoff (5 ms doubling to
  * 250 ms), each sleep bounded by the holder's expiry (read from the
- * database's clock) and the wait's deadline, the sleep itself a poll() on
- * the cancel pipe so that sqllock_cancel() ends it. A release still sends
+ * database's clock) and the wait's deadline, the sleep itself the
+ * transport's wait (sqllock__odbc_wait) so that sqllock_cancel() ends it. A release still sends
  * the NOTIFY on PostgreSQL, so libpq waiters wake at once.
  *
  * As over libpq, lease statements run only with autocommit on (ESTATE
@@ -19,8 +19,6 @@
  * tables when a statement finds them missing, an attached one without them
  * is ESTATE naming `sqllock init`.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,24 +50,30 @@ enum { ROWS, COUNT };
  * m ttl_min, k token, x the name's key (notification payload), e a new ttl,
  * b who ran a run-once job.
  */
-struct dialect {
+struct lease_dialect {
     int hex_names;
+    int ddl_in_txn; /* the schema installs in one transaction */
+    const char *schema;
     const char *sql[L_COUNT];
     const char *order[L_COUNT];
     unsigned char yields[L_COUNT];
 };
 
 #define Q "?"
-static const struct dialect pg_dialect = {
+const struct lease_dialect sqllock__lease_odbc_pg = {
     1,
+    1,
+    sqllock__lease_schema_postgresql,
     {LEASE_PG_ACQUIRE(Q, Q, Q, Q, Q, Q, Q), NULL, NULL, LEASE_PG_RELEASE(Q, Q, Q, Q),
      LEASE_PG_CHECK(Q, Q, Q), LEASE_PG_EXTEND(Q, Q, Q, Q), LEASE_PG_ONCE_DONE(Q),
      LEASE_PG_ONCE_MARK(Q, Q, Q), LEASE_PG_ONCE_FORGET(Q)},
     {"nhpotmn", NULL, NULL, "nokx", "nok", "enok", "n", "nbk", "n"},
     {ROWS, ROWS, ROWS, ROWS, ROWS, ROWS, ROWS, COUNT, ROWS},
 };
-static const struct dialect sqlite_dialect = {
+const struct lease_dialect sqllock__lease_odbc_sqlite = {
     0,
+    0,
+    sqllock__lease_schema_sqlite,
     {LEASE_SQLITE_ACQUIRE, LEASE_SQLITE_TOKEN, LEASE_SQLITE_LEFT, LEASE_SQLITE_RELEASE,
      LEASE_SQLITE_CHECK, LEASE_SQLITE_EXTEND, LEASE_SQLITE_ONCE_DONE, LEASE_SQLITE_ONCE_MARK,
      LEASE_SQLITE_ONCE_FORGET},
@@ -81,8 +85,7 @@ static const struct dialect sqlite_dialect = {
 struct lease_odbc {
     struct lease_owner owner;
     struct odbc_state *conn; /* the client's, given at install */
-    const struct dialect *d;
-    const char *schema;
+    const struct lease_dialect *d;
     SQLHSTMT stmt[L_COUNT];
 };
 
@@ -115,21 +118,12 @@ static sqllock_status ready(sqllock_client *c, const char *what)
     return SQLLOCK_OK;
 }
 
-/*
- * A failed statement on h as a status, reworded when it says why a user can
- * act on (sqllock__lease_explain). SQLite reports a read-only database as HY000 with
- * its own result code 8 (SQLITE_READONLY): given PostgreSQL's 25006, so
- * that a program tests one code whatever the database.
- */
+/* A failed statement on h as a status, reworded when it says why a user can
+   act on (sqllock__lease_explain). */
 static sqllock_status stmt_fail(sqllock_client *c, SQLHSTMT h, const char *what)
 {
     struct odbc_state *s = lease_of(c)->conn;
-    struct odbc_diag d;
-    sqllock__odbc_diag_read(s, SQL_HANDLE_STMT, h, &d);
-    sqllock_status st = sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, h, what, 0);
-    if (lease_of(c)->d == &sqlite_dialect && d.native == 8)
-        sqllock__set_errcode(c, "25006");
-    return sqllock__lease_explain(c, st);
+    return sqllock__lease_explain(c, sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, h, what, 0));
 }
 
 /* The tables are missing: PostgreSQL's 42P01, SQLite's words. */
@@ -153,12 +147,12 @@ static sqllock_status run_schema(sqllock_client *c)
 {
     struct odbc_state *s = lease_of(c)->conn;
     struct lease_odbc *lo = lease_of(c);
-    int txn = lo->d == &pg_dialect;
+    int txn = lo->d->ddl_in_txn;
     if (txn && !SQL_SUCCEEDED(SQLSetConnectAttr(s->dbc, SQL_ATTR_AUTOCOMMIT,
                                                 (SQLPOINTER)SQL_AUTOCOMMIT_OFF, 0)))
         return sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc, "installing the lease schema",
                                   0);
-    const char *p = lo->schema;
+    const char *p = lo->d->schema;
     char stmt[2048];
     sqllock_status st = SQLLOCK_OK;
     int more;
@@ -350,20 +344,9 @@ static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, int want_left
 /* Sleeps ms unless sqllock_cancel() is called first (CANCELED). */
 static sqllock_status nap(sqllock_client *c, long long ms)
 {
-    long long until = sqllock__now_ms() + ms;
-    for (;;) {
-        long long left = until - sqllock__now_ms();
-        if (left <= 0)
-            return SQLLOCK_OK;
-        struct pollfd p = {.fd = sqllock__cancel_fd(c), .events = POLLIN};
-        int n = poll(&p, 1, (int)left);
-        if (n < 0 && errno != EINTR)
-            return SQLLOCK_OK;
-        if (n > 0 && sqllock__cancel_take(c))
-            return sqllock__fail(c, SQLLOCK_CANCELED,
-                                 "acquire: wait canceled by "
-                                 "sqllock_cancel()");
-    }
+    if (sqllock__odbc_wait(c, -1, sqllock__now_ms() + ms, 1) == ODBC_WAIT_CANCEL)
+        return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: wait canceled by sqllock_cancel()");
+    return SQLLOCK_OK;
 }
 
 static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
@@ -523,16 +506,9 @@ const struct sqllock_backend sqllock__lease_odbc = {
     .once_forget = lease_once_forget,
 };
 
-sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state *s)
+sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state *s,
+                                           const struct lease_dialect *d)
 {
-    const struct dialect *d = NULL;
-    const char *schema = NULL;
-    if (strcmp(s->dbms, "PostgreSQL") == 0)
-        d = &pg_dialect, schema = sqllock__lease_schema_postgresql;
-    else if (strcmp(s->dbms, "SQLite") == 0)
-        d = &sqlite_dialect, schema = sqllock__lease_schema_sqlite;
-    if (!d)
-        return SQLLOCK_OK; /* no lease dialect for this DBMS (yet): ENOTSUP on use */
     struct lease_odbc *lo = calloc(1, sizeof(*lo));
     if (!lo)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
@@ -542,7 +518,6 @@ sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state 
     }
     lo->conn = s;
     lo->d = d;
-    lo->schema = schema;
     c->lease_state = lo;
     c->lease_be = &sqllock__lease_odbc;
     return SQLLOCK_OK;

@@ -2,8 +2,8 @@
 /*
  * ODBC connections: opening one of our own from an "odbc:" URL (a bounded
  * login timeout, connection pooling off, an application name), attaching
- * one the application holds, and choosing the backend from the DBMS the
- * driver reports, unless the URL's "backend=" attribute forces one.
+ * one the application holds, and choosing the row of odbc_dbms.c from the
+ * DBMS the driver reports, unless the URL's "backend=" attribute forces one.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "odbc_int.h"
-#include "pg_sql.h"
 #include "sqllock/odbc.h"
 
 #define LOGIN_TIMEOUT_S 10
@@ -73,19 +72,16 @@ static int parse_attr(void *arg, const char *key, size_t klen, const char *val, 
     return 0;
 }
 
-static const struct sqllock_backend *backend_named(const char *name, size_t len)
+/*
+ * The row that runs on s: the caller's (backend=) when forced, else the
+ * row of the DBMS the driver reports; NULL with c's error set. *own is
+ * the row of the reported DBMS, NULL when sqllock has none.
+ */
+static const struct odbc_dbms *choose(sqllock_client *c, struct odbc_state *s,
+                                      const struct odbc_dbms *forced, const char *what,
+                                      const struct odbc_dbms **own)
 {
-    if (len == 13 && strncmp(name, "mssql-applock", len) == 0)
-        return &sqllock__mssql_applock;
-    if (len == 11 && strncmp(name, "pg-advisory", len) == 0)
-        return &sqllock__pg_advisory_odbc;
-    return NULL;
-}
-
-/* The backend for the DBMS the driver reports, or NULL with c's error set. */
-static const struct sqllock_backend *detect(sqllock_client *c, struct odbc_state *s,
-                                            const char *what)
-{
+    *own = NULL;
     SQLSMALLINT len = 0;
     SQLRETURN r = SQLGetInfo(s->dbc, SQL_DBMS_NAME, s->dbms, sizeof(s->dbms), &len);
     if (!SQL_SUCCEEDED(r)) {
@@ -97,17 +93,16 @@ static const struct sqllock_backend *detect(sqllock_client *c, struct odbc_state
                           what, c->errmsg);
         return NULL;
     }
-    if (strcmp(s->dbms, "Microsoft SQL Server") == 0)
-        return &sqllock__mssql_applock;
-    if (strcmp(s->dbms, "PostgreSQL") == 0)
-        return &sqllock__pg_advisory_odbc;
-    if (strcmp(s->dbms, "SQLite") == 0)
-        return &sqllock__lease_odbc; /* no session locks: leases only */
+    *own = sqllock__odbc_dbms_named(s->dbms);
+    if (forced || *own)
+        return forced ? forced : *own;
+    char known[128], backends[96];
+    sqllock__odbc_dbms_list(known, sizeof(known), 0);
+    sqllock__odbc_dbms_list(backends, sizeof(backends), 1);
     sqllock__fail(c, SQLLOCK_ENOTSUP,
                   "%s: the ODBC driver reports the DBMS \"%s\"; sqllock "
-                  "supports Microsoft SQL Server, PostgreSQL and SQLite (force a backend "
-                  "with backend=mssql-applock or backend=pg-advisory)",
-                  what, s->dbms);
+                  "supports %s (or force a backend with backend=: %s)",
+                  what, s->dbms, known, backends);
     return NULL;
 }
 
@@ -123,25 +118,21 @@ static void conn_abandon(void *s)
 
 static const struct sqllock_conn_ops odbc_conn_ops = {conn_close, conn_abandon};
 
-/* Installs be (and leases) on c over s; on failure c is left without, and
-   s is the caller's to free. */
+/* Installs row's backend (and leases, when row is the DBMS's own) on c
+   over s; on failure c is left without, and s is the caller's to free. An
+   unknown DBMS under a forced backend reads errors as the backend's. */
 static sqllock_status install(sqllock_client *c, struct odbc_state *s,
-                              const struct sqllock_backend *be)
+                              const struct odbc_dbms *row, const struct odbc_dbms *own)
 {
+    s->map = (own ? own : row)->map;
     c->conn = s;
     c->conn_ops = &odbc_conn_ops;
-    c->be = be;
+    c->be = row->locks ? row->locks : &sqllock__lease_odbc;
     c->be_state = s;
     c->owns_connection = s->owned;
-    sqllock_status st = SQLLOCK_OK;
-    if (be == &sqllock__pg_advisory_odbc)
-        st = sqllock__pg_odbc_refuse_standby(c, s->owned ? "connect" : "attach");
-    if (st == SQLLOCK_OK && be == &sqllock__pg_advisory_odbc && !s->owned)
-        st = sqllock__pg_odbc_snapshot_held(c, s);
-    /* Leases beside the server's locks, where the DBMS has a dialect for
-       them; never beside the applock emulation, whose DBMS is PostgreSQL. */
-    if (st == SQLLOCK_OK && be != &sqllock__mssql_applock)
-        st = sqllock__lease_odbc_install(c, s);
+    sqllock_status st = row->setup ? row->setup(c, s) : SQLLOCK_OK;
+    if (st == SQLLOCK_OK && row == own && row->lease)
+        st = sqllock__lease_odbc_install(c, s, row->lease);
     if (st != SQLLOCK_OK) {
         sqllock__held_free(&c->held);
         c->conn = NULL;
@@ -149,46 +140,6 @@ static sqllock_status install(sqllock_client *c, struct odbc_state *s,
         c->be_state = NULL;
     }
     return st;
-}
-
-/* Our own connection gets application_name "sqllock[<pid>]@<host>" when
-   the string set none: APP= for SQL Server, which psqlODBC ignores, and a
-   session setting for PostgreSQL, whose driver has no such keyword; there
-   also the settings of PG_SQL_OWN_SETTINGS, unless pqopt= or ConnSettings
-   chose them. */
-static void appname(char *buf, size_t n)
-{
-    char host[32] = "";
-    gethostname(host, sizeof(host) - 1);
-    snprintf(buf, n, "sqllock[%ld]@%s", (long)getpid(), host);
-}
-
-static sqllock_status pg_session_setup(sqllock_client *c, struct odbc_state *s)
-{
-    SQLHSTMT st = SQL_NULL_HSTMT;
-    if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &st)))
-        return sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc,
-                                  "connect: setting up the session", 0);
-    char name[64];
-    SQLLEN len;
-    appname(name, sizeof(name));
-    SQLRETURN r = sqllock__odbc_bind_text(st, 1, name, &len);
-    if (SQL_SUCCEEDED(r))
-        r = SQLExecDirect(
-            st,
-            (SQLCHAR
-                 *)"SELECT pg_catalog.count(pg_catalog.set_config(d.name, d.setting, false))"
-                   " FROM (VALUES ('application_name', ?), " PG_SQL_OWN_SETTINGS ")"
-                   "  AS d(name, setting) JOIN pg_catalog.pg_settings AS s ON s.name = d.name"
-                   " WHERE CASE d.name WHEN 'application_name' THEN s.setting = ''"
-                   "  ELSE " PG_SQL_NOT_CALLERS("s") " END",
-            SQL_NTS);
-    sqllock_status result = SQL_SUCCEEDED(r)
-                                ? SQLLOCK_OK
-                                : sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st,
-                                                     "connect: setting up the session", 0);
-    SQLFreeHandle(SQL_HANDLE_STMT, st);
-    return result;
 }
 
 sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
@@ -207,9 +158,9 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
                              "(expected key=value;... with {braced} values; not shown, as it "
                              "may hold a password)");
     }
-    const struct sqllock_backend *forced = NULL;
+    const struct odbc_dbms *forced = NULL;
     if (p.backend) {
-        forced = backend_named(p.backend, p.backend_len);
+        forced = sqllock__odbc_dbms_by_backend(p.backend, p.backend_len);
         if (!forced) {
             /* Shown only when it looks like a name: a value with no ';' after
                it runs to the end of the string, password attributes included. */
@@ -217,12 +168,13 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
             if (p.backend_len < 32 &&
                 strspn(p.backend, "abcdefghijklmnopqrstuvwxyz0123456789-_") >= p.backend_len)
                 snprintf(shown, sizeof(shown), " \"%.*s\"", (int)p.backend_len, p.backend);
+            char backends[96];
+            sqllock__odbc_dbms_list(backends, sizeof(backends), 1);
             sqllock__odbc_state_free(s);
             return sqllock__fail(c, SQLLOCK_EINVAL,
-                                 "connect: unknown backend%s (use "
-                                 "mssql-applock or pg-advisory, or leave backend= out to "
-                                 "choose by the DBMS)",
-                                 shown);
+                                 "connect: unknown backend%s (use %s, or leave backend= out "
+                                 "to choose by the DBMS)",
+                                 shown, backends);
         }
     }
 
@@ -232,7 +184,7 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
        Server's keywords. ODBC drivers ignore keywords they do not know
        (at most a 01S00 warning). */
     char app[64];
-    appname(app, sizeof(app));
+    sqllock__appname(app, sizeof(app));
     static const char keepalive[] =
         "KeepaliveTime=10;KeepaliveInterval=5;KeepAlive=10;KeepAliveInterval=5";
     size_t len = strlen(connstr);
@@ -289,18 +241,8 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
         return sqllock__fail(c, SQLLOCK_ECONNECT, "connect: %s",
                              d.msg[0] ? d.msg : "the driver gave no reason");
     }
-    const struct sqllock_backend *be = detect(c, s, "connect");
-    if (forced && (be || c->last_status == SQLLOCK_ENOTSUP)) {
-        be = forced; /* detection only named the DBMS; the caller chose */
-        c->errmsg[0] = '\0';
-        sqllock__set_errcode(c, NULL);
-    }
-    sqllock_status st = be ? SQLLOCK_OK : c->last_status;
-    if (st == SQLLOCK_OK && be == &sqllock__pg_advisory_odbc &&
-        strcmp(s->dbms, "PostgreSQL") == 0)
-        st = pg_session_setup(c, s);
-    if (st == SQLLOCK_OK)
-        st = install(c, s, be);
+    const struct odbc_dbms *own, *row = choose(c, s, forced, "connect", &own);
+    sqllock_status st = row ? install(c, s, row, own) : c->last_status;
     if (st != SQLLOCK_OK)
         sqllock__odbc_state_free(s);
     return st;
@@ -315,21 +257,20 @@ sqllock_status sqllock_attach_odbc_as(sqllock_client **out, SQLHDBC dbc, const c
         return SQLLOCK_ENOMEM;
     if (!dbc)
         return sqllock__fail(c, SQLLOCK_EINVAL, "attach: the connection is NULL");
-    const struct sqllock_backend *forced = NULL;
-    if (backend && !(forced = backend_named(backend, strlen(backend))))
+    const struct odbc_dbms *forced = NULL;
+    if (backend && !(forced = sqllock__odbc_dbms_by_backend(backend, strlen(backend)))) {
+        char backends[96];
+        sqllock__odbc_dbms_list(backends, sizeof(backends), 1);
         return sqllock__fail(c, SQLLOCK_EINVAL,
-                             "attach: unknown backend (use mssql-applock "
-                             "or pg-advisory, or NULL to choose by the DBMS)");
+                             "attach: unknown backend (use %s, or NULL to choose by the DBMS)",
+                             backends);
+    }
     struct odbc_state *s = calloc(1, sizeof(*s));
     if (!s)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "attach: out of memory");
     s->dbc = dbc;
-    const struct sqllock_backend *be = detect(c, s, "attach");
-    if (forced && (be || c->last_status == SQLLOCK_ENOTSUP)) {
-        be = forced;
-        c->errmsg[0] = '\0';
-    }
-    sqllock_status st = be ? install(c, s, be) : c->last_status;
+    const struct odbc_dbms *own, *row = choose(c, s, forced, "attach", &own);
+    sqllock_status st = row ? install(c, s, row, own) : c->last_status;
     if (st != SQLLOCK_OK) {
         sqllock__odbc_state_free(s);
         return st;

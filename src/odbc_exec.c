@@ -7,7 +7,9 @@
  * waiting statement gets a watcher thread for the length of the call: it
  * polls the cancel pipe and calls SQLCancel() on the statement, again with
  * backoff until the statement returns, because a cancel that reaches the
- * server just before the statement starts waiting is dropped by it.
+ * server just before the statement starts waiting is dropped by it. The
+ * watcher and a backend's sleep between polls (leases) wait in one place,
+ * sqllock__odbc_wait.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,28 +79,39 @@ sqllock_status sqllock__odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
                                        const struct odbc_diag *dp, const char *what,
                                        int canceled)
 {
-    const struct odbc_diag d = *dp;
+    struct odbc_diag d = *dp;
+    sqllock_status meant = s->map ? s->map(&d) : SQLLOCK_ESERVER;
     sqllock__set_errcode(c, d.sqlstate);
     const char *st = d.sqlstate;
     const char *msg = d.msg[0] ? d.msg : "no diagnostics";
+    /* ODBC's own SQLSTATEs first: every driver uses them alike. */
     if (sqllock__odbc_dead(s) || strncmp(st, "08", 2) == 0)
         return sqllock__fail(c, SQLLOCK_ECONNECT,
                              "%s: the connection to the server was lost: %s", what, msg);
-    if (strcmp(st, "HY008") == 0 || strcmp(st, "57014") == 0)
+    if (strcmp(st, "HY008") == 0)
+        meant = SQLLOCK_CANCELED;
+    else if (strcmp(st, "40001") == 0)
+        meant = SQLLOCK_DEADLOCK;
+    else if (strcmp(st, "HYT00") == 0)
+        meant = SQLLOCK_TIMEOUT;
+    switch (meant) {
+    case SQLLOCK_CANCELED:
         return sqllock__fail(c, SQLLOCK_CANCELED, "%s: %s", what,
                              canceled ? "wait canceled by sqllock_cancel()"
                                       : "statement canceled by the server");
-    if (strcmp(st, "40P01") == 0 || strcmp(st, "40001") == 0 || d.native == 1205)
+    case SQLLOCK_DEADLOCK:
         return sqllock__fail(c, SQLLOCK_DEADLOCK, "%s: deadlock detected: %s", what, msg);
-    if (strcmp(st, "55P03") == 0 || strcmp(st, "HYT00") == 0 || d.native == 1222)
+    case SQLLOCK_TIMEOUT:
         return sqllock__fail(c, SQLLOCK_TIMEOUT, "%s: timed out waiting for the lock", what);
-    if (strcmp(st, "25P02") == 0)
+    case SQLLOCK_ESTATE:
         return sqllock__fail(c, SQLLOCK_ESTATE,
                              "%s: the connection's transaction has failed; "
                              "roll it back first",
                              what);
-    return sqllock__fail(c, SQLLOCK_ESERVER, "%s: server error %s (native %ld): %s", what,
-                         st[0] ? st : "(none)", d.native, msg);
+    default:
+        return sqllock__fail(c, SQLLOCK_ESERVER, "%s: server error %s (native %ld): %s", what,
+                             st[0] ? st : "(none)", d.native, msg);
+    }
 }
 
 SQLHSTMT sqllock__odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, const char *sql)
@@ -173,7 +186,31 @@ SQLRETURN sqllock__odbc_end_tran(struct odbc_state *s, SQLSMALLINT how)
     return SQLEndTran(SQL_HANDLE_DBC, s->dbc, how);
 }
 
-/* ---- the watcher ---------------------------------------------------------- */
+/* ---- waiting --------------------------------------------------------------- */
+
+enum odbc_wait sqllock__odbc_wait(sqllock_client *c, int fd, long long until_ms,
+                                  int watch_cancel)
+{
+    struct pollfd p[2] = {
+        {.fd = watch_cancel ? sqllock__cancel_fd(c) : -1, .events = POLLIN},
+        {.fd = fd, .events = POLLIN},
+    };
+    for (;;) {
+        int timeout = sqllock__poll_ms(until_ms);
+        if (timeout == 0)
+            return ODBC_WAIT_TIMEOUT;
+        int n = poll(p, 2, timeout);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return ODBC_WAIT_FAILED;
+        if ((p[0].revents & POLLIN) && sqllock__cancel_take(c))
+            return ODBC_WAIT_CANCEL;
+        if (p[1].revents & (POLLIN | POLLHUP))
+            return ODBC_WAIT_READABLE;
+    }
+}
+
 
 struct watch {
     sqllock_client *c;
@@ -187,35 +224,22 @@ struct watch {
 static void *watch_main(void *arg)
 {
     struct watch *w = arg;
-    struct pollfd p[2] = {
-        {.fd = sqllock__cancel_fd(w->c), .events = POLLIN},
-        {.fd = w->stop[0], .events = POLLIN},
-    };
     int sent = 0;
     long long next = 0;
     for (;;) {
-        int timeout = -1;
-        if (w->canceled) {
-            long long left = next - sqllock__now_ms();
-            timeout = left < 0 ? 0 : (int)left;
-        }
-        int n = poll(p, 2, timeout);
-        if (n < 0 && errno != EINTR)
+        /* Once canceled, only the stop pipe and the next re-send matter. */
+        enum odbc_wait r =
+            sqllock__odbc_wait(w->c, w->stop[0], w->canceled ? next : -1, !w->canceled);
+        if (r == ODBC_WAIT_FAILED || r == ODBC_WAIT_READABLE)
             break;
-        if (n > 0 && (p[1].revents & (POLLIN | POLLHUP)))
-            break;
-        if (!w->canceled && n > 0 && (p[0].revents & POLLIN) && sqllock__cancel_take(w->c)) {
+        if (r == ODBC_WAIT_CANCEL)
             w->canceled = 1;
-            p[0].events = 0; /* seen: from now on only the stop pipe matters */
-        }
         if (w->canceled && sqllock__now_ms() >= next) {
             pthread_mutex_lock(&w->mu);
             if (!w->done)
                 (void)SQLCancel(w->st);
             pthread_mutex_unlock(&w->mu);
-            int backoff = 100 << (sent < 4 ? sent : 4);
-            sent++;
-            next = sqllock__now_ms() + (backoff > 1000 ? 1000 : backoff);
+            next = sqllock__now_ms() + sqllock__cancel_backoff_ms(sent++);
         }
     }
     return NULL;

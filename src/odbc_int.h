@@ -4,7 +4,9 @@
  * run over it (mssql-applock, and pg-advisory over psqlODBC). It owns the
  * connection state, turns ODBC diagnostics into statuses and messages with
  * every password masked, and runs a statement that may wait while a
- * watcher thread turns sqllock_cancel() into SQLCancel(). Never installed.
+ * watcher thread turns sqllock_cancel() into SQLCancel(). What differs by
+ * DBMS (its backend, lease dialect, error codes, setup) is one row of
+ * odbc_dbms.c, which the connector (odbc_conn.c) reads. Never installed.
  */
 #ifndef SQLLOCK_ODBC_INT_H
 #define SQLLOCK_ODBC_INT_H
@@ -17,20 +19,27 @@
 
 #define ODBC_STMT_MAX 32
 
+/* The first diagnostic record of a failed call, and the rest of the text. */
+struct odbc_diag {
+    char sqlstate[6];
+    long native;
+    char msg[512];
+};
+
+/* What a DBMS's own codes in d mean beyond ODBC's standard SQLSTATEs:
+   SQLLOCK_CANCELED (by the server), DEADLOCK, TIMEOUT, ESTATE (the
+   transaction has failed), or ESERVER for nothing special. It may give
+   d->sqlstate the portable code sqllock_errcode() should show. */
+typedef sqllock_status (*odbc_map_fn)(struct odbc_diag *d);
+
 struct odbc_state {
     SQLHENV env; /* ours; SQL_NULL_HENV when attached */
     SQLHDBC dbc;
     int owned;                      /* opened by us: disconnected and freed */
     struct sqllock_secrets secrets; /* never shown */
     char dbms[64];                  /* SQL_DBMS_NAME */
+    odbc_map_fn map;                /* the DBMS's codes; NULL: ODBC's only */
     SQLHSTMT stmt[ODBC_STMT_MAX];   /* prepared lazily, by index */
-};
-
-/* The first diagnostic record of a failed call, and the rest of the text. */
-struct odbc_diag {
-    char sqlstate[6];
-    long native;
-    char msg[512];
 };
 
 /* odbc_connstr.c */
@@ -63,6 +72,19 @@ SQLHSTMT sqllock__odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, cons
    sqllock_cancel() is called; *canceled then says it was. The thread has
    ended when this returns. */
 SQLRETURN sqllock__odbc_execute(sqllock_client *c, SQLHSTMT st, int cancelable, int *canceled);
+/* What sqllock__odbc_wait saw first. */
+enum odbc_wait {
+    ODBC_WAIT_FAILED = -1,
+    ODBC_WAIT_TIMEOUT,
+    ODBC_WAIT_READABLE,
+    ODBC_WAIT_CANCEL
+};
+/* The one wait of the ODBC transport: until fd (-1: none) is readable,
+   until_ms (sqllock__now_ms() time; -1: none) passes, or, when
+   watch_cancel, until sqllock_cancel() is called (the request is
+   consumed). The watcher thread and the lease backend's sleeps use it. */
+enum odbc_wait sqllock__odbc_wait(sqllock_client *c, int fd, long long until_ms,
+                                  int watch_cancel);
 /* Closes the cursor and unbinds the parameters of st. */
 void sqllock__odbc_reset(SQLHSTMT st);
 /* Binds input parameters. */
@@ -85,20 +107,43 @@ sqllock_status sqllock__odbc_check(sqllock_client *c, sqllock_lock *l, odbc_held
 int sqllock__odbc_still_held(sqllock_client *c, const sqllock_lock *e, odbc_held_fn held);
 int sqllock__odbc_in_transaction(sqllock_client *c);
 
+/* Run on a connection once its row's backend is installed on c: what the
+   DBMS needs checked or set (settings of our own connection, a standby
+   refused, the locks an attached session already holds). */
+typedef sqllock_status (*odbc_setup_fn)(sqllock_client *c, struct odbc_state *s);
+
+/* lease_odbc.c: the lease backend over ODBC, in a DBMS's dialect; also the
+   whole backend of a client whose DBMS has no session locks (SQLite).
+   _install adds leases in dialect d to c over s. */
+struct lease_dialect;
+extern const struct sqllock_backend sqllock__lease_odbc;
+extern const struct lease_dialect sqllock__lease_odbc_pg, sqllock__lease_odbc_sqlite;
+sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state *s,
+                                           const struct lease_dialect *d);
+
 /* mssql_applock_odbc.c, pg_advisory_odbc.c */
 extern const struct sqllock_backend sqllock__mssql_applock;
 extern const struct sqllock_backend sqllock__pg_advisory_odbc;
-/* Records the advisory locks the session already holds (attach). */
-sqllock_status sqllock__pg_odbc_snapshot_held(sqllock_client *c, struct odbc_state *s);
-/* ESTATE when the PostgreSQL server behind c is a standby. */
-sqllock_status sqllock__pg_odbc_refuse_standby(sqllock_client *c, const char *what);
+sqllock_status sqllock__pg_odbc_setup(sqllock_client *c, struct odbc_state *s);
 
-/* lease_odbc.c: the lease backend over ODBC, also the whole backend of a
-   client whose DBMS has no session locks (SQLite). _install adds leases to
-   c over s when the DBMS has a lease dialect (PostgreSQL, SQLite);
-   otherwise it leaves c without. */
-extern const struct sqllock_backend sqllock__lease_odbc;
-sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state *s);
+/* odbc_dbms.c: one row per DBMS sqllock knows over ODBC, ended by a row of
+   NULLs. A connection gets the row of the DBMS its driver reports, or the
+   row whose backend= name the caller forced; leases only on the DBMS's own
+   row (never beside the applock emulation, whose DBMS is PostgreSQL). */
+struct odbc_dbms {
+    const char *dbms;                    /* SQL_DBMS_NAME, as the driver says it */
+    const char *backend;                 /* backend= forces this row; NULL: never */
+    const struct sqllock_backend *locks; /* session locks; NULL: leases only */
+    const struct lease_dialect *lease;   /* NULL: no leases */
+    odbc_map_fn map;                     /* its error codes; NULL: none of its own */
+    odbc_setup_fn setup;                 /* NULL: nothing to set up */
+};
+extern const struct odbc_dbms sqllock__odbc_dbms[];
+/* The row by SQL_DBMS_NAME, or by backend= name (len bytes); NULL if none. */
+const struct odbc_dbms *sqllock__odbc_dbms_named(const char *dbms);
+const struct odbc_dbms *sqllock__odbc_dbms_by_backend(const char *name, size_t len);
+/* The rows' DBMS names ("A, B and C"), or their backend= names ("a or b"). */
+void sqllock__odbc_dbms_list(char *buf, size_t n, int backends);
 
 /* mssql_name.c: the SQL Server resource a name maps to (see odbc.h), as
    UTF-8 in out (at least MSSQL_RESOURCE_MAX + 1 bytes); returns its length. */

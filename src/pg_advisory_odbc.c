@@ -406,7 +406,39 @@ static int po_still_held(sqllock_client *c, const sqllock_lock *e)
     return sqllock__odbc_still_held(c, e, held_any_mode);
 }
 
-sqllock_status sqllock__pg_odbc_refuse_standby(sqllock_client *c, const char *what)
+/* Our own connection gets application_name "sqllock[<pid>]@<host>" when
+   the string set none (psqlODBC has no keyword for it; APP= is SQL
+   Server's), and the settings of PG_SQL_OWN_SETTINGS, unless pqopt= or
+   ConnSettings chose them. */
+static sqllock_status own_session(sqllock_client *c, struct odbc_state *s)
+{
+    SQLHSTMT st = SQL_NULL_HSTMT;
+    if (!SQL_SUCCEEDED(SQLAllocHandle(SQL_HANDLE_STMT, s->dbc, &st)))
+        return sqllock__odbc_fail(c, s, SQL_HANDLE_DBC, s->dbc,
+                                  "connect: setting up the session", 0);
+    char name[64];
+    SQLLEN len;
+    sqllock__appname(name, sizeof(name));
+    SQLRETURN r = sqllock__odbc_bind_text(st, 1, name, &len);
+    if (SQL_SUCCEEDED(r))
+        r = SQLExecDirect(
+            st,
+            (SQLCHAR
+                 *)"SELECT pg_catalog.count(pg_catalog.set_config(d.name, d.setting, false))"
+                   " FROM (VALUES ('application_name', ?), " PG_SQL_OWN_SETTINGS ")"
+                   "  AS d(name, setting) JOIN pg_catalog.pg_settings AS s ON s.name = d.name"
+                   " WHERE CASE d.name WHEN 'application_name' THEN s.setting = ''"
+                   "  ELSE " PG_SQL_NOT_CALLERS("s") " END",
+            SQL_NTS);
+    sqllock_status result = SQL_SUCCEEDED(r)
+                                ? SQLLOCK_OK
+                                : sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st,
+                                                     "connect: setting up the session", 0);
+    SQLFreeHandle(SQL_HANDLE_STMT, st);
+    return result;
+}
+
+static sqllock_status refuse_standby(sqllock_client *c, const char *what)
 {
     int standby = 0;
     sqllock_status st = run_bool(c, O_RECOVERY, NULL, 0, &standby, what);
@@ -415,7 +447,8 @@ sqllock_status sqllock__pg_odbc_refuse_standby(sqllock_client *c, const char *wh
     return st;
 }
 
-sqllock_status sqllock__pg_odbc_snapshot_held(sqllock_client *c, struct odbc_state *s)
+/* Records the advisory locks an attached session already holds. */
+static sqllock_status snapshot_held(sqllock_client *c, struct odbc_state *s)
 {
     SQLHSTMT st = sqllock__odbc_stmt(c, s, O_SNAPSHOT, sql[O_SNAPSHOT]);
     if (!st)
@@ -438,6 +471,17 @@ sqllock_status sqllock__pg_odbc_snapshot_held(sqllock_client *c, struct odbc_sta
             sqllock__odbc_fail(c, s, SQL_HANDLE_STMT, st, "attach: reading pg_locks failed", 0);
     sqllock__odbc_reset(st);
     return result;
+}
+
+sqllock_status sqllock__pg_odbc_setup(sqllock_client *c, struct odbc_state *s)
+{
+    const char *what = s->owned ? "connect" : "attach";
+    sqllock_status st = s->owned ? own_session(c, s) : SQLLOCK_OK;
+    if (st == SQLLOCK_OK)
+        st = refuse_standby(c, what);
+    if (st == SQLLOCK_OK && !s->owned)
+        st = snapshot_held(c, s);
+    return st;
 }
 
 const struct sqllock_backend sqllock__pg_advisory_odbc = {

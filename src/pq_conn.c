@@ -321,9 +321,8 @@ sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct 
     PQconninfoFree(opts);
     s->owned = 1;
 
-    char appname[64], host[32] = "";
-    gethostname(host, sizeof(host) - 1);
-    snprintf(appname, sizeof(appname), "sqllock[%ld]@%s", (long)getpid(), host);
+    char appname[64];
+    sqllock__appname(appname, sizeof(appname));
     /* Our defaults come first: the caller's string is expanded after them and
        wins for every key it names (libpq keeps the last value it reads). */
     const char *kw[10], *val[10];

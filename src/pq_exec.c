@@ -133,13 +133,9 @@ enum pq_wait sqllock__pq_wait(sqllock_client *c, struct pq_state *s, long long u
         {.fd = sqllock__cancel_fd(c), .events = POLLIN},
     };
     for (;;) {
-        int timeout = -1;
-        if (until_ms >= 0) {
-            long long left = until_ms - sqllock__now_ms();
-            if (left <= 0)
-                return PQ_WAIT_TIMEOUT;
-            timeout = left > 60000 ? 60000 : (int)left;
-        }
+        int timeout = sqllock__poll_ms(until_ms);
+        if (timeout == 0)
+            return PQ_WAIT_TIMEOUT;
         int n = poll(p, watch_cancel ? 2 : 1, timeout);
         if (n < 0 && errno == EINTR)
             continue;
@@ -172,9 +168,8 @@ static int wait_input(struct pqx *x)
             x->canceled = 1;
         if (x->canceled && (x->cancels_sent == 0 || sqllock__now_ms() >= x->next_cancel_ms)) {
             sqllock__pq_cancel_now(x->s);
-            int backoff = 100 << (x->cancels_sent < 4 ? x->cancels_sent : 4);
-            x->cancels_sent++;
-            x->next_cancel_ms = sqllock__now_ms() + (backoff > 1000 ? 1000 : backoff);
+            x->next_cancel_ms =
+                sqllock__now_ms() + sqllock__cancel_backoff_ms(x->cancels_sent++);
         }
         if (w == PQ_WAIT_READABLE)
             return 1;

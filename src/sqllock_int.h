@@ -17,7 +17,10 @@
  *                        lock to a backend by its capability bits (caps)
  *   pg_connect.c         connector over libpq (open, attach): opens the
  *                        transport, installs pg-advisory and leases on it
- *   odbc_conn.c          connector over ODBC: picks the backend by the DBMS
+ *   odbc_conn.c          connector over ODBC: opens or attaches, installs
+ *                        the row of odbc_dbms.c the DBMS (or backend=) picks
+ *   odbc_dbms.c          the ODBC DBMS table: per DBMS its backend, lease
+ *                        dialect, error codes, setup
  *   pg_advisory_pq.c, lease_pq.c          backends over libpq
  *   pg_advisory_odbc.c, mssql_applock_odbc.c, lease_odbc.c
  *                        backends over ODBC: one vtable each (struct
@@ -220,6 +223,12 @@ sqllock_client *sqllock__client_new(void);
 void sqllock__client_disconnect(sqllock_client *c);
 /* CLOCK_MONOTONIC in milliseconds: deadlines and backoff, never ownership. */
 long long sqllock__now_ms(void);
+/* poll()'s timeout for a wait until until_ms (-1: none): -1 for none, 0
+   once it has passed, else the time left, at most a minute (a wait loops). */
+int sqllock__poll_ms(long long until_ms);
+/* "sqllock[<pid>]@<host>": the application name of a connection we open,
+   so that a DBA sees whose session it is. */
+void sqllock__appname(char *buf, size_t n);
 /* Records a failure on c and returns st. Never put a password in fmt's output. */
 sqllock_status sqllock__fail(sqllock_client *c, sqllock_status st, const char *fmt, ...)
     SQLLOCK_PRINTF(3, 4);
@@ -245,6 +254,9 @@ sqllock_status sqllock__err_restore(sqllock_client *c, const struct sqllock_err 
 int sqllock__cancel_take(sqllock_client *c);
 /* The fd that becomes readable when sqllock_cancel is called. */
 int sqllock__cancel_fd(const sqllock_client *c);
+/* How long to wait before asking the server to cancel again, after sent
+   requests: a cancel that lands just before the statement waits is lost. */
+int sqllock__cancel_backoff_ms(int sent);
 /* OK in the process that made c; elsewhere (a child after fork(), sharing
    the parent's connection) ESTATE with c's error set, naming the owner. */
 sqllock_status sqllock__check_owner(sqllock_client *c, const char *what);
