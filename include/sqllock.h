@@ -331,8 +331,10 @@ SQLLOCK_EXTERN sqllock_status sqllock_with(int *fn_result_out, sqllock_client *c
  * written. Leases have no deadlock detection: crossed waits run to wait_ms.
  *
  * A lease and an advisory lock of the same name are two different locks.
- * Waiting over libpq sleeps until the holder's release (LISTEN/NOTIFY on
- * channel "sqllock_lease") or its expiry; no fixed-interval polling. Over
+ * Waiters over libpq queue, first come first served (README: the lease's
+ * queue key, an advisory lock): the head sleeps until the holder's release
+ * (LISTEN/NOTIFY on the lease's own channel) or its expiry, and a release
+ * wakes the head alone; no fixed-interval polling. Over
  * ODBC, which cannot deliver notifications, and on SQLite, which has none,
  * a waiter polls with capped exponential backoff (5 ms doubling to 250 ms),
  * each sleep bounded by the holder's expiry and the wait's deadline.

@@ -64,10 +64,10 @@ const struct lease_dialect sqllock__lease_odbc_pg = {
     1,
     1,
     sqllock__lease_schema_postgresql,
-    {LEASE_PG_ACQUIRE(Q, Q, Q, Q, Q, Q, Q), NULL, NULL, LEASE_PG_RELEASE(Q, Q, Q, Q),
+    {LEASE_PG_ACQUIRE(Q, Q, Q, Q, Q, Q, Q), NULL, NULL, LEASE_PG_RELEASE(Q, Q, Q, Q, Q),
      LEASE_PG_CHECK(Q, Q, Q), LEASE_PG_EXTEND(Q, Q, Q, Q), LEASE_PG_ONCE_DONE(Q),
      LEASE_PG_ONCE_MARK(Q, Q, Q), LEASE_PG_ONCE_FORGET(Q)},
-    {"nhpotmn", NULL, NULL, "nokx", "nok", "enok", "n", "nbk", "n"},
+    {"nhpotmn", NULL, NULL, "nokxx", "nok", "enok", "n", "nbk", "n"},
     {ROWS, ROWS, ROWS, ROWS, ROWS, ROWS, ROWS, COUNT, ROWS},
 };
 const struct lease_dialect sqllock__lease_odbc_sqlite = {

@@ -11,10 +11,17 @@
  *   statement returns how long the holder still has, by the server's clock;
  * - release, check and extend touch the row only while owner and token still
  *   match and the lease has not expired: otherwise the lock is LOST;
- * - release sends pg_notify('sqllock_lease', <name's key>) in the same
- *   statement, and a waiter LISTENs before its first try, so it sleeps until
- *   a notification or the holder's expiry, whichever is first; never a fixed
- *   polling interval.
+ * - a waiter queues (lease_sql.h): it waits for the lease's queue lock,
+ *   which the server grants in arrival order, LISTENing on the lease's own
+ *   channel in the same transaction; so only the head listens, and a
+ *   release, which notifies that channel in its statement, wakes it alone.
+ *   The head sleeps until the notification or the holder's expiry,
+ *   whichever is first (never a fixed polling interval), and leaves the
+ *   queue in the statement that takes the row. An acquire that finds no
+ *   queue takes the row in one statement; one that finds a queue joins it,
+ *   so a holder that releases and at once acquires again goes behind the
+ *   waiters. Behind a pooler, where no session lock of ours lasts, a waiter
+ *   polls (capped) without queueing, as over ODBC;
  *
  * A lease row must be visible to everyone the moment it is written, so the
  * statements run only on an idle connection (autocommit); inside the
@@ -30,9 +37,9 @@
 
 #include "lease_int.h"
 #include "lease_sql.h"
+#include "pg_sql.h"
 #include "pq_int.h"
 
-#define CHANNEL LEASE_CHANNEL
 #define HEXNAME_MAX LEASE_HEXNAME_MAX
 
 /* lease_state of a client whose connection is libpq. */
@@ -43,7 +50,17 @@ struct lease_pg {
 
 /* The statements shared with the ODBC transport (lease_sql.h). */
 static const char SQL_ACQUIRE[] = LEASE_PG_ACQUIRE("$1", "$2", "$3", "$4", "$5", "$6", "$1");
-static const char SQL_RELEASE[] = LEASE_PG_RELEASE("$1", "$2", "$3", "$4");
+static const char SQL_ACQUIRE_UNQUEUED[] =
+    LEASE_PG_ACQUIRE_UNQUEUED("$7", "$1", "$2", "$3", "$4", "$5", "$6", "$1", "$7");
+static const char SQL_ACQUIRE_HEAD[] =
+    LEASE_PG_ACQUIRE_HEAD("$1", "$2", "$3", "$4", "$5", "$6", "$1", "$7");
+static const char SQL_RELEASE[] = LEASE_PG_RELEASE("$1", "$2", "$3", "$4", "$4");
+/* Joining the queue: bounded by lock_timeout, not by a DBA's statement_timeout. */
+static const char SQL_QUEUE_SET[] = PG_SQL_SET("$1");
+static const char SQL_QUEUE_JOIN[] = PG_SQL_KEYFN("pg_advisory_lock", "$1");
+/* Leaving it after a failure: unlocks the queue key if the session holds it. */
+static const char SQL_QUEUE_LEAVE[] =
+    PG_SQL_CLEANUP("$1", "$2", "'ExclusiveLock'", "'ExclusiveLock'", "$3", "$3");
 static const char SQL_CHECK[] = LEASE_PG_CHECK("$1", "$2", "$3");
 static const char SQL_EXTEND[] = LEASE_PG_EXTEND("$4", "$1", "$2", "$3");
 static const char SQL_ONCE_DONE[] = LEASE_PG_ONCE_DONE("$1");
@@ -170,19 +187,42 @@ static const char *const *mine_params(sqllock_client *c, const sqllock_lock *l, 
     return params;
 }
 
+/* A lease's queue key (decimal, and as pg_locks shows it) and channel. */
+struct queue {
+    char key[24], classid[12], objid[12];
+    char channel[sizeof(LEASE_CHANNEL_PREFIX) + 16];
+    char payload[17];
+};
+
+static void queue_of(struct queue *q, const sqllock_lock *l)
+{
+    uint64_t k = LEASE_QUEUE_KEY(l->ident);
+    snprintf(q->key, sizeof(q->key), "%lld", (long long)(int64_t)k);
+    snprintf(q->classid, sizeof(q->classid), "%llu", (unsigned long long)(k >> 32));
+    snprintf(q->objid, sizeof(q->objid), "%llu", (unsigned long long)(k & 0xffffffffu));
+    snprintf(q->payload, sizeof(q->payload), "%016llx", (unsigned long long)l->ident);
+    snprintf(q->channel, sizeof(q->channel), LEASE_CHANNEL_PREFIX "%s", q->payload);
+}
+
+/* Which acquiring statement: the plain one (no queue: behind a pooler),
+   the one that defers to a queue, the head's. */
+enum take { TAKE_PLAIN, TAKE_UNQUEUED, TAKE_HEAD };
+
 /* One try: OK with l->token set, or BUSY with *left_ms the time the holder
    still has by the server's clock (-1 when unknown). */
-static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, long long *left_ms)
+static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, const struct queue *q,
+                               enum take how, long long *left_ms)
 {
+    static const char *const sql[] = {SQL_ACQUIRE, SQL_ACQUIRE_UNQUEUED, SQL_ACQUIRE_HEAD};
     struct lease_pg *lp = lease_of(c);
     char hex[HEXNAME_MAX], pid[24], ttl[24], ttl_min[24];
     sqllock__lease_hex(hex, l->name, l->name_len);
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     snprintf(ttl, sizeof(ttl), "%lld", (long long)l->ttl_ms);
     snprintf(ttl_min, sizeof(ttl_min), "%lld", (long long)l->ttl_min_ms);
-    const char *params[6] = {hex, lp->owner.host, pid, lp->owner.id, ttl, ttl_min};
+    const char *params[7] = {hex, lp->owner.host, pid, lp->owner.id, ttl, ttl_min, q->key};
     struct pqx_step r;
-    sqllock_status st = run(c, SQL_ACQUIRE, 6, params, &r, "acquire");
+    sqllock_status st = run(c, sql[how], how == TAKE_PLAIN ? 6 : 7, params, &r, "acquire");
     if (st != SQLLOCK_OK)
         return st;
     if (r.value[0][0]) {
@@ -199,45 +239,102 @@ static sqllock_status run_plain(sqllock_client *c, const char *sql, const char *
     return run(c, sql, 0, NULL, &r, what);
 }
 
-static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
+/* Unlocks the queue key if the session holds it: after any failure that
+   may have left it held (a grant that raced a timeout or cancel, an error
+   after the unqueued try took it), so that no queue stalls behind us. */
+static void leave_queue(sqllock_client *c, const struct queue *q)
 {
-    char key[24];
-    snprintf(key, sizeof(key), "%016llx", (unsigned long long)l->ident);
-    long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : sqllock__now_ms() + wait_ms;
-    /* Behind a pooler a LISTEN stays with a server session that is not
-       ours between statements: poll instead (sqllock__pq_await_notify caps it). */
-    int listening = !conn_of(c)->pooled;
-    sqllock_status st =
-        listening ? run_plain(c, "LISTEN " CHANNEL, "acquire (LISTEN)") : SQLLOCK_OK;
+    if (!sqllock__pq_connected(conn_of(c)))
+        return; /* a dead session holds nothing */
+    struct sqllock_err saved;
+    sqllock__err_save(c, &saved);
+    const char *params[3] = {q->classid, q->objid, q->key};
+    struct pqx_step r;
+    (void)run(c, SQL_QUEUE_LEAVE, 3, params, &r, "acquire (leaving the queue)");
+    (void)sqllock__err_restore(c, &saved);
+}
+
+/* Waits in the queue until this client is its head, listening on the
+   lease's channel from then on: LISTEN, the bound and the lock in one
+   transaction, so the LISTEN takes effect only for the head. */
+static sqllock_status join_queue(sqllock_client *c, const struct queue *q, long long deadline)
+{
+    char timeout[24] = "0", listen[sizeof(q->channel) + 8];
+    if (deadline >= 0) {
+        long long left = deadline - sqllock__now_ms();
+        if (left <= 0)
+            return sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the lease");
+        snprintf(timeout, sizeof(timeout), "%lldms", left);
+    }
+    snprintf(listen, sizeof(listen), "LISTEN %s", q->channel);
+    struct pqx x;
+    struct pqx_step r[3];
+    sqllock_status st = sqllock__pqx_begin(&x, c, conn_of(c), 1);
     if (st != SQLLOCK_OK)
-        return st;
+        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
+    const char *tp = timeout, *kp = q->key;
+    sqllock__pqx_send_sql(&x, listen, 0, NULL);
+    sqllock__pqx_send_sql(&x, SQL_QUEUE_SET, 1, &tp);
+    sqllock__pqx_send_sql(&x, SQL_QUEUE_JOIN, 1, &kp);
+    sqllock__pqx_sync(&x);
+    for (int i = 0; i < 3; i++)
+        sqllock__pqx_read(&x, &r[i]);
+    sqllock__pqx_end(&x);
+    if (r[2].ok == 1 && !x.failed)
+        return SQLLOCK_OK;
+    st = sqllock__pqx_fail(&x, "acquire");
+    if (st == SQLLOCK_TIMEOUT)
+        st = sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the lease");
+    return st;
+}
+
+/* The head's wait: tries, then sleeps until the release's notification or
+   the holder's expiry, until the row is taken or the deadline passes. */
+static sqllock_status wait_as_head(sqllock_client *c, sqllock_lock *l, const struct queue *q,
+                                   enum take how, long long deadline)
+{
     for (;;) {
         long long left_ms = -1;
-        st = try_once(c, l, &left_ms);
+        sqllock_status st = try_once(c, l, q, how, &left_ms);
         if (st != SQLLOCK_BUSY)
-            break;
+            return st;
         long long sleep_ms = left_ms < 1 ? 1 : left_ms;
         if (deadline >= 0) {
             long long remaining = deadline - sqllock__now_ms();
-            if (remaining <= 0) {
-                st = sqllock__fail(c, SQLLOCK_TIMEOUT,
-                                   "acquire: timed out waiting for the "
-                                   "lease");
-                break;
-            }
+            if (remaining <= 0)
+                return sqllock__fail(c, SQLLOCK_TIMEOUT,
+                                     "acquire: timed out waiting for the lease");
             if (remaining < sleep_ms)
                 sleep_ms = remaining;
         }
-        if ((st = sqllock__pq_await_notify(c, conn_of(c), CHANNEL, key, sleep_ms, "acquire")) !=
-            SQLLOCK_OK)
-            break;
+        st =
+            sqllock__pq_await_notify(c, conn_of(c), q->channel, q->payload, sleep_ms, "acquire");
+        if (st != SQLLOCK_OK)
+            return st;
     }
+}
+
+static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, const struct queue *q,
+                                     int64_t wait_ms)
+{
+    long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : sqllock__now_ms() + wait_ms;
+    /* Behind a pooler no session lock or LISTEN of ours lasts past the
+       statement: poll (sqllock__pq_await_notify caps each sleep). */
+    if (conn_of(c)->pooled)
+        return wait_as_head(c, l, q, TAKE_PLAIN, deadline);
+    sqllock_status st = join_queue(c, q, deadline);
+    if (st == SQLLOCK_OK)
+        st = wait_as_head(c, l, q, TAKE_HEAD, deadline);
     /* Leave the session as found; the outcome above is what the caller sees. */
     struct sqllock_err saved;
     sqllock__err_save(c, &saved);
-    if (listening && sqllock__pq_connected(conn_of(c))) {
-        (void)run_plain(c, "UNLISTEN " CHANNEL, "acquire (UNLISTEN)");
-        (void)sqllock__pq_notified(conn_of(c), CHANNEL, key);
+    if (st != SQLLOCK_OK)
+        leave_queue(c, q);
+    if (sqllock__pq_connected(conn_of(c))) {
+        char unlisten[sizeof(q->channel) + 10];
+        snprintf(unlisten, sizeof(unlisten), "UNLISTEN %s", q->channel);
+        (void)run_plain(c, unlisten, "acquire (UNLISTEN)");
+        (void)sqllock__pq_notified(conn_of(c), q->channel, q->payload);
     }
     (void)sqllock__err_restore(c, &saved);
     return st;
@@ -245,13 +342,18 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, int64_t
 
 static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
 {
-    if (wait_ms == 0) {
-        long long left;
-        return try_once(c, l, &left);
-    }
+    struct queue q;
+    queue_of(&q, l);
+    long long left;
+    sqllock_status st =
+        try_once(c, l, &q, conn_of(c)->pooled ? TAKE_PLAIN : TAKE_UNQUEUED, &left);
+    if (st != SQLLOCK_OK && st != SQLLOCK_BUSY && !conn_of(c)->pooled)
+        leave_queue(c, &q); /* the statement may have failed holding the key */
+    if (st != SQLLOCK_BUSY || wait_ms == 0)
+        return st;
     if (sqllock__cancel_take(c))
         return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: canceled before the wait began");
-    return wait_for_lease(c, l, wait_ms);
+    return wait_for_lease(c, l, &q, wait_ms);
 }
 
 /* Runs a statement about a held lease whose first column counts the rows it

@@ -18,30 +18,63 @@
 #ifndef SQLLOCK_LEASE_SQL_H
 #define SQLLOCK_LEASE_SQL_H
 
-#define LEASE_CHANNEL "sqllock_lease"
+/*
+ * Each lease has a notification channel of its own, LEASE_CHANNEL_PREFIX
+ * and the 16 hex digits of the name's key (a release notifies it), and a
+ * queue: a session advisory lock on LEASE_QUEUE_KEY(key). Waiters over
+ * libpq wait for the queue lock, which PostgreSQL grants in arrival order;
+ * only its holder, the head, listens on the channel and tries the row. So
+ * a release wakes one waiter, the first to come.
+ */
+#define LEASE_CHANNEL_PREFIX "sqllock_lease_"
+#define LEASE_QUEUE_KEY(key) ((key) ^ UINT64_C(0x9e3779b97f4a7c15))
 
 /* ---- PostgreSQL ---------------------------------------------------------- */
 
-/* Takes the row when it is free or expired, by the server's clock; returns
-   (new token or NULL, ms the holder still has). Order: n h p o t m n2. */
-#define LEASE_PG_ACQUIRE(n, h, p, o, t, m, n2)                                                  \
-    "WITH t AS (SELECT pg_catalog.clock_timestamp() AS now),"                                   \
+/* The CTEs t (the server's clock) and got: the row taken when it is free
+   or expired, from `from` where `cond` (a WHERE clause or ""). */
+#define LEASE_PG_TAKE(n, h, p, o, t, m, from, cond)                                             \
+    " t AS (SELECT pg_catalog.clock_timestamp() AS now),"                                       \
     " got AS (INSERT INTO sqllock_lease AS l (name, owner_host, owner_pid,"                     \
     "   owner_id, token, acquired_at, expires_at, min_until, released)"                         \
     "  SELECT pg_catalog.decode(" n ", 'hex'), " h ", " p "::pg_catalog.int8, " o ", 1, t.now," \
     "   t.now + " t "::pg_catalog.int8 * interval '1 millisecond',"                             \
-    "   t.now + " m "::pg_catalog.int8 * interval '1 millisecond', false FROM t"                \
+    "   t.now + " m "::pg_catalog.int8 * interval '1 millisecond', false FROM " from cond       \
     "  ON CONFLICT (name) DO UPDATE SET owner_host = excluded.owner_host,"                      \
     "   owner_pid = excluded.owner_pid, owner_id = excluded.owner_id,"                          \
     "   token = l.token + 1, acquired_at = excluded.acquired_at,"                               \
     "   expires_at = excluded.expires_at, min_until = excluded.min_until,"                      \
     "   released = false"                                                                       \
     "  WHERE l.expires_at <= excluded.acquired_at"                                              \
-    "  RETURNING l.token)"                                                                      \
+    "  RETURNING l.token)"
+/* The first two columns of every acquire: the new token or NULL, and the
+   ms the holder still has. */
+#define LEASE_PG_TAKEN(n2)                                                                      \
     " SELECT (SELECT token FROM got),"                                                          \
     "  (SELECT pg_catalog.ceil(extract(epoch FROM h.expires_at - t.now) * 1000)"                \
     "::pg_catalog.int8 FROM sqllock_lease h, t"                                                 \
     "   WHERE h.name = pg_catalog.decode(" n2 ", 'hex'))"
+
+/* Takes the row when it is free or expired, by the server's clock; returns
+   (new token or NULL, ms the holder still has). Order: n h p o t m n2. */
+#define LEASE_PG_ACQUIRE(n, h, p, o, t, m, n2)                                                  \
+    "WITH" LEASE_PG_TAKE(n, h, p, o, t, m, "t", "") LEASE_PG_TAKEN(n2)
+
+/* The same, but only when no waiter is queued (queue key q free: taken for
+   the statement and given back in its last column, which reads got so
+   that it runs after the take). Order: q n h p o t m n2 q2. */
+#define LEASE_PG_ACQUIRE_UNQUEUED(q, n, h, p, o, t, m, n2, q2)                                  \
+    "WITH q AS MATERIALIZED (SELECT pg_catalog.pg_try_advisory_lock(" q "::pg_catalog.int8)"    \
+    " AS free)," LEASE_PG_TAKE(n, h, p, o, t, m, "t, q", " WHERE q.free")                       \
+        LEASE_PG_TAKEN(n2) ", (SELECT pg_catalog.pg_advisory_unlock(" q2 "::pg_catalog.int8)"   \
+                           " FROM q WHERE q.free AND (SELECT count(*) FROM got) >= 0)"
+
+/* The head's try: on taking the row it leaves the queue (unlocks q).
+   Order: n h p o t m n2 q. */
+#define LEASE_PG_ACQUIRE_HEAD(n, h, p, o, t, m, n2, q)                                          \
+    "WITH" LEASE_PG_TAKE(n, h, p, o, t, m, "t", "")                                             \
+        LEASE_PG_TAKEN(n2) ", (SELECT pg_catalog.pg_advisory_unlock(" q                         \
+                           "::pg_catalog.int8) FROM got)"
 
 /* Owner and token still match and the lease has not run out. */
 #define LEASE_PG_MINE(n, o, k)                                                                  \
@@ -50,16 +83,18 @@
     " AND expires_at > pg_catalog.clock_timestamp()"
 
 /* A release before min_until keeps the lease until then (ttl_min_ms). The
-   notification goes out on every release: a waiter then re-reads when the
-   row frees, which may be min_until rather than the expiry it had read.
-   One row: (1 released / 0 not ours, notifications). Order: n o k x. */
-#define LEASE_PG_RELEASE(n, o, k, x)                                                            \
+   notification, on the lease's own channel, goes out on every release: the
+   head then re-reads when the row frees, which may be min_until rather
+   than the expiry it had read. One row: (1 released / 0 not ours,
+   notifications). Order: n o k x x2 (x, x2: the key in hex). */
+#define LEASE_PG_RELEASE(n, o, k, x, x2)                                                        \
     "WITH r AS (UPDATE sqllock_lease SET released = true,"                                      \
     "  expires_at = GREATEST(min_until, pg_catalog.clock_timestamp())"                          \
-    "  WHERE" LEASE_PG_MINE(                                                                    \
-        n, o, k) " RETURNING 1),"                                                               \
-                 " n AS (SELECT pg_catalog.pg_notify('" LEASE_CHANNEL "', " x ") FROM r)"       \
-                 " SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM n)"
+    "  WHERE" LEASE_PG_MINE(n, o,                                                               \
+                            k) " RETURNING 1),"                                                 \
+                               " n AS (SELECT pg_catalog.pg_notify('" LEASE_CHANNEL_PREFIX      \
+                               "' || " x ", " x2 ") FROM r)"                                    \
+                               " SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM n)"
 
 /* 't' while held. Order: n o k. */
 #define LEASE_PG_CHECK(n, o, k)                                                                 \
