@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS sqllock_lease (
     expires_at  timestamptz NOT NULL,     -- free from then on
     min_until   timestamptz NOT NULL,     -- ttl_min_ms: held at least until
     released    boolean     NOT NULL DEFAULT false
-);
+) WITH (fillfactor = 70);  -- room on the page: acquire and release are HOT updates
 CREATE TABLE IF NOT EXISTS sqllock_once (
     name        bytea       PRIMARY KEY,
     done_at     timestamptz NOT NULL,

@@ -48,24 +48,49 @@ struct lease_pg {
     struct pq_state *conn; /* the client's, given at install */
 };
 
-/* The statements shared with the ODBC transport (lease_sql.h). */
-static const char SQL_ACQUIRE[] = LEASE_PG_ACQUIRE("$1", "$2", "$3", "$4", "$5", "$6", "$1");
-static const char SQL_ACQUIRE_UNQUEUED[] =
-    LEASE_PG_ACQUIRE_UNQUEUED("$7", "$1", "$2", "$3", "$4", "$5", "$6", "$1", "$7");
-static const char SQL_ACQUIRE_HEAD[] =
-    LEASE_PG_ACQUIRE_HEAD("$1", "$2", "$3", "$4", "$5", "$6", "$1", "$7");
-static const char SQL_RELEASE[] = LEASE_PG_RELEASE("$1", "$2", "$3", "$4", "$4");
-/* Joining the queue: bounded by lock_timeout, not by a DBA's statement_timeout. */
-static const char SQL_QUEUE_SET[] = PG_SQL_SET("$1");
-static const char SQL_QUEUE_JOIN[] = PG_SQL_KEYFN("pg_advisory_lock", "$1");
-/* Leaving it after a failure: unlocks the queue key if the session holds it. */
-static const char SQL_QUEUE_LEAVE[] =
-    PG_SQL_CLEANUP("$1", "$2", "'ExclusiveLock'", "'ExclusiveLock'", "$3", "$3");
-static const char SQL_CHECK[] = LEASE_PG_CHECK("$1", "$2", "$3");
-static const char SQL_EXTEND[] = LEASE_PG_EXTEND("$4", "$1", "$2", "$3");
-static const char SQL_ONCE_DONE[] = LEASE_PG_ONCE_DONE("$1");
-static const char SQL_ONCE_MARK[] = LEASE_PG_ONCE_MARK("$1", "$2", "$3");
-static const char SQL_ONCE_FORGET[] = LEASE_PG_ONCE_FORGET("$1");
+/* The statements: the PostgreSQL ones shared with the ODBC transport
+   (lease_sql.h), and the queue's. Prepared when first sent on a connection
+   of ours; sent as text on a lent one (its tables may not exist yet). */
+enum {
+    L_ACQUIRE,
+    L_ACQUIRE_UNQUEUED,
+    L_ACQUIRE_HEAD,
+    L_RELEASE,
+    L_CHECK,
+    L_EXTEND,
+    L_ONCE_DONE,
+    L_ONCE_MARK,
+    L_ONCE_FORGET,
+    L_QUEUE_SET, /* joining the queue: bounded by lock_timeout, not by a
+                      DBA's statement_timeout */
+    L_QUEUE_JOIN,
+    L_QUEUE_LEAVE, /* after a failure: unlocks the queue key if held */
+    L_COUNT
+};
+static const char *const stmt_name[L_COUNT] = {
+    "sqllock1_lease_acquire",      "sqllock1_lease_acquire_unqueued",
+    "sqllock1_lease_acquire_head", "sqllock1_lease_release",
+    "sqllock1_lease_check",        "sqllock1_lease_extend",
+    "sqllock1_once_done",          "sqllock1_once_mark",
+    "sqllock1_once_forget",        "sqllock1_queue_set",
+    "sqllock1_queue_join",         "sqllock1_queue_leave",
+};
+static const char *const stmt_sql[L_COUNT] = {
+    LEASE_PG_ACQUIRE("$1", "$2", "$3", "$4", "$5", "$6", "$1"),
+    LEASE_PG_ACQUIRE_UNQUEUED("$7", "$1", "$2", "$3", "$4", "$5", "$6", "$1", "$7"),
+    LEASE_PG_ACQUIRE_HEAD("$1", "$2", "$3", "$4", "$5", "$6", "$1", "$7"),
+    LEASE_PG_RELEASE("$1", "$2", "$3", "$4", "$4"),
+    LEASE_PG_CHECK("$1", "$2", "$3"),
+    LEASE_PG_EXTEND("$4", "$1", "$2", "$3"),
+    LEASE_PG_ONCE_DONE("$1"),
+    LEASE_PG_ONCE_MARK("$1", "$2", "$3"),
+    LEASE_PG_ONCE_FORGET("$1"),
+    PG_SQL_SET("$1"),
+    PG_SQL_KEYFN("pg_advisory_lock", "$1"),
+    PG_SQL_CLEANUP("$1", "$2", "'ExclusiveLock'", "'ExclusiveLock'", "$3", "$3"),
+};
+static const struct pq_stmts stmts = {stmt_name, stmt_sql, L_COUNT, 0};
+_Static_assert(L_COUNT <= PQ_STMT_MAX, "raise PQ_STMT_MAX");
 
 static struct lease_pg *lease_of(sqllock_client *c)
 {
@@ -118,23 +143,28 @@ static sqllock_status lease_install_schema(sqllock_client *c)
     return st == SQLLOCK_OK ? run_schema(c) : st;
 }
 
-/* One statement, one round trip; the first row's first two columns in *r.
-   *missing is set when the tables do not exist (42P01). */
-static sqllock_status run_one(sqllock_client *c, const char *sql, int n,
+/* Statement stmt (or, when text is not NULL, that text), one round trip;
+   the first row's first two columns in *r. *again is set when the tables
+   do not exist (42P01: 1) or a statement of ours was not, or already,
+   prepared (2). */
+static sqllock_status run_one(sqllock_client *c, int stmt, const char *text, int n,
                               const char *const *params, struct pqx_step *r, const char *what,
-                              int *missing)
+                              int *again)
 {
     struct pqx x;
     sqllock_status st = sqllock__pqx_begin_one(&x, c, conn_of(c));
     if (st != SQLLOCK_OK)
         return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, what) : st;
-    sqllock__pqx_send_sql(&x, sql, n, params);
+    if (text)
+        sqllock__pqx_send_sql(&x, text, n, params);
+    else
+        sqllock__pqx_send(&x, &stmts, stmt, n, params);
     sqllock__pqx_sync(&x);
     sqllock__pqx_read(&x, r);
     sqllock__pqx_end(&x);
     if (r->ok == 1 && !x.failed)
         return SQLLOCK_OK;
-    *missing = strcmp(x.sqlstate, "42P01") == 0;
+    *again = strcmp(x.sqlstate, "42P01") == 0 ? 1 : sqllock__pqx_stale(&x) ? 2 : 0;
     return sqllock__lease_explain(c, sqllock__pqx_fail(&x, what));
 }
 
@@ -144,27 +174,35 @@ static sqllock_status run_one(sqllock_client *c, const char *sql, int n,
  * installed (`sqllock init`), and only on a connection we own: on an
  * attached one a missing table is the caller's to install.
  */
-static sqllock_status run(sqllock_client *c, const char *sql, int n, const char *const *params,
-                          struct pqx_step *r, const char *what)
+static sqllock_status run_stmt(sqllock_client *c, int stmt, const char *text, int n,
+                               const char *const *params, struct pqx_step *r, const char *what)
 {
     sqllock_status st = ready(c, what);
     if (st != SQLLOCK_OK)
         return st;
-    int missing = 0;
-    st = run_one(c, sql, n, params, r, what, &missing);
-    if (missing && c->owns_connection) {
+    int again = 0;
+    st = run_one(c, stmt, text, n, params, r, what, &again);
+    if (again == 2 && (st = sqllock__pq_prepare_all(c, conn_of(c))) == SQLLOCK_OK)
+        st = run_one(c, stmt, text, n, params, r, what, &again);
+    if (again == 1 && c->owns_connection) {
         if ((st = run_schema(c)) != SQLLOCK_OK)
             return st;
-        missing = 0;
-        st = run_one(c, sql, n, params, r, what, &missing);
+        again = 0;
+        st = run_one(c, stmt, text, n, params, r, what, &again);
     }
-    if (!missing)
+    if (again != 1)
         return st;
     return sqllock__fail(c, SQLLOCK_ESTATE,
                          "%s: the lease tables do not exist in this "
                          "database (or are not on the search_path): run `sqllock init` "
                          "or sqllock_install_schema() once",
                          what);
+}
+
+static sqllock_status run(sqllock_client *c, int stmt, int n, const char *const *params,
+                          struct pqx_step *r, const char *what)
+{
+    return run_stmt(c, stmt, NULL, n, params, r, what);
 }
 
 /* The parameters that name a held lease: hex name, owner id, token. */
@@ -213,7 +251,7 @@ enum take { TAKE_PLAIN, TAKE_UNQUEUED, TAKE_HEAD };
 static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, const struct queue *q,
                                enum take how, long long *left_ms)
 {
-    static const char *const sql[] = {SQL_ACQUIRE, SQL_ACQUIRE_UNQUEUED, SQL_ACQUIRE_HEAD};
+    static const int stmt[] = {L_ACQUIRE, L_ACQUIRE_UNQUEUED, L_ACQUIRE_HEAD};
     struct lease_pg *lp = lease_of(c);
     char hex[HEXNAME_MAX], pid[24], ttl[24], ttl_min[24];
     sqllock__lease_hex(hex, l->name, l->name_len);
@@ -222,7 +260,7 @@ static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, const struct 
     snprintf(ttl_min, sizeof(ttl_min), "%lld", (long long)l->ttl_min_ms);
     const char *params[7] = {hex, lp->owner.host, pid, lp->owner.id, ttl, ttl_min, q->key};
     struct pqx_step r;
-    sqllock_status st = run(c, sql[how], how == TAKE_PLAIN ? 6 : 7, params, &r, "acquire");
+    sqllock_status st = run(c, stmt[how], how == TAKE_PLAIN ? 6 : 7, params, &r, "acquire");
     if (st != SQLLOCK_OK)
         return st;
     if (r.value[0][0]) {
@@ -233,10 +271,10 @@ static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, const struct 
     return sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lease is held by another owner");
 }
 
-static sqllock_status run_plain(sqllock_client *c, const char *sql, const char *what)
+static sqllock_status run_text(sqllock_client *c, const char *sql, const char *what)
 {
     struct pqx_step r;
-    return run(c, sql, 0, NULL, &r, what);
+    return run_stmt(c, -1, sql, 0, NULL, &r, what);
 }
 
 /* Unlocks the queue key if the session holds it: after any failure that
@@ -250,7 +288,7 @@ static void leave_queue(sqllock_client *c, const struct queue *q)
     sqllock__err_save(c, &saved);
     const char *params[3] = {q->classid, q->objid, q->key};
     struct pqx_step r;
-    (void)run(c, SQL_QUEUE_LEAVE, 3, params, &r, "acquire (leaving the queue)");
+    (void)run(c, L_QUEUE_LEAVE, 3, params, &r, "acquire (leaving the queue)");
     (void)sqllock__err_restore(c, &saved);
 }
 
@@ -274,8 +312,8 @@ static sqllock_status join_queue(sqllock_client *c, const struct queue *q, long 
         return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
     const char *tp = timeout, *kp = q->key;
     sqllock__pqx_send_sql(&x, listen, 0, NULL);
-    sqllock__pqx_send_sql(&x, SQL_QUEUE_SET, 1, &tp);
-    sqllock__pqx_send_sql(&x, SQL_QUEUE_JOIN, 1, &kp);
+    sqllock__pqx_send(&x, &stmts, L_QUEUE_SET, 1, &tp);
+    sqllock__pqx_send(&x, &stmts, L_QUEUE_JOIN, 1, &kp);
     sqllock__pqx_sync(&x);
     for (int i = 0; i < 3; i++)
         sqllock__pqx_read(&x, &r[i]);
@@ -333,7 +371,7 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, const s
     if (sqllock__pq_connected(conn_of(c))) {
         char unlisten[sizeof(q->channel) + 10];
         snprintf(unlisten, sizeof(unlisten), "UNLISTEN %s", q->channel);
-        (void)run_plain(c, unlisten, "acquire (UNLISTEN)");
+        (void)run_text(c, unlisten, "acquire (UNLISTEN)");
         (void)sqllock__pq_notified(conn_of(c), q->channel, q->payload);
     }
     (void)sqllock__err_restore(c, &saved);
@@ -358,7 +396,7 @@ static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t 
 
 /* Runs a statement about a held lease whose first column counts the rows it
    touched (or is 't'): OK when it touched this lease, LOST otherwise. */
-static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, const char *sql, int nparams,
+static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, int stmt, int nparams,
                               const char *extra, const char *what)
 {
     struct mine m;
@@ -367,7 +405,7 @@ static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, const char *sq
     if (extra)
         params[3] = extra;
     struct pqx_step r;
-    sqllock_status st = run(c, sql, nparams, params, &r, what);
+    sqllock_status st = run(c, stmt, nparams, params, &r, what);
     if (st != SQLLOCK_OK)
         return st;
     if (strcmp(r.value[0], "1") == 0 || strcmp(r.value[0], "t") == 0)
@@ -380,20 +418,20 @@ static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, const char *sq
 
 static sqllock_status lease_release(sqllock_client *c, sqllock_lock *l)
 {
-    sqllock_status st = on_mine(c, l, SQL_RELEASE, 4, NULL, "release");
+    sqllock_status st = on_mine(c, l, L_RELEASE, 4, NULL, "release");
     return sqllock__lease_release_outcome(c, st);
 }
 
 static sqllock_status lease_check(sqllock_client *c, sqllock_lock *l)
 {
-    return on_mine(c, l, SQL_CHECK, 3, NULL, "check");
+    return on_mine(c, l, L_CHECK, 3, NULL, "check");
 }
 
 static sqllock_status lease_extend(sqllock_client *c, sqllock_lock *l, int64_t ttl_ms)
 {
     char ttl[24];
     snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
-    return on_mine(c, l, SQL_EXTEND, 4, ttl, "extend");
+    return on_mine(c, l, L_EXTEND, 4, ttl, "extend");
 }
 
 static void lease_close(sqllock_client *c)
@@ -403,14 +441,14 @@ static void lease_close(sqllock_client *c)
     c->lease_be = NULL;
 }
 
-static sqllock_status once_bool(sqllock_client *c, const char *sql, const char *name, size_t len,
+static sqllock_status once_bool(sqllock_client *c, int stmt, const char *name, size_t len,
                                 int *out, const char *what)
 {
     char hex[HEXNAME_MAX];
     sqllock__lease_hex(hex, name, len);
     const char *params[1] = {hex};
     struct pqx_step r;
-    sqllock_status st = run(c, sql, 1, params, &r, what);
+    sqllock_status st = run(c, stmt, 1, params, &r, what);
     if (st == SQLLOCK_OK)
         *out = strcmp(r.value[0], "t") == 0 || strcmp(r.value[0], "1") == 0;
     return st;
@@ -422,7 +460,7 @@ static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_
     sqllock__lease_hex(hex, name, len);
     const char *params[1] = {hex};
     struct pqx_step r;
-    sqllock_status st = run(c, SQL_ONCE_DONE, 1, params, &r, "run once");
+    sqllock_status st = run(c, L_ONCE_DONE, 1, params, &r, "run once");
     if (st != SQLLOCK_OK)
         return st;
     *done = strcmp(r.value[0], "t") == 0;
@@ -432,7 +470,7 @@ static sqllock_status lease_once_done(sqllock_client *c, const char *name, size_
 static sqllock_status lease_once_forget(sqllock_client *c, const char *name, size_t len,
                                         int *existed)
 {
-    return once_bool(c, SQL_ONCE_FORGET, name, len, existed, "forget run-once marker");
+    return once_bool(c, L_ONCE_FORGET, name, len, existed, "forget run-once marker");
 }
 
 static sqllock_status lease_once_mark(sqllock_client *c, const char *name, size_t len,
@@ -445,7 +483,7 @@ static sqllock_status lease_once_mark(sqllock_client *c, const char *name, size_
     snprintf(tok, sizeof(tok), "%lld", (long long)token);
     const char *params[3] = {hex, by, tok};
     struct pqx_step r;
-    return run(c, SQL_ONCE_MARK, 3, params, &r, "run once (recording it done)");
+    return run(c, L_ONCE_MARK, 3, params, &r, "run once (recording it done)");
 }
 
 static const struct sqllock_backend lease_pg = {
@@ -476,6 +514,7 @@ sqllock_status sqllock__lease_pq_install(sqllock_client *c, struct pq_state *con
         return sqllock__fail(c, SQLLOCK_ESERVER, "no random numbers for the lease owner id");
     }
     lp->conn = conn;
+    sqllock__pq_register(conn, &stmts);
     c->lease_be = &lease_pg;
     c->lease_state = lp;
     return SQLLOCK_OK;

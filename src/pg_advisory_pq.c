@@ -91,7 +91,7 @@ static const char *const stmt_sql[S_COUNT] = {
     PG_SQL_HELD_PAIR("$1", "$2", "$3", "$3"),
     PG_SQL_CLEANUP_PAIR("$1", "$2", "$3", "$3", "$4", "$5", "$4", "$5"),
 };
-static const struct pq_stmts stmts = {stmt_name, stmt_sql, S_COUNT};
+static const struct pq_stmts stmts = {stmt_name, stmt_sql, S_COUNT, 1};
 _Static_assert(S_COUNT <= PQ_STMT_MAX, "raise PQ_STMT_MAX");
 
 static void send(struct pqx *x, int stmt, int nparams, const char *const *params)
@@ -150,12 +150,6 @@ static uint64_t pg_ident(const char *name, size_t len)
     return sqllock__hashtext64((const unsigned char *)name, len);
 }
 
-/* A statement we prepared has vanished (DEALLOCATE ALL, DISCARD ALL). */
-static int vanished(const struct pqx *x)
-{
-    return strcmp(x->sqlstate, "26000") == 0;
-}
-
 /* One statement, one row, the first column: 1 for 't', 0 for 'f'. */
 static sqllock_status run_bool(sqllock_client *c, int stmt, int n, const char *const *params,
                                int *result, const char *what)
@@ -177,7 +171,7 @@ static sqllock_status run_bool(sqllock_client *c, int stmt, int n, const char *c
         }
         /* Re-prepare only where the failure cannot have aborted the
            caller's transaction; inside one, that is the caller's to end. */
-        if (attempt == 0 && vanished(&x) && sqllock__pq_txn(s) == PQTRANS_IDLE &&
+        if (attempt == 0 && sqllock__pqx_stale(&x) && sqllock__pq_txn(s) == PQTRANS_IDLE &&
             sqllock__pq_prepare_all(c, s) == SQLLOCK_OK)
             continue;
         return sqllock__pqx_fail(&x, what);
@@ -243,7 +237,8 @@ static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct
         sqllock__pqx_end(&x);
         if (lock.ok == 1 && !x.failed)
             return SQLLOCK_OK;
-        if (attempt == 0 && vanished(&x) && sqllock__pq_prepare_all(c, s) == SQLLOCK_OK)
+        if (attempt == 0 && sqllock__pqx_stale(&x) &&
+            sqllock__pq_prepare_all(c, s) == SQLLOCK_OK)
             continue;
         st = sqllock__pqx_fail(&x, "acquire");
         if (x.broken)

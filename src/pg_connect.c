@@ -3,7 +3,8 @@
  * The connector over libpq: opens or attaches the transport (pq_conn.c),
  * refuses a standby, and installs the backends that run over it, pg-advisory
  * for locks without a ttl and leases for locks with one, which register
- * their statements before the transport prepares them.
+ * their statements with it; on a lent connection the transport prepares
+ * pg-advisory's at once.
  */
 #include "pg_sql.h"
 #include "pq_int.h"
@@ -18,8 +19,8 @@ static sqllock_status install(sqllock_client *c, struct pq_state *s, const char 
         return sqllock__fail(c, SQLLOCK_ESTATE, "%s: " PG_STANDBY_REFUSED, what);
     sqllock__pg_advisory_install(c, s);
     sqllock_status st = sqllock__lease_pq_install(c, s);
-    if (st != SQLLOCK_OK || s->pooled)
-        return st;
+    if (st != SQLLOCK_OK || s->owned || s->pooled)
+        return st; /* ours: statements are prepared as they are first sent */
     return sqllock__pq_prepare_all(c, s);
 }
 

@@ -152,42 +152,32 @@ static void discard_notice(void *arg, const char *message)
     (void)message;
 }
 
-/* Marks in have[set][k] the registered statements that exist on conn. */
-typedef char stmt_marks[PQ_STMT_SETS][PQ_STMT_MAX];
-
-/* Prepares, in one pipeline, every statement not marked in have. */
-static sqllock_status prepare_missing(sqllock_client *c, struct pq_state *s, stmt_marks have,
-                                      struct pqx *x)
+/* Prepares, in one pipeline, every statement of the at_attach sets that
+   s->have does not mark, and marks them. */
+static sqllock_status prepare_missing(sqllock_client *c, struct pq_state *s)
 {
-    sqllock_status st = sqllock__pqx_begin(x, c, s, 0);
+    struct pqx x;
+    sqllock_status st = sqllock__pqx_begin(&x, c, s, 0);
     if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(x, "preparing statements") : st;
+        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "preparing statements") : st;
     for (int i = 0; i < s->nsets; i++)
         for (int k = 0; k < s->sets[i]->n; k++)
-            if (!have[i][k])
-                sqllock__pqx_send_prepare(x, s->sets[i]->name[k], s->sets[i]->sql[k]);
-    sqllock__pqx_end(x);
+            if (s->sets[i]->at_attach && !s->have[i][k])
+                sqllock__pqx_send_prepare(&x, s->sets[i]->name[k], s->sets[i]->sql[k]);
+    sqllock__pqx_end(&x);
+    if (x.failed)
+        return sqllock__pqx_fail(&x, "preparing statements");
+    for (int i = 0; i < s->nsets; i++)
+        if (s->sets[i]->at_attach)
+            memset(s->have[i], 1, (size_t)s->sets[i]->n);
     return SQLLOCK_OK;
 }
 
 sqllock_status sqllock__pq_prepare_all(sqllock_client *c, struct pq_state *s)
 {
-    stmt_marks have = {{0}};
-    struct pqx x;
-    sqllock_status st;
-    /* A session we have just opened holds none of ours (unless a pooler
-       handed us a used one): prepare at once, and look at what exists only
-       if the server says one does. Saves a round trip per connect. */
-    if (s->owned && !s->prepared) {
-        if ((st = prepare_missing(c, s, have, &x)) != SQLLOCK_OK)
-            return st;
-        if (!x.failed) {
-            s->prepared = 1;
-            return SQLLOCK_OK;
-        }
-        if (x.broken || strcmp(x.sqlstate, "42P05") != 0)
-            return sqllock__pqx_fail(&x, "preparing statements");
-    }
+    memset(s->have, 0, sizeof(s->have));
+    if (s->pooled)
+        return SQLLOCK_OK;
     /* Another client on this connection may have prepared some already;
        preparing one twice would fail and abort the caller's transaction. */
     PGresult *r = PQexec(s->conn, "SELECT name FROM pg_catalog.pg_prepared_statements"
@@ -198,14 +188,9 @@ sqllock_status sqllock__pq_prepare_all(sqllock_client *c, struct pq_state *s)
         for (int i = 0; i < s->nsets; i++)
             for (int k = 0; k < s->sets[i]->n; k++)
                 if (strcmp(PQgetvalue(r, row, 0), s->sets[i]->name[k]) == 0)
-                    have[i][k] = 1;
+                    s->have[i][k] = 1;
     PQclear(r);
-    if ((st = prepare_missing(c, s, have, &x)) != SQLLOCK_OK)
-        return st;
-    if (x.failed)
-        return sqllock__pqx_fail(&x, "preparing statements");
-    s->prepared = 1;
-    return SQLLOCK_OK;
+    return s->owned ? SQLLOCK_OK : prepare_missing(c, s); /* ours: prepared on use */
 }
 
 /*

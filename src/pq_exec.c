@@ -80,18 +80,56 @@ sqllock_status sqllock__pqx_begin_one(struct pqx *x, sqllock_client *c, struct p
     return begin(x, c, s, 0, 0);
 }
 
+static int set_index(const struct pq_state *s, const struct pq_stmts *set)
+{
+    for (int k = 0; k < s->nsets; k++)
+        if (s->sets[k] == set)
+            return k;
+    return -1;
+}
+
+/* Sends a Parse of statement i of set k before the step about to be sent:
+   the exchange then runs in a pipeline (an exchange of one statement
+   enters it now; nothing has been sent yet). 0 when it cannot. */
+static int send_parse(struct pqx *x, int k, int i)
+{
+    if (x->sent >= 32)
+        return 0;
+    if (x->single) {
+        if (x->sent || !PQenterPipelineMode(x->s->conn))
+            return 0;
+        x->single = 0;
+    }
+    const struct pq_stmts *set = x->s->sets[k];
+    if (!PQsendPrepare(x->s->conn, set->name[i], set->sql[i], 0, NULL)) {
+        broke(x);
+        return 0;
+    }
+    x->parsed |= UINT32_C(1) << x->sent;
+    x->parse_set[x->sent] = (unsigned char)k;
+    x->parse_idx[x->sent] = (unsigned char)i;
+    x->s->have[k][i] = 1; /* taken back if the Parse fails */
+    return 1;
+}
+
 void sqllock__pqx_send(struct pqx *x, const struct pq_stmts *set, int i, int nparams,
                        const char *const *params)
 {
     /* Behind a pooler our prepared statements may live on another server
-       session than the next transaction's: send the text every time. */
+       session than the next transaction's: send the text every time; so
+       too for a lent connection's sets that are not prepared at attach. */
+    struct pq_state *s = x->s;
+    int k = set_index(s, set);
+    int text = s->pooled || k < 0 || (!s->owned && !set->at_attach);
+    if (!text && !s->have[k][i] && !(s->owned && send_parse(x, k, i)))
+        text = 1;
     int sent =
-        x->s->pooled
-            ? PQsendQueryParams(x->s->conn, set->sql[i], nparams, NULL, params, NULL, NULL, 0)
-            : PQsendQueryPrepared(x->s->conn, set->name[i], nparams, params, NULL, NULL, 0);
+        text ? PQsendQueryParams(s->conn, set->sql[i], nparams, NULL, params, NULL, NULL, 0)
+             : PQsendQueryPrepared(s->conn, set->name[i], nparams, params, NULL, NULL, 0);
     if (!x->broken && !sent)
         broke(x);
     x->unsynced = 1;
+    x->sent++;
 }
 
 void sqllock__pqx_send_sql(struct pqx *x, const char *sql, int nparams,
@@ -100,6 +138,7 @@ void sqllock__pqx_send_sql(struct pqx *x, const char *sql, int nparams,
     if (!x->broken && !PQsendQueryParams(x->s->conn, sql, nparams, NULL, params, NULL, NULL, 0))
         broke(x);
     x->unsynced = 1;
+    x->sent++;
 }
 
 void sqllock__pqx_send_prepare(struct pqx *x, const char *name, const char *sql)
@@ -107,6 +146,7 @@ void sqllock__pqx_send_prepare(struct pqx *x, const char *name, const char *sql)
     if (!x->broken && !PQsendPrepare(x->s->conn, name, sql, 0, NULL))
         broke(x);
     x->unsynced = 1;
+    x->sent++;
 }
 
 void sqllock__pqx_flush_request(struct pqx *x)
@@ -196,7 +236,20 @@ static PGresult *next_result(struct pqx *x)
     return r;
 }
 
+static void read_step(struct pqx *x, struct pqx_step *r);
+
 void sqllock__pqx_read(struct pqx *x, struct pqx_step *r)
+{
+    int step = x->read++;
+    if (step < 32 && (x->parsed & (UINT32_C(1) << step))) {
+        read_step(x, r);
+        if (r->ok != 1)
+            x->s->have[x->parse_set[step]][x->parse_idx[step]] = 0;
+    }
+    read_step(x, r);
+}
+
+static void read_step(struct pqx *x, struct pqx_step *r)
 {
     memset(r, 0, sizeof(*r));
     r->ok = -1;
@@ -239,6 +292,11 @@ void sqllock__pqx_end(struct pqx *x)
     PGconn *conn = x->s->conn;
     if (x->unsynced && !x->single)
         sqllock__pqx_sync(x);
+    /* Steps the caller did not read: a Parse among them must be judged. */
+    while (!x->broken && x->read < x->sent && x->syncs > 0) {
+        struct pqx_step ignored;
+        sqllock__pqx_read(x, &ignored);
+    }
     /* Read up to the last sync, so the connection is idle for its owner. */
     while (!x->broken && x->syncs > 0) {
         PGresult *res = next_result(x);
@@ -260,6 +318,12 @@ void sqllock__pqx_end(struct pqx *x)
     }
     if (!x->single)
         (void)PQexitPipelineMode(conn);
+}
+
+int sqllock__pqx_stale(const struct pqx *x)
+{
+    return !x->broken &&
+           (strcmp(x->sqlstate, "26000") == 0 || strcmp(x->sqlstate, "42P05") == 0);
 }
 
 sqllock_status sqllock__pqx_fail(struct pqx *x, const char *what)

@@ -7,7 +7,9 @@
  * statements, read back step by step while watching the client's cancel
  * pipe, so that a blocking wait can be canceled and a timed wait is bounded
  * by the server. Backends register their statements at install; the
- * transport prepares them. Every wait on the socket is sqllock__pq_wait.
+ * transport prepares each on a connection of ours the first time it is
+ * sent (in the same round trip), so a program pays only for the statements
+ * it runs. Every wait on the socket is sqllock__pq_wait.
  */
 #ifndef SQLLOCK_PQ_INT_H
 #define SQLLOCK_PQ_INT_H
@@ -16,12 +18,16 @@
 
 #include "sqllock_int.h"
 
-/* A backend's statements: n names and texts, indexed alike. */
+/* A backend's statements: n names and texts, indexed alike. On a
+   connection the caller lent us, a set is prepared at attach when
+   at_attach, else sent as text every time (its tables may not exist yet,
+   and the caller's search_path may change which ones it means). */
 #define PQ_STMT_MAX 32
 struct pq_stmts {
     const char *const *name;
     const char *const *sql;
     int n; /* at most PQ_STMT_MAX */
+    int at_attach;
 };
 
 #define PQ_STMT_SETS 2
@@ -30,12 +36,12 @@ struct pq_state {
     PGconn *conn;
     PGcancel *cancel;               /* built before any wait, used by the waiter */
     struct sqllock_secrets secrets; /* strings never to show in a message */
-    int prepared;                   /* the registered statements exist on conn */
     int owned;                      /* opened by us: PQfinish when the client closes it */
     int pooled;                     /* a pooler is in the path: no session state of ours lasts */
     int standby;                    /* the server is in recovery */
     const struct pq_stmts *sets[PQ_STMT_SETS]; /* registered by the backends */
     int nsets;
+    char have[PQ_STMT_SETS][PQ_STMT_MAX]; /* prepared on conn, by set and index */
 };
 
 #define PQX_VALUES 2
@@ -57,8 +63,15 @@ struct pqx {
     long long next_cancel_ms;
     int unsynced; /* steps sent since the last sync */
     int syncs;    /* syncs sent and not yet read back */
-    int broken;   /* the connection failed */
-    int failed;   /* some step failed; the first one is recorded */
+    int sent;     /* steps sent, and read back */
+    int read;
+    /* The steps preceded by a Parse of ours (bit = step), and which
+       statement each prepared, so that a failed Parse is not taken for a
+       prepared statement. */
+    uint32_t parsed;
+    unsigned char parse_set[32], parse_idx[32];
+    int broken; /* the connection failed */
+    int failed; /* some step failed; the first one is recorded */
     char sqlstate[6];
     char msg[512];
 };
@@ -98,7 +111,8 @@ sqllock_status sqllock__pqx_begin(struct pqx *x, sqllock_client *c, struct pq_st
                                   int cancelable);
 /* Starts an exchange of exactly one statement, which needs no pipeline. */
 sqllock_status sqllock__pqx_begin_one(struct pqx *x, sqllock_client *c, struct pq_state *s);
-/* Statement i of a registered set, prepared unless s is pooled. */
+/* Statement i of a registered set: prepared (on first use, in this
+   exchange) unless s is pooled or lent and the set is not at_attach. */
 void sqllock__pqx_send(struct pqx *x, const struct pq_stmts *set, int i, int nparams,
                        const char *const *params);
 /* An unnamed statement, for what runs too rarely to be worth preparing. */
@@ -112,6 +126,9 @@ void sqllock__pqx_sync(struct pqx *x);
 void sqllock__pqx_read(struct pqx *x, struct pqx_step *r);
 /* Reads to the end of the pipeline and leaves pipeline mode. */
 void sqllock__pqx_end(struct pqx *x);
+/* 1 when the exchange failed because a statement of ours was not, or
+   already, prepared (26000, 42P05): sqllock__pq_prepare_all, then again. */
+int sqllock__pqx_stale(const struct pqx *x);
 /* Turns the exchange's first error into a status and message on c. */
 sqllock_status sqllock__pqx_fail(struct pqx *x, const char *what);
 /* Turns a failed PGresult (which it clears) into a status and message. */
@@ -128,10 +145,12 @@ void sqllock__pq_cancel_now(struct pq_state *s);
 sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct pq_state **out);
 /* The same for the caller's connection, which stays the caller's. */
 sqllock_status sqllock__pq_attach(sqllock_client *c, PGconn *conn, struct pq_state **out);
-/* Adds a backend's statements to those prepared on s (before the first
-   sqllock__pq_prepare_all). */
+/* Adds a backend's statements to those s knows. */
 void sqllock__pq_register(struct pq_state *s, const struct pq_stmts *set);
-/* Prepares every registered statement on conn that is not there yet. */
+/* Learns which registered statements exist on the session (after DISCARD
+   ALL, DEALLOCATE ALL, or a session that was not new); on a connection we
+   were lent, also prepares those of the at_attach sets that are missing.
+   On ours the rest are prepared as they are first sent. */
 sqllock_status sqllock__pq_prepare_all(sqllock_client *c, struct pq_state *s);
 /* How the client closes s (sqllock_client.conn_ops). */
 extern const struct sqllock_conn_ops sqllock__pq_conn_ops;
