@@ -47,7 +47,8 @@ enum { ROWS, COUNT };
 /*
  * Parameters, by letter in a statement's binding order: n the name (hex for
  * PostgreSQL, raw bytes for SQLite), h host, p pid, o owner id, t ttl,
- * m ttl_min, k token, x the name's key (notification payload), e a new ttl,
+ * m ttl_min, k token, x the name's key (notification payload), q the
+ * lease's queue key (lease_sql.h), e a new ttl,
  * b who ran a run-once job.
  */
 struct lease_dialect {
@@ -64,10 +65,10 @@ const struct lease_dialect sqllock__lease_odbc_pg = {
     1,
     1,
     sqllock__lease_schema_postgresql,
-    {LEASE_PG_ACQUIRE(Q, Q, Q, Q, Q, Q, Q), NULL, NULL, LEASE_PG_RELEASE(Q, Q, Q, Q, Q),
+    {LEASE_PG_ACQUIRE(Q, Q, Q, Q, Q, Q, Q), NULL, NULL, LEASE_PG_RELEASE(Q, Q, Q, Q, Q, Q),
      LEASE_PG_CHECK(Q, Q, Q), LEASE_PG_EXTEND(Q, Q, Q, Q), LEASE_PG_ONCE_DONE(Q),
      LEASE_PG_ONCE_MARK(Q, Q, Q), LEASE_PG_ONCE_FORGET(Q)},
-    {"nhpotmn", NULL, NULL, "nokxx", "nok", "enok", "n", "nbk", "n"},
+    {"nhpotmn", NULL, NULL, "nokxxq", "nok", "enok", "n", "nbk", "n"},
     {ROWS, ROWS, ROWS, ROWS, ROWS, ROWS, ROWS, COUNT, ROWS},
 };
 const struct lease_dialect sqllock__lease_odbc_sqlite = {
@@ -92,7 +93,7 @@ struct lease_odbc {
 struct args {
     char hex[LEASE_HEXNAME_MAX];
     const char *name, *host, *owner, *key, *by;
-    int64_t pid, ttl, ttl_min, token, ext;
+    int64_t pid, ttl, ttl_min, token, ext, queue;
 };
 
 static struct lease_odbc *lease_of(sqllock_client *c)
@@ -201,6 +202,7 @@ static SQLRETURN bind(SQLHSTMT h, const char *order, const struct args *a, SQLLE
         case 'm': r = sqllock__odbc_bind_i64(h, k, &a->ttl_min, &len[i]); break;
         case 'k': r = sqllock__odbc_bind_i64(h, k, &a->token, &len[i]); break;
         case 'e': r = sqllock__odbc_bind_i64(h, k, &a->ext, &len[i]); break;
+        case 'q': r = sqllock__odbc_bind_i64(h, k, &a->queue, &len[i]); break;
         default: r = SQL_ERROR; break;
         }
         if (!SQL_SUCCEEDED(r))
@@ -387,6 +389,7 @@ static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, int i, int64_t
     char key[24];
     snprintf(key, sizeof(key), "%016llx", (unsigned long long)l->ident);
     a.key = key;
+    a.queue = (int64_t)LEASE_QUEUE_KEY(l->ident);
     a.token = l->token;
     a.ext = ext;
     char col[2][32];

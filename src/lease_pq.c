@@ -77,9 +77,9 @@ static const char *const stmt_name[L_COUNT] = {
 };
 static const char *const stmt_sql[L_COUNT] = {
     LEASE_PG_ACQUIRE("$1", "$2", "$3", "$4", "$5", "$6", "$1"),
-    LEASE_PG_ACQUIRE_UNQUEUED("$7", "$1", "$2", "$3", "$4", "$5", "$6", "$1", "$7"),
+    LEASE_PG_ACQUIRE_UNQUEUED("$7", "$1", "$2", "$3", "$4", "$5", "$6", "$1"),
     LEASE_PG_ACQUIRE_HEAD("$1", "$2", "$3", "$4", "$5", "$6", "$1", "$7"),
-    LEASE_PG_RELEASE("$1", "$2", "$3", "$4", "$4"),
+    LEASE_PG_RELEASE("$1", "$2", "$3", "$4", "$4", "$5"),
     LEASE_PG_CHECK("$1", "$2", "$3"),
     LEASE_PG_EXTEND("$4", "$1", "$2", "$3"),
     LEASE_PG_ONCE_DONE("$1"),
@@ -210,10 +210,11 @@ struct mine {
     char hex[HEXNAME_MAX];
     char token[24];
     char key[24];
+    char queue[24];
 };
 
 static const char *const *mine_params(sqllock_client *c, const sqllock_lock *l, struct mine *m,
-                                      const char *params[4])
+                                      const char *params[5])
 {
     sqllock__lease_hex(m->hex, l->name, l->name_len);
     snprintf(m->token, sizeof(m->token), "%lld", (long long)l->token);
@@ -222,6 +223,8 @@ static const char *const *mine_params(sqllock_client *c, const sqllock_lock *l, 
     params[1] = lease_of(c)->owner.id;
     params[2] = m->token;
     params[3] = m->key;
+    snprintf(m->queue, sizeof(m->queue), "%lld", (long long)(int64_t)LEASE_QUEUE_KEY(l->ident));
+    params[4] = m->queue;
     return params;
 }
 
@@ -279,7 +282,7 @@ static sqllock_status run_text(sqllock_client *c, const char *sql, const char *w
 
 /* Unlocks the queue key if the session holds it: after any failure that
    may have left it held (a grant that raced a timeout or cancel, an error
-   after the unqueued try took it), so that no queue stalls behind us. */
+   of the head's), so that no queue stalls behind us. */
 static void leave_queue(sqllock_client *c, const struct queue *q)
 {
     if (!sqllock__pq_connected(conn_of(c)))
@@ -385,8 +388,6 @@ static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t 
     long long left;
     sqllock_status st =
         try_once(c, l, &q, conn_of(c)->pooled ? TAKE_PLAIN : TAKE_UNQUEUED, &left);
-    if (st != SQLLOCK_OK && st != SQLLOCK_BUSY && !conn_of(c)->pooled)
-        leave_queue(c, &q); /* the statement may have failed holding the key */
     if (st != SQLLOCK_BUSY || wait_ms == 0)
         return st;
     if (sqllock__cancel_take(c))
@@ -400,7 +401,7 @@ static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, int stmt, int 
                               const char *extra, const char *what)
 {
     struct mine m;
-    const char *params[4];
+    const char *params[5];
     mine_params(c, l, &m, params);
     if (extra)
         params[3] = extra;
@@ -418,7 +419,7 @@ static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, int stmt, int 
 
 static sqllock_status lease_release(sqllock_client *c, sqllock_lock *l)
 {
-    sqllock_status st = on_mine(c, l, L_RELEASE, 4, NULL, "release");
+    sqllock_status st = on_mine(c, l, L_RELEASE, 5, NULL, "release");
     return sqllock__lease_release_outcome(c, st);
 }
 

@@ -60,14 +60,13 @@
 #define LEASE_PG_ACQUIRE(n, h, p, o, t, m, n2)                                                  \
     "WITH" LEASE_PG_TAKE(n, h, p, o, t, m, "t", "") LEASE_PG_TAKEN(n2)
 
-/* The same, but only when no waiter is queued (queue key q free: taken for
-   the statement and given back in its last column, which reads got so
-   that it runs after the take). Order: q n h p o t m n2 q2. */
-#define LEASE_PG_ACQUIRE_UNQUEUED(q, n, h, p, o, t, m, n2, q2)                                  \
-    "WITH q AS MATERIALIZED (SELECT pg_catalog.pg_try_advisory_lock(" q "::pg_catalog.int8)"    \
-    " AS free)," LEASE_PG_TAKE(n, h, p, o, t, m, "t, q", " WHERE q.free")                       \
-        LEASE_PG_TAKEN(n2) ", (SELECT pg_catalog.pg_advisory_unlock(" q2 "::pg_catalog.int8)"   \
-                           " FROM q WHERE q.free AND (SELECT count(*) FROM got) >= 0)"
+/* The same, but only when no waiter is queued: the queue key q is free
+   (taken until this transaction ends, so that a waiter queueing meanwhile
+   sees the outcome). Order: q n h p o t m n2. */
+#define LEASE_PG_ACQUIRE_UNQUEUED(q, n, h, p, o, t, m, n2)                                      \
+    "WITH q AS MATERIALIZED (SELECT pg_catalog.pg_try_advisory_xact_lock(" q                    \
+    "::pg_catalog.int8) AS free)," LEASE_PG_TAKE(n, h, p, o, t, m, "t, q", " WHERE q.free")     \
+        LEASE_PG_TAKEN(n2)
 
 /* The head's try: on taking the row it leaves the queue (unlocks q).
    Order: n h p o t m n2 q. */
@@ -83,18 +82,24 @@
     " AND expires_at > pg_catalog.clock_timestamp()"
 
 /* A release before min_until keeps the lease until then (ttl_min_ms). The
-   notification, on the lease's own channel, goes out on every release: the
-   head then re-reads when the row frees, which may be min_until rather
-   than the expiry it had read. One row: (1 released / 0 not ours,
-   notifications). Order: n o k x x2 (x, x2: the key in hex). */
-#define LEASE_PG_RELEASE(n, o, k, x, x2)                                                        \
+   notification, on the lease's own channel, goes out only when a waiter
+   queues (the queue key q is held: by the head): a transaction that
+   notifies takes one lock of the whole server while it commits, so a
+   notification nobody waits for would serialise every release. The head
+   re-reads when the row frees, which may be min_until rather than the
+   expiry it had read. Testing q takes it until this transaction ends, so
+   a waiter that queues meanwhile tries only once the release is visible.
+   One row: (1 released / 0 not ours, notifications). Order: n o k x x2 q
+   (x, x2: the key in hex). */
+#define LEASE_PG_RELEASE(n, o, k, x, x2, q)                                                     \
     "WITH r AS (UPDATE sqllock_lease SET released = true,"                                      \
     "  expires_at = GREATEST(min_until, pg_catalog.clock_timestamp())"                          \
-    "  WHERE" LEASE_PG_MINE(n, o,                                                               \
-                            k) " RETURNING 1),"                                                 \
-                               " n AS (SELECT pg_catalog.pg_notify('" LEASE_CHANNEL_PREFIX      \
-                               "' || " x ", " x2 ") FROM r)"                                    \
-                               " SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM n)"
+    "  WHERE" LEASE_PG_MINE(                                                                    \
+        n, o, k) " RETURNING 1),"                                                               \
+                 " n AS (SELECT pg_catalog.pg_notify('" LEASE_CHANNEL_PREFIX "' || " x ", " x2  \
+                 ") FROM r"                                                                     \
+                 "  WHERE NOT pg_catalog.pg_try_advisory_xact_lock(" q "::pg_catalog.int8))"    \
+                 " SELECT (SELECT count(*) FROM r), (SELECT count(*) FROM n)"
 
 /* 't' while held. Order: n o k. */
 #define LEASE_PG_CHECK(n, o, k)                                                                 \
