@@ -31,6 +31,14 @@ static const struct {
     {"names", "3. many names: one pair while K other locks are held", sc_names},
     {"memory", "4. memory (mallinfo2, main arena)", sc_memory},
     {"cli", "5. the command: process wall time", sc_cli},
+    {"lease",
+     "6. leases beside advisory locks, in turns (sc: the session's synchronous_commit)\n"
+     "   cl: clients (pairs); waiters on one name (handoff_us: next acquire returned -\n"
+     "   release returned; stmts_handoff: pg_stat_database xacts per handoff); names,\n"
+     "   one waiter each (to_waiter_us: release called -> its waiter's acquire returned;\n"
+     "   woken_*: of the other waiters, those that in the 300 ms after it sent a statement\n"
+     "   (pg_stat_activity.query_start), or whose client or backend process woke (/proc))",
+     sc_lease},
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 

@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BENCH_MAX_CLIENTS 32
+#define BENCH_MAX_CLIENTS 64
 #define BENCH_MAX_ROUNDS 15
 
 /* One row of the backend table that ci/bench passes (--backend ...). */

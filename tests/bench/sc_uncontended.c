@@ -25,6 +25,8 @@ enum side { SIDE_SQLLOCK, SIDE_LIBPQ };
 
 struct uarg {
     const struct bench_backend *b;
+    const char *url; /* what sqllock connects to: b->url, or it with settings */
+    int64_t ttl_ms;  /* > 0: leases */
     enum side side;
     double seconds;
 };
@@ -42,10 +44,10 @@ static int64_t cpu_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int sqllock_pair(sqllock_client *c, const char *name)
+static int sqllock_pair(sqllock_client *c, const char *name, const sqllock_acquire_opts *opts)
 {
     sqllock_lock *l;
-    sqllock_status st = sqllock_acquire(&l, c, name, NULL);
+    sqllock_status st = sqllock_acquire(&l, c, name, opts);
     if (st == SQLLOCK_OK)
         st = sqllock_release(l);
     if (st == SQLLOCK_OK)
@@ -62,8 +64,10 @@ static int worker(struct crew_ctx *ctx, void *argp)
     snprintf(key, sizeof(key), "%lld", (long long)sqllock_advisory_key(name));
     sqllock_client *c = NULL;
     PGconn *conn = NULL;
+    sqllock_acquire_opts opts = SQLLOCK_ACQUIRE_OPTS_INIT;
+    opts.ttl_ms = a->ttl_ms;
     if (a->side == SIDE_SQLLOCK) {
-        if (sqllock_connect(&c, a->b->url) != SQLLOCK_OK) {
+        if (sqllock_connect(&c, a->url) != SQLLOCK_OK) {
             fprintf(stderr, "bench: connect %s: %s\n", a->b->label, sqllock_errmsg(c));
             sqllock_client_free(c);
             return -1;
@@ -73,7 +77,7 @@ static int worker(struct crew_ctx *ctx, void *argp)
     }
     int rc = 0;
     for (int i = 0; i < WARMUP_OPS && rc == 0; i++)
-        rc = c ? sqllock_pair(c, name) : bench_pq_pair(conn, key);
+        rc = c ? sqllock_pair(c, name, &opts) : bench_pq_pair(conn, key);
     struct samples lat = {0};
     struct ureport rep = {0};
     if (rc == 0 && crew_ready(ctx) == 0) {
@@ -81,7 +85,7 @@ static int worker(struct crew_ctx *ctx, void *argp)
         int64_t start = bench_now_ns(), end = start + (int64_t)(a->seconds * 1e9), t = start;
         while (rc == 0 && t < end) {
             int64_t t0 = t;
-            rc = c ? sqllock_pair(c, name) : bench_pq_pair(conn, key);
+            rc = c ? sqllock_pair(c, name, &opts) : bench_pq_pair(conn, key);
             t = bench_now_ns();
             if (rc == 0)
                 rc = samples_add(&lat, t - t0);
@@ -105,9 +109,10 @@ static int worker(struct crew_ctx *ctx, void *argp)
 /* One timed run of n workers; ops/s summed over workers, latencies added,
    the client processes' CPU time per pair in *cpu_us. */
 static double run_side(const struct bench_cfg *cfg, const struct bench_backend *b,
-                       enum side side, int n, struct samples *lat, double *cpu_us)
+                       const char *url, int64_t ttl_ms, enum side side, int n,
+                       struct samples *lat, double *cpu_us)
 {
-    struct uarg a = {b, side, cfg->seconds};
+    struct uarg a = {b, url, ttl_ms, side, cfg->seconds};
     struct crew crew;
     if (crew_start(&crew, n, worker, &a) != 0)
         return -1;
@@ -181,8 +186,8 @@ static int one_count(const struct bench_cfg *cfg, const struct bench_backend *b,
     int ok = 1;
     for (int r = 0; r < cfg->rounds && ok; r++) {
         cpu_pq[r] = NAN;
-        sq[r] = run_side(cfg, b, SIDE_SQLLOCK, n, &lsq, &cpu_sq[r]);
-        pq[r] = b->baseline ? run_side(cfg, b, SIDE_LIBPQ, n, &lpq, &cpu_pq[r]) : NAN;
+        sq[r] = run_side(cfg, b, b->url, 0, SIDE_SQLLOCK, n, &lsq, &cpu_sq[r]);
+        pq[r] = b->baseline ? run_side(cfg, b, b->url, 0, SIDE_LIBPQ, n, &lpq, &cpu_pq[r]) : NAN;
         pb[r] = b->pgbench ? run_pgbench(cfg, b, n) : NAN;
         ok = sq[r] > 0 && !(pq[r] <= 0) && !(pb[r] <= 0);
         r_pq[r] = sq[r] / pq[r];
@@ -245,6 +250,13 @@ static int one_count(const struct bench_cfg *cfg, const struct bench_backend *b,
     samples_free(&lsq);
     samples_free(&lpq);
     return ok ? 0 : -1;
+}
+
+double uncontended_pairs(const struct bench_cfg *cfg, const struct bench_backend *b,
+                         const char *url, int64_t ttl_ms, int n, struct samples *lat)
+{
+    double cpu_us;
+    return run_side(cfg, b, url, ttl_ms, SIDE_SQLLOCK, n, lat, &cpu_us);
 }
 
 int sc_uncontended(const struct bench_cfg *cfg, const struct bench_backend *b)
