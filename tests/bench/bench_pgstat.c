@@ -56,10 +56,11 @@ void pgstat_close(struct pgstat *s)
 static int64_t read_xacts(struct pgstat *s)
 {
     const char *p[] = {s->db};
-    PGresult *r = PQexecParams(s->conn,
-                               "SELECT xact_commit + xact_rollback FROM pg_catalog.pg_stat_database"
-                               " WHERE datname = $1",
-                               1, NULL, p, NULL, NULL, 0);
+    PGresult *r =
+        PQexecParams(s->conn,
+                     "SELECT xact_commit + xact_rollback FROM pg_catalog.pg_stat_database"
+                     " WHERE datname = $1",
+                     1, NULL, p, NULL, NULL, 0);
     int64_t v = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1
                     ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
                     : -1;
@@ -98,14 +99,13 @@ int pgstat_backends(struct pgstat *s, const pid_t *pids, int n, const char *sinc
     const char *p[] = {s->db, since};
     /* sqllock names its sessions "sqllock[<client pid>]@<host>". Waiting:
        in the server's lock queue, or idle after a statement sent since. */
-    PGresult *r = PQexecParams(
-        s->conn,
-        "SELECT application_name, coalesce(query_start::text, ''), pid,"
-        " (wait_event_type IS NOT DISTINCT FROM 'Lock' OR (state = 'idle'"
-        "  AND query_start > $2::timestamptz))::int"
-        " FROM pg_catalog.pg_stat_activity WHERE datname = $1"
-        " AND application_name LIKE 'sqllock[%'",
-        2, NULL, p, NULL, NULL, 0);
+    PGresult *r = PQexecParams(s->conn,
+                               "SELECT application_name, coalesce(query_start::text, ''), pid,"
+                               " (wait_event_type IS NOT DISTINCT FROM 'Lock' OR (state = 'idle'"
+                               "  AND query_start > $2::timestamptz))::int"
+                               " FROM pg_catalog.pg_stat_activity WHERE datname = $1"
+                               " AND application_name LIKE 'sqllock[%'",
+                               2, NULL, p, NULL, NULL, 0);
     int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
     if (!ok)
         fprintf(stderr, "bench: pg_stat_activity: %s", PQerrorMessage(s->conn));

@@ -32,7 +32,9 @@ void lease_emit(const struct bench_backend *b, const struct lease_sides *sd, int
                            p99 ? p99[s] : NAN,
                            sd->tag[0],
                            value[0],
-                           ratio ? ratio[s] : value[0] != 0 ? value[s] / value[0] : NAN};
+                           ratio           ? ratio[s]
+                           : value[0] != 0 ? value[s] / value[0]
+                                           : NAN};
         figure_emit(&f);
     }
 }
@@ -48,21 +50,34 @@ static int with_sync(char *out, size_t n, const char *url, const char *value)
     return len > 0 && (size_t)len < n ? 0 : -1;
 }
 
-/* The session a URL makes has the setting it should; 0 or -1, reported. */
-static int check_sync(const char *url, const char *want)
+/* The synchronous_commit of the session a libpq URL makes, into out;
+   0 or -1, reported. */
+static int show_sync(const char *url, char *out, size_t n)
 {
     PGconn *conn = PQconnectdb(url);
-    PGresult *r = conn && PQstatus(conn) == CONNECTION_OK
-                      ? PQexec(conn, "SHOW synchronous_commit")
-                      : NULL;
-    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
-             strcmp(PQgetvalue(r, 0, 0), want) == 0;
-    if (!ok)
-        fprintf(stderr, "bench: lease: synchronous_commit is not %s on the lease URL (%s)\n",
-                want, r ? PQgetvalue(r, 0, 0) : conn ? PQerrorMessage(conn) : "no memory");
+    PGresult *r =
+        conn && PQstatus(conn) == CONNECTION_OK ? PQexec(conn, "SHOW synchronous_commit") : NULL;
+    int ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
+    if (ok)
+        snprintf(out, n, "%s", PQgetvalue(r, 0, 0));
+    else
+        fprintf(stderr, "bench: lease: SHOW synchronous_commit: %s",
+                conn ? PQerrorMessage(conn) : "no memory\n");
     PQclear(r);
     PQfinish(conn);
     return ok ? 0 : -1;
+}
+
+static int check_sync(const char *url, const char *want)
+{
+    char got[32];
+    if (show_sync(url, got, sizeof(got)) != 0)
+        return -1;
+    if (strcmp(got, want) == 0)
+        return 0;
+    fprintf(stderr, "bench: lease: synchronous_commit is %s, not %s, on the lease URL\n", got,
+            want);
+    return -1;
 }
 
 static int make_sides(struct lease_sides *sd, const struct bench_backend *b, int odbc)
@@ -72,7 +87,14 @@ static int make_sides(struct lease_sides *sd, const struct bench_backend *b, int
     sd->tag[0] = "advisory";
     snprintf(sd->url[0], sizeof(sd->url[0]), "%s", b->url);
     if (odbc) {
-        sd->tag[1] = "lease";
+        /* psqlODBC's session has the server's setting, as a libpq session
+           without options to the same server has (the baseline). */
+        static char tag[48];
+        char v[32];
+        if (show_sync(b->baseline, v, sizeof(v)) != 0)
+            return -1;
+        snprintf(tag, sizeof(tag), "lease sc=%s", v);
+        sd->tag[1] = tag;
         snprintf(sd->url[1], sizeof(sd->url[1]), "%s", b->url);
         sd->ttl_ms[1] = LEASE_TTL_MS;
         sd->n = 2;

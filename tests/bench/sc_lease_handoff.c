@@ -41,9 +41,8 @@ static void fairness(const struct handoff_run *run, int n, struct side_acc *a, i
     }
     a->acq_min[k] = (double)lo;
     a->acq_max[k] = (double)hi;
-    a->share[k] = run->acquisitions > 1
-                      ? (double)run->handoffs / (double)(run->acquisitions - 1)
-                      : NAN;
+    a->share[k] =
+        run->acquisitions > 1 ? (double)run->handoffs / (double)(run->acquisitions - 1) : NAN;
     double longest = (double)run->longest_wait_ns / 1e6;
     a->longest_ms = longest > a->longest_ms ? longest : a->longest_ms;
     a->timeouts += run->timeouts;
@@ -69,8 +68,8 @@ static int one_run(const struct bench_cfg *cfg, const struct bench_backend *b,
     spec.seconds = cfg->seconds;
     if (handoff_run(&spec, n, &run) != 0)
         return -1;
-    int ok = handoff_samples(&run, &a->handoff, NULL) == 0 &&
-             (a->rate[k] = handoff_rate(&run)) > 0;
+    int ok =
+        handoff_samples(&run, &a->handoff, NULL) == 0 && (a->rate[k] = handoff_rate(&run)) > 0;
     fairness(&run, n, a, k);
     if (ok && st) {
         ok = (x2 = pgstat_xacts(st)) >= 0;
@@ -117,7 +116,8 @@ static int one_count(const struct bench_cfg *cfg, const struct bench_backend *b,
     if (most)
         pgstat_close(&st);
     if (ok) {
-        double rate[LEASE_MAX_SIDES] = {0}, p50[LEASE_MAX_SIDES] = {0}, p99[LEASE_MAX_SIDES] = {0};
+        double rate[LEASE_MAX_SIDES] = {0}, p50[LEASE_MAX_SIDES] = {0},
+               p99[LEASE_MAX_SIDES] = {0};
         for (int s = 0; s < sd->n; s++) {
             samples_sort(&acc[s].handoff);
             rate[s] = median_d(acc[s].rate, cfg->rounds);

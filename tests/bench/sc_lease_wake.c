@@ -90,7 +90,8 @@ static int settle(struct pgstat *st, const struct crew *crew, const char *since,
             return -1;
         stable = 1;
         for (int i = 0; i < crew->n; i++)
-            stable = stable && be[i].waiting && strcmp(be[i].query_start, prev[i].query_start) == 0;
+            stable =
+                stable && be[i].waiting && strcmp(be[i].query_start, prev[i].query_start) == 0;
         if (!stable)
             nap_until(bench_now_ns() + 20000000);
     }
