@@ -4,10 +4,10 @@
  * processes) on ONE name, advisory and lease sides in turns, with
  * bench_handoff.c's per-process event records. Handoff = the next holder's
  * acquire returned - the holder's release returned (p50, p99 over every
- * handoff of the rounds). For the most waiters, fairness (holder-change
- * share: consecutive acquisitions by different processes; the longest wait
- * of any process, acquire called -> returned; acquisitions per process, min
- * and max) and the server's statements per handoff: pg_stat_database's
+ * handoff of the rounds) and the holder-change share (consecutive
+ * acquisitions by different processes). For the most waiters, fairness (the
+ * longest wait of any process, acquire called -> returned; acquisitions per
+ * process, min and max) and the server's statements per handoff: pg_stat_database's
  * transactions of the database around the run, less those of a run of the
  * same processes that only connect and warm up, over the handoffs.
  */
@@ -90,7 +90,6 @@ static void emit_fairness(const struct bench_backend *b, const struct lease_side
             v[s] = (expr);                                                                      \
         lease_emit(b, sd, n, metric, v, NULL, NULL, NULL);                                      \
     } while (0)
-    EMIT("holder_chg_pct", 100 * median_d(acc[s].share, rounds));
     EMIT("longest_wait_ms", acc[s].longest_ms);
     EMIT("acq_per_proc_min", median_d(acc[s].acq_min, rounds));
     EMIT("acq_per_proc_max", median_d(acc[s].acq_max, rounds));
@@ -126,6 +125,12 @@ static int one_count(const struct bench_cfg *cfg, const struct bench_backend *b,
         }
         lease_emit(b, sd, waiters, "acquires_per_s", rate, NULL, NULL, NULL);
         lease_emit(b, sd, waiters, "handoff_us", p50, p50, p99, NULL);
+        /* With every count: a handoff figure means little without it (a
+           polling waiter lets the holder take the name again and again). */
+        double share[LEASE_MAX_SIDES] = {0};
+        for (int s = 0; s < sd->n; s++)
+            share[s] = 100 * median_d(acc[s].share, cfg->rounds);
+        lease_emit(b, sd, waiters, "holder_chg_pct", share, NULL, NULL, NULL);
         if (most)
             emit_fairness(b, sd, waiters, acc, cfg->rounds);
     }
