@@ -143,22 +143,26 @@ static sqllock_status lease_install_schema(sqllock_client *c)
     return st == SQLLOCK_OK ? run_schema(c) : st;
 }
 
-/* Statement stmt (or, when text is not NULL, that text), one round trip;
+/* Statement stmt (or, when text is not NULL, that text), one round trip,
+   followed in the same transaction by the statement `then` unless NULL;
    the first row's first two columns in *r. *again is set when the tables
    do not exist (42P01: 1) or a statement of ours was not, or already,
    prepared (2). */
 static sqllock_status run_one(sqllock_client *c, int stmt, const char *text, int n,
-                              const char *const *params, struct pqx_step *r, const char *what,
-                              int *again)
+                              const char *const *params, const char *then, struct pqx_step *r,
+                              const char *what, int *again)
 {
     struct pqx x;
-    sqllock_status st = sqllock__pqx_begin_one(&x, c, conn_of(c));
+    sqllock_status st = then ? sqllock__pqx_begin(&x, c, conn_of(c), 0)
+                             : sqllock__pqx_begin_one(&x, c, conn_of(c));
     if (st != SQLLOCK_OK)
         return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, what) : st;
     if (text)
         sqllock__pqx_send_sql(&x, text, n, params);
     else
         sqllock__pqx_send(&x, &stmts, stmt, n, params);
+    if (then)
+        sqllock__pqx_send_sql(&x, then, 0, NULL);
     sqllock__pqx_sync(&x);
     sqllock__pqx_read(&x, r);
     sqllock__pqx_end(&x);
@@ -175,20 +179,21 @@ static sqllock_status run_one(sqllock_client *c, int stmt, const char *text, int
  * attached one a missing table is the caller's to install.
  */
 static sqllock_status run_stmt(sqllock_client *c, int stmt, const char *text, int n,
-                               const char *const *params, struct pqx_step *r, const char *what)
+                               const char *const *params, const char *then, struct pqx_step *r,
+                               const char *what)
 {
     sqllock_status st = ready(c, what);
     if (st != SQLLOCK_OK)
         return st;
     int again = 0;
-    st = run_one(c, stmt, text, n, params, r, what, &again);
+    st = run_one(c, stmt, text, n, params, then, r, what, &again);
     if (again == 2 && (st = sqllock__pq_prepare_all(c, conn_of(c))) == SQLLOCK_OK)
-        st = run_one(c, stmt, text, n, params, r, what, &again);
+        st = run_one(c, stmt, text, n, params, then, r, what, &again);
     if (again == 1 && c->owns_connection) {
         if ((st = run_schema(c)) != SQLLOCK_OK)
             return st;
         again = 0;
-        st = run_one(c, stmt, text, n, params, r, what, &again);
+        st = run_one(c, stmt, text, n, params, then, r, what, &again);
     }
     if (again != 1)
         return st;
@@ -202,7 +207,7 @@ static sqllock_status run_stmt(sqllock_client *c, int stmt, const char *text, in
 static sqllock_status run(sqllock_client *c, int stmt, int n, const char *const *params,
                           struct pqx_step *r, const char *what)
 {
-    return run_stmt(c, stmt, NULL, n, params, r, what);
+    return run_stmt(c, stmt, NULL, n, params, NULL, r, what);
 }
 
 /* The parameters that name a held lease: hex name, owner id, token. */
@@ -233,6 +238,8 @@ struct queue {
     char key[24], classid[12], objid[12];
     char channel[sizeof(LEASE_CHANNEL_PREFIX) + 16];
     char payload[17];
+    char listen[sizeof(LEASE_CHANNEL_PREFIX) + 16 + 8],
+        unlisten[sizeof(LEASE_CHANNEL_PREFIX) + 16 + 10];
 };
 
 static void queue_of(struct queue *q, const sqllock_lock *l)
@@ -243,6 +250,8 @@ static void queue_of(struct queue *q, const sqllock_lock *l)
     snprintf(q->objid, sizeof(q->objid), "%llu", (unsigned long long)(k & 0xffffffffu));
     snprintf(q->payload, sizeof(q->payload), "%016llx", (unsigned long long)l->ident);
     snprintf(q->channel, sizeof(q->channel), LEASE_CHANNEL_PREFIX "%s", q->payload);
+    snprintf(q->listen, sizeof(q->listen), "LISTEN %s", q->channel);
+    snprintf(q->unlisten, sizeof(q->unlisten), "UNLISTEN %s", q->channel);
 }
 
 /* Which acquiring statement: the plain one (no queue: behind a pooler),
@@ -252,7 +261,7 @@ enum take { TAKE_PLAIN, TAKE_UNQUEUED, TAKE_HEAD };
 /* One try: OK with l->token set, or BUSY with *left_ms the time the holder
    still has by the server's clock (-1 when unknown). */
 static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, const struct queue *q,
-                               enum take how, long long *left_ms)
+                               enum take how, const char *then, long long *left_ms)
 {
     static const int stmt[] = {L_ACQUIRE, L_ACQUIRE_UNQUEUED, L_ACQUIRE_HEAD};
     struct lease_pg *lp = lease_of(c);
@@ -263,7 +272,8 @@ static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, const struct 
     snprintf(ttl_min, sizeof(ttl_min), "%lld", (long long)l->ttl_min_ms);
     const char *params[7] = {hex, lp->owner.host, pid, lp->owner.id, ttl, ttl_min, q->key};
     struct pqx_step r;
-    sqllock_status st = run(c, stmt[how], how == TAKE_PLAIN ? 6 : 7, params, &r, "acquire");
+    sqllock_status st =
+        run_stmt(c, stmt[how], NULL, how == TAKE_PLAIN ? 6 : 7, params, then, &r, "acquire");
     if (st != SQLLOCK_OK)
         return st;
     if (r.value[0][0]) {
@@ -277,7 +287,7 @@ static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, const struct 
 static sqllock_status run_text(sqllock_client *c, const char *sql, const char *what)
 {
     struct pqx_step r;
-    return run_stmt(c, -1, sql, 0, NULL, &r, what);
+    return run_stmt(c, -1, sql, 0, NULL, NULL, &r, what);
 }
 
 /* Unlocks the queue key if the session holds it: after any failure that
@@ -300,21 +310,20 @@ static void leave_queue(sqllock_client *c, const struct queue *q)
    transaction, so the LISTEN takes effect only for the head. */
 static sqllock_status join_queue(sqllock_client *c, const struct queue *q, long long deadline)
 {
-    char timeout[24] = "0", listen[sizeof(q->channel) + 8];
+    char timeout[24] = "0";
     if (deadline >= 0) {
         long long left = deadline - sqllock__now_ms();
         if (left <= 0)
             return sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the lease");
         snprintf(timeout, sizeof(timeout), "%lldms", left);
     }
-    snprintf(listen, sizeof(listen), "LISTEN %s", q->channel);
     struct pqx x;
     struct pqx_step r[3];
     sqllock_status st = sqllock__pqx_begin(&x, c, conn_of(c), 1);
     if (st != SQLLOCK_OK)
         return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
     const char *tp = timeout, *kp = q->key;
-    sqllock__pqx_send_sql(&x, listen, 0, NULL);
+    sqllock__pqx_send_sql(&x, q->listen, 0, NULL);
     sqllock__pqx_send(&x, &stmts, L_QUEUE_SET, 1, &tp);
     sqllock__pqx_send(&x, &stmts, L_QUEUE_JOIN, 1, &kp);
     sqllock__pqx_sync(&x);
@@ -330,13 +339,26 @@ static sqllock_status join_queue(sqllock_client *c, const struct queue *q, long 
 }
 
 /* The head's wait: tries, then sleeps until the release's notification or
-   the holder's expiry, until the row is taken or the deadline passes. */
+   the holder's expiry, until the row is taken or the deadline passes.
+   *listening says whether the session still listens: a try after a
+   wake-up, which usually takes the row, leaves the channel in the same
+   round trip, and one that finds it still held listens again and looks
+   once more (for a release in between) before it sleeps. */
 static sqllock_status wait_as_head(sqllock_client *c, sqllock_lock *l, const struct queue *q,
-                                   enum take how, long long deadline)
+                                   enum take how, long long deadline, int *listening)
 {
-    for (;;) {
+    for (int woken = 0;; woken = 1) {
         long long left_ms = -1;
-        sqllock_status st = try_once(c, l, q, how, &left_ms);
+        int leave = how == TAKE_HEAD && woken;
+        sqllock_status st = try_once(c, l, q, how, leave ? q->unlisten : NULL, &left_ms);
+        if (leave && st != SQLLOCK_ECONNECT)
+            *listening = st != SQLLOCK_OK && st != SQLLOCK_BUSY; /* failed: maybe not left */
+        if (st == SQLLOCK_BUSY && leave) {
+            if ((st = run_text(c, q->listen, "acquire (LISTEN)")) != SQLLOCK_OK)
+                return st;
+            *listening = 1;
+            st = try_once(c, l, q, how, NULL, &left_ms);
+        }
         if (st != SQLLOCK_BUSY)
             return st;
         long long sleep_ms = left_ms < 1 ? 1 : left_ms;
@@ -361,20 +383,21 @@ static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, const s
     long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : sqllock__now_ms() + wait_ms;
     /* Behind a pooler no session lock or LISTEN of ours lasts past the
        statement: poll (sqllock__pq_await_notify caps each sleep). */
+    int listening = 0;
     if (conn_of(c)->pooled)
-        return wait_as_head(c, l, q, TAKE_PLAIN, deadline);
+        return wait_as_head(c, l, q, TAKE_PLAIN, deadline, &listening);
     sqllock_status st = join_queue(c, q, deadline);
+    listening = 1; /* or its LISTEN was rolled back: UNLISTEN is harmless */
     if (st == SQLLOCK_OK)
-        st = wait_as_head(c, l, q, TAKE_HEAD, deadline);
+        st = wait_as_head(c, l, q, TAKE_HEAD, deadline, &listening);
     /* Leave the session as found; the outcome above is what the caller sees. */
     struct sqllock_err saved;
     sqllock__err_save(c, &saved);
     if (st != SQLLOCK_OK)
         leave_queue(c, q);
     if (sqllock__pq_connected(conn_of(c))) {
-        char unlisten[sizeof(q->channel) + 10];
-        snprintf(unlisten, sizeof(unlisten), "UNLISTEN %s", q->channel);
-        (void)run_text(c, unlisten, "acquire (UNLISTEN)");
+        if (listening)
+            (void)run_text(c, q->unlisten, "acquire (UNLISTEN)");
         (void)sqllock__pq_notified(conn_of(c), q->channel, q->payload);
     }
     (void)sqllock__err_restore(c, &saved);
@@ -387,7 +410,7 @@ static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t 
     queue_of(&q, l);
     long long left;
     sqllock_status st =
-        try_once(c, l, &q, conn_of(c)->pooled ? TAKE_PLAIN : TAKE_UNQUEUED, &left);
+        try_once(c, l, &q, conn_of(c)->pooled ? TAKE_PLAIN : TAKE_UNQUEUED, NULL, &left);
     if (st != SQLLOCK_BUSY || wait_ms == 0)
         return st;
     if (sqllock__cancel_take(c))
