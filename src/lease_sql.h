@@ -48,12 +48,13 @@
     "  WHERE l.expires_at <= excluded.acquired_at"                                              \
     "  RETURNING l.token)"
 /* The first two columns of every acquire: the new token or NULL, and the
-   ms the holder still has. */
+   ms the holder still has (looked up only when the take failed: the
+   planner makes NOT EXISTS a one-time filter). */
 #define LEASE_PG_TAKEN(n2)                                                                      \
     " SELECT (SELECT token FROM got),"                                                          \
     "  (SELECT pg_catalog.ceil(extract(epoch FROM h.expires_at - t.now) * 1000)"                \
     "::pg_catalog.int8 FROM sqllock_lease h, t"                                                 \
-    "   WHERE h.name = pg_catalog.decode(" n2 ", 'hex'))"
+    "   WHERE h.name = pg_catalog.decode(" n2 ", 'hex') AND NOT EXISTS (SELECT 1 FROM got))"
 
 /* Takes the row when it is free or expired, by the server's clock; returns
    (new token or NULL, ms the holder still has). Order: n h p o t m n2. */
