@@ -189,6 +189,9 @@ static void t_session_settings(void)
     /* What the caller put in the connection string wins over ours: the
        session is ended, and the lock is reported lost, not held. */
     CHECK(idle_past_role_timeout(role, "-c idle_session_timeout=300") == SQLLOCK_LOST);
+    /* The other spellings the server accepts, read the same way. */
+    CHECK(idle_past_role_timeout(role, "-cstatement_timeout=0 --Idle-Session-Timeout=300") ==
+          SQLLOCK_LOST);
     snprintf(sql, sizeof(sql), "DROP ROLE \"%s\"", role);
     CHECK(t_exec(admin, sql));
     PQfinish(admin);
