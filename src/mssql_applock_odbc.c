@@ -136,7 +136,7 @@ static int call_proc(sqllock_client *c, int which, const sqllock_lock *l, SQLINT
         sqllock__odbc_reset(st);
         return -1;
     }
-    r = sqllock__odbc_execute(c, st, cancelable, &rp->canceled);
+    r = sqllock__odbc_execute(c, s, st, cancelable, &rp->canceled);
     rp->failed = !SQL_SUCCEEDED(r) && r != SQL_NO_DATA;
     if (rp->failed || r == SQL_SUCCESS_WITH_INFO)
         sqllock__odbc_diag_read(s, SQL_HANDLE_STMT, st, &rp->diag);

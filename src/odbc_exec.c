@@ -3,11 +3,11 @@
  * Statements over ODBC: preparing them once per connection, binding
  * parameters, reading diagnostics (masked) into statuses and messages, and
  * running a statement that may wait. A blocking SQLExecute cannot watch the
- * client's cancel pipe the way the libpq transport polls its socket, so a
- * waiting statement gets a watcher thread for the length of the call: it
- * polls the cancel pipe and calls SQLCancel() on the statement, again with
- * backoff until the statement returns, because a cancel that reaches the
- * server just before the statement starts waiting is dropped by it. The
+ * client's cancel pipe the way the libpq transport polls its socket, so the
+ * connection has a watcher thread: during a wait it polls the cancel pipe
+ * and calls SQLCancel() on the statement, again with backoff until the
+ * statement returns, because a cancel that reaches the server just before
+ * the statement starts waiting is dropped by it. The
  * watcher and a backend's sleep between polls (leases) wait in one place,
  * sqllock__odbc_wait.
  */
@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,75 +213,155 @@ enum odbc_wait sqllock__odbc_wait(sqllock_client *c, int fd, long long until_ms,
 }
 
 
-struct watch {
+/*
+ * One watcher thread per connection, started by its first cancelable wait
+ * and ended with the connection: creating and joining a thread per wait
+ * cost 86-130 us on the CI machine, most of an ODBC handoff. Between waits
+ * it does not watch the cancel pipe (a cancel then is the next wait's, as
+ * on every other path); it blocks every signal, so the application's
+ * handlers run on its own threads.
+ */
+struct odbc_watcher {
+    pthread_t th;
+    pthread_mutex_t mu; /* SQLCancel only while `active` runs */
+    int ctl[2];         /* written when a wait starts or ends, and to quit */
     sqllock_client *c;
-    SQLHSTMT st;
-    int stop[2];        /* written once the statement has returned */
-    pthread_mutex_t mu; /* SQLCancel only while the statement runs */
-    int done;
-    int canceled;
+    SQLHSTMT active; /* the waiting statement; NULL between waits */
+    unsigned wait;   /* counts waits: a cancel is for the wait it saw */
+    int canceled, quit;
 };
+
+static void poke(struct odbc_watcher *w)
+{
+    ssize_t n;
+    do
+        n = write(w->ctl[1], "w", 1);
+    while (n < 0 && errno == EINTR);
+}
 
 static void *watch_main(void *arg)
 {
-    struct watch *w = arg;
-    int sent = 0;
+    struct odbc_watcher *w = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    unsigned seen = 0;
+    int sent = 0, canceled = 0;
     long long next = 0;
     for (;;) {
-        /* Once canceled, only the stop pipe and the next re-send matter. */
-        enum odbc_wait r =
-            sqllock__odbc_wait(w->c, w->stop[0], w->canceled ? next : -1, !w->canceled);
-        if (r == ODBC_WAIT_FAILED || r == ODBC_WAIT_READABLE)
-            break;
-        if (r == ODBC_WAIT_CANCEL)
-            w->canceled = 1;
-        if (w->canceled && sqllock__now_ms() >= next) {
-            pthread_mutex_lock(&w->mu);
-            if (!w->done)
-                (void)SQLCancel(w->st);
-            pthread_mutex_unlock(&w->mu);
-            next = sqllock__now_ms() + sqllock__cancel_backoff_ms(sent++);
+        pthread_mutex_lock(&w->mu);
+        int active = w->active != NULL, quit = w->quit;
+        if (w->wait != seen) {
+            seen = w->wait;
+            sent = canceled = 0;
+            next = 0;
         }
+        pthread_mutex_unlock(&w->mu);
+        if (quit)
+            break;
+        /* Once canceled, only the next re-send and the control pipe matter. */
+        enum odbc_wait r = sqllock__odbc_wait(w->c, w->ctl[0], active && canceled ? next : -1,
+                                              active && !canceled);
+        if (r == ODBC_WAIT_READABLE) {
+            char buf[64];
+            (void)read(w->ctl[0], buf, sizeof(buf));
+            continue;
+        }
+        if (r == ODBC_WAIT_FAILED)
+            continue;
+        pthread_mutex_lock(&w->mu);
+        if (w->active && w->wait == seen) {
+            if (r == ODBC_WAIT_CANCEL)
+                canceled = w->canceled = 1;
+            if (canceled && sqllock__now_ms() >= next) {
+                (void)SQLCancel(w->active);
+                next = sqllock__now_ms() + sqllock__cancel_backoff_ms(sent++);
+            }
+        }
+        pthread_mutex_unlock(&w->mu);
     }
     return NULL;
 }
 
-SQLRETURN sqllock__odbc_execute(sqllock_client *c, SQLHSTMT st, int cancelable, int *canceled)
+/* The connection's watcher, started on first use; NULL if it cannot be
+   (the wait then works, only a cancel cannot end it). */
+static struct odbc_watcher *watcher(sqllock_client *c, struct odbc_state *s)
+{
+    struct odbc_watcher *w = s->watcher;
+    if (w || s->watcher_failed)
+        return w;
+    if (!(w = calloc(1, sizeof(*w))) || pipe(w->ctl) != 0) {
+        free(w);
+        s->watcher_failed = 1;
+        return NULL;
+    }
+    (void)fcntl(w->ctl[0], F_SETFL, O_NONBLOCK);
+    (void)fcntl(w->ctl[0], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(w->ctl[1], F_SETFD, FD_CLOEXEC);
+    w->c = c;
+    pthread_attr_t attr;
+    int ok = pthread_mutex_init(&w->mu, NULL) == 0;
+    if (ok && pthread_attr_init(&attr) == 0) {
+        (void)pthread_attr_setstacksize(&attr, 256 * 1024);
+        ok = pthread_create(&w->th, &attr, watch_main, w) == 0;
+        pthread_attr_destroy(&attr);
+        if (!ok)
+            pthread_mutex_destroy(&w->mu);
+    } else if (ok) {
+        pthread_mutex_destroy(&w->mu);
+        ok = 0;
+    }
+    if (!ok) {
+        close(w->ctl[0]);
+        close(w->ctl[1]);
+        free(w);
+        s->watcher_failed = 1;
+        return NULL;
+    }
+    return s->watcher = w;
+}
+
+SQLRETURN sqllock__odbc_execute(sqllock_client *c, struct odbc_state *s, SQLHSTMT st,
+                                int cancelable, int *canceled)
 {
     *canceled = 0;
-    if (!cancelable)
+    struct odbc_watcher *w = cancelable ? watcher(c, s) : NULL;
+    if (!w)
         return SQLExecute(st);
-    struct watch w = {.c = c, .st = st};
-    pthread_t th;
-    int started = 0;
-    if (pipe(w.stop) == 0) {
-        if (pthread_mutex_init(&w.mu, NULL) == 0) {
-            started = pthread_create(&th, NULL, watch_main, &w) == 0;
-            if (!started)
-                pthread_mutex_destroy(&w.mu);
-        }
-        if (!started) {
-            close(w.stop[0]);
-            close(w.stop[1]);
-        }
-    }
-    /* Without a watcher the wait still works; only a cancel cannot end it. */
+    pthread_mutex_lock(&w->mu);
+    w->active = st;
+    w->canceled = 0;
+    w->wait++;
+    pthread_mutex_unlock(&w->mu);
+    poke(w);
     SQLRETURN r = SQLExecute(st);
-    if (started) {
-        pthread_mutex_lock(&w.mu);
-        w.done = 1;
-        pthread_mutex_unlock(&w.mu);
-        ssize_t n;
-        do
-            n = write(w.stop[1], "s", 1);
-        while (n < 0 && errno == EINTR);
-        pthread_join(th, NULL);
-        pthread_mutex_destroy(&w.mu);
-        close(w.stop[0]);
-        close(w.stop[1]);
-        *canceled = w.canceled;
-    }
+    pthread_mutex_lock(&w->mu);
+    w->active = NULL;
+    *canceled = w->canceled;
+    pthread_mutex_unlock(&w->mu);
+    poke(w); /* stop watching the cancel pipe: a cancel now is the next wait's */
     return r;
+}
+
+/* Ends the watcher (driver: join it; in a child after fork() it does not
+   exist, and only our memory and descriptors are freed). */
+static void watcher_end(struct odbc_state *s, int driver)
+{
+    struct odbc_watcher *w = s->watcher;
+    if (!w)
+        return;
+    if (driver) {
+        pthread_mutex_lock(&w->mu);
+        w->quit = 1;
+        pthread_mutex_unlock(&w->mu);
+        poke(w);
+        pthread_join(w->th, NULL);
+        pthread_mutex_destroy(&w->mu);
+    }
+    close(w->ctl[0]);
+    close(w->ctl[1]);
+    free(w);
+    s->watcher = NULL;
 }
 
 /* What is ours alone, not the driver's. */
@@ -294,6 +375,7 @@ void sqllock__odbc_state_free(struct odbc_state *s)
 {
     if (!s)
         return;
+    watcher_end(s, 1);
     for (int i = 0; i < ODBC_STMT_MAX; i++)
         if (s->stmt[i])
             (void)SQLFreeHandle(SQL_HANDLE_STMT, s->stmt[i]);
@@ -317,8 +399,10 @@ void sqllock__odbc_state_free(struct odbc_state *s)
  */
 void sqllock__odbc_state_abandon(struct odbc_state *s)
 {
-    if (s)
-        free_own(s);
+    if (!s)
+        return;
+    watcher_end(s, 0);
+    free_own(s);
 }
 
 /*

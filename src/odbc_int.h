@@ -39,6 +39,8 @@ struct odbc_state {
     struct sqllock_secrets secrets; /* never shown */
     char dbms[64];                  /* SQL_DBMS_NAME */
     odbc_map_fn map;                /* the DBMS's codes; NULL: ODBC's only */
+    struct odbc_watcher *watcher;   /* turns sqllock_cancel into SQLCancel */
+    int watcher_failed;             /* no thread could be started: waits run without */
     SQLHSTMT stmt[ODBC_STMT_MAX];   /* prepared lazily, by index */
 };
 
@@ -67,11 +69,12 @@ sqllock_status sqllock__odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
 /* The prepared statement at index i, preparing sql on first use (sql NULL:
    a statement for SQLExecDirect); NULL with c's error set on failure. */
 SQLHSTMT sqllock__odbc_stmt(sqllock_client *c, struct odbc_state *s, int i, const char *sql);
-/* Runs the prepared statement. When cancelable, a watcher thread calls
-   SQLCancel on it (again, with backoff, until it returns) once
-   sqllock_cancel() is called; *canceled then says it was. The thread has
-   ended when this returns. */
-SQLRETURN sqllock__odbc_execute(sqllock_client *c, SQLHSTMT st, int cancelable, int *canceled);
+/* Runs the prepared statement. When cancelable, the connection's watcher
+   thread (started by the first such call, ended by _state_free) calls
+   SQLCancel on it, again with backoff until it returns, once
+   sqllock_cancel() is called; *canceled then says it was. */
+SQLRETURN sqllock__odbc_execute(sqllock_client *c, struct odbc_state *s, SQLHSTMT st,
+                                int cancelable, int *canceled);
 /* What sqllock__odbc_wait saw first. */
 enum odbc_wait {
     ODBC_WAIT_FAILED = -1,

@@ -142,7 +142,7 @@ static sqllock_status run(sqllock_client *c, int i, const struct arg *args, int 
         r = args[a].is_key ? sqllock__odbc_bind_i64(st, a + 1, &args[a].key, &ind[a])
                            : sqllock__odbc_bind_text(st, a + 1, args[a].text, &ind[a]);
     if (SQL_SUCCEEDED(r))
-        r = sqllock__odbc_execute(c, st, cancelable, canceled);
+        r = sqllock__odbc_execute(c, s, st, cancelable, canceled);
     if (SQL_SUCCEEDED(r) && nvals > 0) {
         r = SQLFetch(st);
         for (int v = 0; v < nvals && SQL_SUCCEEDED(r); v++) {
