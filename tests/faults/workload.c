@@ -143,6 +143,11 @@ static void one_round(struct wl *w, const char *name)
              (long long)(w->mode == WL_LEASE ? w->ttl_ms : 0),
              w->mode == WL_ADVISORY ? PQbackendPID(w->pc) : 0, w->reconnected);
     w->reconnected = 0;
+    /* The session the lock is asked of, read now: if the server ends it
+       just after the grant, PQbackendPID says 0 by the time acquire_ok is
+       written, and the checker could not cut the interval at that
+       session's session_gone (seen once in faults::chaos, seed 11629). */
+    int backend = w->mode == WL_ADVISORY ? PQbackendPID(w->pc) : 0;
     record(w, 0, HIST_ACQUIRE_INVOKE, name, -1, NULL, detail);
     t0 = hist_mono_ns();
     st = acquire(w, &l, name, &token);
@@ -168,7 +173,7 @@ static void one_round(struct wl *w, const char *name)
     if (w->mode == WL_LEASE)
         snprintf(detail, sizeof detail, "deadline_ns=%lld", (long long)deadline);
     else
-        snprintf(detail, sizeof detail, "backend=%d", PQbackendPID(w->pc));
+        snprintf(detail, sizeof detail, "backend=%d", backend);
     record(w, t1, HIST_ACQUIRE_OK, name, token, rc == 0 ? ts : NULL, detail);
     if (rc != 0) {
         abandon(w, l, name, token, NULL, rc > 0 ? "fence_refused_read" : "read_failed");
