@@ -233,7 +233,9 @@ static const char *const *mine_params(sqllock_client *c, const sqllock_lock *l, 
     return params;
 }
 
-/* A lease's queue key (decimal, and as pg_locks shows it) and channel. */
+/* A lease's queue key (decimal, and as pg_locks shows it) and channel;
+   all but the key are written only when a wait needs them (queue_names):
+   an uncontended acquire formats no more than it sends. */
 struct queue {
     char key[24], classid[12], objid[12];
     char channel[sizeof(LEASE_CHANNEL_PREFIX) + 16];
@@ -244,8 +246,12 @@ struct queue {
 
 static void queue_of(struct queue *q, const sqllock_lock *l)
 {
+    snprintf(q->key, sizeof(q->key), "%lld", (long long)(int64_t)LEASE_QUEUE_KEY(l->ident));
+}
+
+static void queue_names(struct queue *q, const sqllock_lock *l)
+{
     uint64_t k = LEASE_QUEUE_KEY(l->ident);
-    snprintf(q->key, sizeof(q->key), "%lld", (long long)(int64_t)k);
     snprintf(q->classid, sizeof(q->classid), "%llu", (unsigned long long)(k >> 32));
     snprintf(q->objid, sizeof(q->objid), "%llu", (unsigned long long)(k & 0xffffffffu));
     snprintf(q->payload, sizeof(q->payload), "%016llx", (unsigned long long)l->ident);
@@ -377,9 +383,10 @@ static sqllock_status wait_as_head(sqllock_client *c, sqllock_lock *l, const str
     }
 }
 
-static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, const struct queue *q,
+static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, struct queue *q,
                                      int64_t wait_ms)
 {
+    queue_names(q, l);
     long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : sqllock__now_ms() + wait_ms;
     /* Behind a pooler no session lock or LISTEN of ours lasts past the
        statement: poll (sqllock__pq_await_notify caps each sleep). */

@@ -277,13 +277,13 @@ static sqllock_status identify(sqllock_client *c, struct pq_state *s)
     sqllock_status st = sqllock__pqx_begin_one(&x, c, s);
     if (st != SQLLOCK_OK)
         return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "connect") : st;
-    /* Options too long to read here: apply none (a NULL array excludes all). */
     char chosen[1024];
-    int known = chosen_settings(PQoptions(s->conn), chosen, sizeof(chosen));
-    if (s->owned)
+    if (s->owned) {
+        /* Options too long to read here: apply none (a NULL array excludes all). */
+        int known = chosen_settings(PQoptions(s->conn), chosen, sizeof(chosen));
         sqllock__pqx_send_sql(&x, setup_sql, 2,
                               (const char *const[]){pid, known ? chosen : NULL});
-    else
+    } else
         sqllock__pqx_send_sql(&x, PG_SQL_IDENTIFY, 0, NULL);
     sqllock__pqx_read(&x, &r);
     sqllock__pqx_end(&x);
