@@ -59,6 +59,7 @@ typedef enum sqllock_status {
     SQLLOCK_CANCELED = 3,  /* the wait was ended by sqllock_cancel() */
     SQLLOCK_DEADLOCK = 4,  /* the server chose this wait as a deadlock victim */
     SQLLOCK_LOST = 5,      /* the lock is no longer held (session ended, ...) */
+    SQLLOCK_PENDING = 6,   /* non-blocking use: the operation is still in flight */
     SQLLOCK_EINVAL = -1,   /* bad argument: NULL, empty or overlong name, bad option */
     SQLLOCK_ECONNECT = -2, /* cannot reach the server, or the connection broke */
     SQLLOCK_ESERVER = -3,  /* the server reported an error (see sqllock_errcode) */
@@ -298,6 +299,79 @@ SQLLOCK_EXTERN const char *sqllock_lock_name(const sqllock_lock *l);
  * NULL gives 0.
  */
 SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
+
+/* ---- non-blocking use (event loops) ------------------------------------------ */
+
+/*
+ * For a program built around poll(), epoll, libuv or libevent: the same
+ * acquire, release and check, started and then driven by the loop, so that
+ * one thread can wait for many locks at once. The blocking calls above are
+ * loops over these same steps: an operation started here behaves exactly as
+ * its blocking call (the same waits, bounds, cancel and no-orphan rules).
+ *
+ * One operation is in flight per client at a time, as in libpq: a _start,
+ * or any blocking call, while one is in flight is SQLLOCK_ESTATE and
+ * changes nothing. A _start returns SQLLOCK_PENDING once the operation is
+ * under way, and its outcome always comes from sqllock_poll, even one that
+ * was known at once. Anything else a _start returns was decided before
+ * anything started, and nothing is in flight: an error (a bad argument,
+ * ESTATE, ENOTSUP), or LOST for a handle whose transaction had ended (freed
+ * then, as by sqllock_release).
+ *
+ * While an operation is in flight, wait until sqllock_socket(c) is ready
+ * for sqllock_events(c), or until sqllock_timeout_ms(c) has passed, and
+ * call sqllock_poll(): it returns SQLLOCK_PENDING while the operation goes
+ * on, and its outcome exactly once, which is what the blocking call would
+ * have returned (an acquire's lock in *out on OK; out may be NULL for a
+ * release or check). Ask for the socket, events and timeout again after
+ * every poll: they change as the operation goes (the socket may even be
+ * another one after a reconnect).
+ *
+ * sqllock_cancel(c) ends a pending acquire's wait: sqllock_timeout_ms is 0
+ * from then on until a poll has asked the server to cancel, and polls
+ * return PENDING until the server's answer, then CANCELED (or OK when the
+ * grant came first), with nothing of the wait left queued or held. A poll
+ * may spend one short connect to the server sending that cancel request.
+ *
+ * While nothing is in flight the socket is still worth watching for READ:
+ * when it becomes readable, sqllock_poll(NULL, c) reads what arrived and
+ * returns SQLLOCK_LOST when the server closed the session and the client
+ * held locks (every lock of the client is then lost: check and release say
+ * LOST), SQLLOCK_ECONNECT when it held none, else SQLLOCK_OK.
+ *
+ * Backends: pg-advisory over libpq, on connections of ours and attached
+ * ones. Over ODBC, and for leases (ttl_ms > 0), the _start calls are
+ * SQLLOCK_ENOTSUP. Nothing on this path sleeps or starts a thread.
+ * Threads: as every call on c, one thread at a time; sqllock_socket,
+ * sqllock_events and sqllock_timeout_ms read only c.
+ */
+#define SQLLOCK_EV_READ 1
+#define SQLLOCK_EV_WRITE 2
+
+/* As sqllock_acquire, sqllock_acquire_key, sqllock_release and
+   sqllock_check, started: SQLLOCK_PENDING, or the outcome at once. */
+SQLLOCK_EXTERN sqllock_status sqllock_acquire_start(sqllock_client *c, const char *name,
+                                                    const sqllock_acquire_opts *opts);
+SQLLOCK_EXTERN sqllock_status sqllock_acquire_key_start(sqllock_client *c, int64_t key,
+                                                        const sqllock_acquire_opts *opts);
+SQLLOCK_EXTERN sqllock_status sqllock_release_start(sqllock_lock *l);
+SQLLOCK_EXTERN sqllock_status sqllock_check_start(sqllock_lock *l);
+
+/* Advances the operation in flight on c, or (none in flight) reads what
+   the server sent. *out: an acquire's lock on OK, else NULL. c NULL, or
+   out NULL when an acquire ends: SQLLOCK_EINVAL (the acquire stays in
+   flight). */
+SQLLOCK_EXTERN sqllock_status sqllock_poll(sqllock_lock **out, sqllock_client *c);
+
+/* The socket to watch, -1 when there is none (no connection, or one that
+   cannot be watched: ODBC). */
+SQLLOCK_EXTERN int sqllock_socket(const sqllock_client *c);
+/* What to watch it for: SQLLOCK_EV_READ, | SQLLOCK_EV_WRITE while the
+   operation's statements are not all sent; 0 when there is no socket. */
+SQLLOCK_EXTERN int sqllock_events(const sqllock_client *c);
+/* Milliseconds after which to poll even if the socket stays quiet: 0 now,
+   -1 no limit. */
+SQLLOCK_EXTERN int64_t sqllock_timeout_ms(const sqllock_client *c);
 
 /* ---- execute with lock ---------------------------------------------------- */
 

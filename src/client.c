@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,30 @@ int sqllock__poll_ms(long long until_ms)
     return left <= 0 ? 0 : left > 60000 ? 60000 : (int)left;
 }
 
+enum sqllock_woke sqllock__wait(sqllock_client *c, const struct sqllock_wait *w)
+{
+    struct pollfd p[2] = {
+        {.fd = w->fd,
+         .events = (short)(((w->events & SQLLOCK_EV_READ) ? POLLIN : 0) |
+                           ((w->events & SQLLOCK_EV_WRITE) ? POLLOUT : 0))},
+        {.fd = sqllock__cancel_fd(c), .events = POLLIN},
+    };
+    for (;;) {
+        int timeout = sqllock__poll_ms(w->until_ms);
+        if (timeout == 0)
+            return SQLLOCK_WOKE_TIMEOUT;
+        int n = poll(p, w->cancelable ? 2 : 1, timeout);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return SQLLOCK_WOKE_FAILED;
+        if (w->cancelable && (p[1].revents & POLLIN))
+            return SQLLOCK_WOKE_CANCEL;
+        if (p[0].revents)
+            return SQLLOCK_WOKE_READY;
+    }
+}
+
 void sqllock__appname(char *buf, size_t n)
 {
     char host[32] = "";
@@ -82,6 +107,18 @@ sqllock_status sqllock__check_owner(sqllock_client *c, const char *what)
                          "server session it shares; process %ld (a child after fork()) may "
                          "only free it, which leaves that session alone",
                          what, c->owner_pid, self);
+}
+
+sqllock_status sqllock__check_usable(sqllock_client *c, const char *what)
+{
+    if (sqllock__check_owner(c, what) != SQLLOCK_OK)
+        return SQLLOCK_ESTATE;
+    if (c->op.kind != SQLLOCK_OP_NONE)
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "%s: another operation is in flight on this client "
+                             "(sqllock_poll it to its end first; one at a time, as in libpq)",
+                             what);
+    return SQLLOCK_OK;
 }
 
 sqllock_status sqllock__fail(sqllock_client *c, sqllock_status st, const char *fmt, ...)
@@ -193,6 +230,35 @@ void sqllock__client_disconnect(sqllock_client *c)
     end_backends(c, 0);
 }
 
+/*
+ * An operation still in flight when the client is freed. On a connection
+ * of ours closing the session ends it, and all it took; on a lent one it
+ * is run to its end first (a wait canceled), and what it took is released
+ * with the rest, so nothing outlives the client unknown.
+ */
+static void settle(sqllock_client *c)
+{
+    struct sqllock_op *op = &c->op;
+    if (op->kind == SQLLOCK_OP_NONE)
+        return;
+    sqllock_status st = op->outcome;
+    if (!c->owns_connection && !op->ended) {
+        sqllock_cancel(c);
+        st = sqllock__op_block(c, op);
+    } else if (!op->ended) {
+        st = SQLLOCK_ECONNECT;
+    }
+    if (op->kind == SQLLOCK_OP_ACQUIRE && st == SQLLOCK_OK) {
+        sqllock__held_add(&c->held, op->lock);
+    } else if (op->kind == SQLLOCK_OP_ACQUIRE) {
+        free(op->lock);
+    } else if (op->kind == SQLLOCK_OP_RELEASE && st != SQLLOCK_ESTATE) {
+        sqllock__held_remove(&c->held, op->lock);
+        free(op->lock);
+    }
+    op->kind = SQLLOCK_OP_NONE;
+}
+
 void sqllock_client_free(sqllock_client *c)
 {
     if (!c)
@@ -202,6 +268,7 @@ void sqllock_client_free(sqllock_client *c)
            released, and the connection is not closed on the server. */
         end_backends(c, 1);
     } else if (c->be) {
+        settle(c);
         for (sqllock_lock *l = c->held.all; l; l = l->next) {
             /* On our own connection the server releases session locks when
                the session closes; on a borrowed one we must unlock what we

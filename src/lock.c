@@ -143,18 +143,14 @@ static sqllock_status refuse_or_forget(sqllock_client *c, sqllock_lock *e)
                          e->name_len ? "\")" : "");
 }
 
-static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char *name,
-                              int is_key, int64_t key, int space,
-                              const sqllock_acquire_opts *opts)
+sqllock_status sqllock__acquire_prepare(sqllock_lock **lp, sqllock_client *c, const char *name,
+                                        int is_key, int64_t key, int space,
+                                        const sqllock_acquire_opts *opts, int nonblocking)
 {
     static const sqllock_acquire_opts defaults = SQLLOCK_ACQUIRE_OPTS_INIT;
-    if (!out)
-        return c ? sqllock__fail(c, SQLLOCK_EINVAL, "acquire: out is NULL") : SQLLOCK_EINVAL;
-    *out = NULL;
-    if (!c)
-        return SQLLOCK_EINVAL;
+    *lp = NULL;
     clear_error(c);
-    if (sqllock__check_owner(c, "acquire") != SQLLOCK_OK)
+    if (sqllock__check_usable(c, "acquire") != SQLLOCK_OK)
         return c->last_status;
     if (!c->be)
         return sqllock__fail(c, SQLLOCK_ESTATE,
@@ -168,6 +164,11 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     const struct sqllock_backend *be = route(c, opts, is_key);
     if (!be)
         return c->last_status;
+    if (nonblocking && !be->step)
+        return sqllock__fail(c, SQLLOCK_ENOTSUP,
+                             "acquire: %s%s locks cannot be taken without blocking on this "
+                             "connection (only pg-advisory over libpq can)",
+                             be->name, opts->ttl_ms > 0 ? " (ttl_ms > 0)" : "");
 
     size_t len = 0;
     uint64_t ident;
@@ -215,7 +216,13 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
 
     l->ttl_ms = opts->ttl_ms;
     l->ttl_min_ms = opts->ttl_min_ms;
-    st = be->acquire(c, l, opts->wait_ms);
+    *lp = l;
+    return SQLLOCK_OK;
+}
+
+sqllock_status sqllock__acquire_end(sqllock_client *c, sqllock_lock *l, sqllock_status st,
+                                    sqllock_lock **out)
+{
     if (st != SQLLOCK_OK) {
         free(l);
         return done(c, st);
@@ -223,6 +230,22 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     sqllock__held_add(&c->held, l);
     *out = l;
     return done(c, SQLLOCK_OK);
+}
+
+static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char *name,
+                              int is_key, int64_t key, int space,
+                              const sqllock_acquire_opts *opts)
+{
+    if (!out)
+        return c ? sqllock__fail(c, SQLLOCK_EINVAL, "acquire: out is NULL") : SQLLOCK_EINVAL;
+    *out = NULL;
+    if (!c)
+        return SQLLOCK_EINVAL;
+    sqllock_lock *l;
+    sqllock_status st = sqllock__acquire_prepare(&l, c, name, is_key, key, space, opts, 0);
+    if (st != SQLLOCK_OK)
+        return st;
+    return sqllock__acquire_end(c, l, l->be->acquire(c, l, opts ? opts->wait_ms : 0), out);
 }
 
 sqllock_status sqllock_acquire(sqllock_lock **out, sqllock_client *c, const char *name,
@@ -244,48 +267,57 @@ sqllock_status sqllock_acquire_key_pair(sqllock_lock **out, sqllock_client *c, i
     return acquire(out, c, NULL, 1, (int64_t)bits, SQLLOCK_SPACE_PAIR, opts);
 }
 
-sqllock_status sqllock_release(sqllock_lock *l)
+sqllock_status sqllock__release_end(sqllock_lock *l, sqllock_status st)
 {
-    if (!l)
-        return SQLLOCK_EINVAL;
     sqllock_client *c = l->client;
-    clear_error(c);
-    if (sqllock__check_owner(c, "release") != SQLLOCK_OK)
-        return c->last_status;
-    sqllock_status st = SQLLOCK_LOST;
-    if (l->kind == SQLLOCK_ENTRY_ENDED) {
-        sqllock__fail(c, SQLLOCK_LOST,
-                      "release: the transaction that held the lock had "
-                      "already ended");
-    } else {
-        st = l->be->release(c, l);
-        if (st == SQLLOCK_ESTATE)
-            return done(c, st);
-        if (st == SQLLOCK_OK && l->scope == SQLLOCK_TRANSACTION) {
-            /* The server keeps it until the transaction ends; so must the set,
-               or a second acquire in this transaction would be re-entrant. */
-            sqllock__held_retire(&c->held, l);
-            return done(c, st);
-        }
+    if (st == SQLLOCK_ESTATE)
+        return done(c, st);
+    if (st == SQLLOCK_OK && l->scope == SQLLOCK_TRANSACTION) {
+        /* The server keeps it until the transaction ends; so must the set,
+           or a second acquire in this transaction would be re-entrant. */
+        sqllock__held_retire(&c->held, l);
+        return done(c, st);
     }
     sqllock__held_remove(&c->held, l);
     free(l);
     return done(c, st);
 }
 
-sqllock_status sqllock_check(sqllock_lock *l)
+sqllock_status sqllock__handle_prepare(sqllock_lock *l, enum sqllock_op_kind kind)
+{
+    const char *what = kind == SQLLOCK_OP_RELEASE ? "release" : "check";
+    sqllock_client *c = l->client;
+    clear_error(c);
+    if (sqllock__check_usable(c, what) != SQLLOCK_OK)
+        return c->last_status;
+    if (l->kind != SQLLOCK_ENTRY_ENDED)
+        return SQLLOCK_OK;
+    sqllock__fail(c, SQLLOCK_LOST, "%s: the transaction that held the lock had already ended",
+                  what);
+    return kind == SQLLOCK_OP_RELEASE ? sqllock__release_end(l, SQLLOCK_LOST) : SQLLOCK_LOST;
+}
+
+/* A release or check of l, blocking. */
+static sqllock_status on_handle(sqllock_lock *l, enum sqllock_op_kind kind)
 {
     if (!l)
         return SQLLOCK_EINVAL;
-    sqllock_client *c = l->client;
-    clear_error(c);
-    if (sqllock__check_owner(c, "check") != SQLLOCK_OK)
-        return c->last_status;
-    if (l->kind == SQLLOCK_ENTRY_ENDED)
-        return sqllock__fail(c, SQLLOCK_LOST,
-                             "check: the transaction that held the lock "
-                             "has ended");
-    return done(c, l->be->check(c, l));
+    sqllock_status st = sqllock__handle_prepare(l, kind);
+    if (st != SQLLOCK_OK)
+        return st;
+    if (kind == SQLLOCK_OP_RELEASE)
+        return sqllock__release_end(l, l->be->release(l->client, l));
+    return done(l->client, l->be->check(l->client, l));
+}
+
+sqllock_status sqllock_release(sqllock_lock *l)
+{
+    return on_handle(l, SQLLOCK_OP_RELEASE);
+}
+
+sqllock_status sqllock_check(sqllock_lock *l)
+{
+    return on_handle(l, SQLLOCK_OP_CHECK);
 }
 
 sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms)
@@ -294,7 +326,7 @@ sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms)
         return SQLLOCK_EINVAL;
     sqllock_client *c = l->client;
     clear_error(c);
-    if (sqllock__check_owner(c, "extend") != SQLLOCK_OK)
+    if (sqllock__check_usable(c, "extend") != SQLLOCK_OK)
         return c->last_status;
     if (!l->be->extend)
         return sqllock__fail(c, SQLLOCK_ENOTSUP,

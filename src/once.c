@@ -40,7 +40,7 @@ static sqllock_status check_name(sqllock_client *c, const char *name, size_t *le
 static const struct sqllock_backend *marker_backend(sqllock_client *c, const char *what)
 {
     sqllock__err_clear(c);
-    if (sqllock__check_owner(c, what) != SQLLOCK_OK)
+    if (sqllock__check_usable(c, what) != SQLLOCK_OK)
         return NULL;
     if (!c->be) {
         sqllock__fail(c, SQLLOCK_ESTATE, "%s: the client is not connected", what);

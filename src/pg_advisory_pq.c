@@ -150,51 +150,88 @@ static uint64_t pg_ident(const char *name, size_t len)
     return sqllock__hashtext64((const unsigned char *)name, len);
 }
 
-/* One statement, one row, the first column: 1 for 't', 0 for 'f'. */
-static sqllock_status run_bool(sqllock_client *c, int stmt, int n, const char *const *params,
-                               int *result, const char *what)
+/* What a pending operation keeps between steps, in the client's op space:
+   everything a stage needs when it resumes. */
+struct pg_op {
+    struct pqx x;
+    struct pqx_step r[5];
+    struct keytext k;
+    char timeout[32];
+    /* The one-statement exchange in progress (bool_begin, bool_step). */
+    int stmt, nparams, begun, stale_retried, got;
+    const char *params[5];
+    const char *what;
+    sqllock_status st;
+    /* After a failed wait: the failure the caller will see once the
+       savepoint and any raced grant are undone, and its message. */
+    int tries;
+    struct sqllock_err failure;
+};
+_Static_assert(sizeof(struct pg_op) <= SQLLOCK_OP_SPACE, "raise SQLLOCK_OP_SPACE");
+
+/* The stages of an operation: each resumes where the last step stopped. */
+enum {
+    P_START,
+    P_TRY,      /* wait_ms 0: the try's statement */
+    P_IDLE,     /* waiting in an idle session: one pipeline */
+    P_TXN_HEAD, /* waiting in a transaction: until the settings are captured */
+    P_TXN_TAIL, /* ... the rest of that pipeline */
+    P_UNDO,     /* rolling back to our savepoint after a failed wait */
+    P_ORPHAN,   /* unlocking a grant that raced the failure */
+    P_RELEASE,
+    P_CHECK,
+};
+
+/* A stage's verdict "go on with the stage just set", beside PENDING and
+   the outcomes. */
+#define AGAIN ((sqllock_status)100)
+
+/* Makes the next one-statement exchange stmt(p->params[0..n)). */
+static void bool_begin(struct pg_op *p, int stmt, int n, const char *what)
 {
-    struct pq_state *s = state(c);
-    for (int attempt = 0;; attempt++) {
-        struct pqx x;
-        struct pqx_step r;
-        sqllock_status st = sqllock__pqx_begin_one(&x, c, s);
-        if (st != SQLLOCK_OK)
-            return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, what) : st;
-        send(&x, stmt, n, params);
-        sqllock__pqx_sync(&x);
-        sqllock__pqx_read(&x, &r);
-        sqllock__pqx_end(&x);
-        if (r.ok == 1 && !x.failed) {
-            *result = r.value[0][0] == 't';
-            return SQLLOCK_OK;
-        }
-        /* Re-prepare only where the failure cannot have aborted the
-           caller's transaction; inside one, that is the caller's to end. */
-        if (attempt == 0 && sqllock__pqx_stale(&x) && sqllock__pq_txn(s) == PQTRANS_IDLE &&
-            sqllock__pq_prepare_all(c, s) == SQLLOCK_OK)
-            continue;
-        return sqllock__pqx_fail(&x, what);
-    }
+    p->stmt = stmt;
+    p->nparams = n;
+    p->what = what;
+    p->begun = 0;
+    p->stale_retried = 0;
 }
 
 /*
- * After a failed session-scoped wait: unlock the key if the server granted
- * it anyway. Tried a few times because a cancel we sent during the wait may
- * still land on this statement.
+ * Steps the one-statement exchange: 0 while it waits; 1 once it has ended,
+ * with p->st and (OK) p->got, whether the first column was 't'. A statement
+ * the session lost (DISCARD ALL) is prepared again and sent once more, but
+ * only where the failure cannot have aborted the caller's transaction;
+ * inside one, that is the caller's to end.
  */
-static sqllock_status unlock_orphan(sqllock_client *c, const struct keytext *k)
+static int bool_step(sqllock_client *c, struct pg_op *p)
 {
-    const char *params[5] = {k->classid, k->objid, k->mode, k->key, k->key2};
-    int stmt = k->base ? S_PAIR_CLEANUP : S_CLEANUP;
-    sqllock_status st = SQLLOCK_OK;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        int ignored;
-        st = run_bool(c, stmt, 3 + k->nkeys, params, &ignored, "acquire (cleanup)");
-        if (st == SQLLOCK_OK || st == SQLLOCK_ECONNECT)
-            return SQLLOCK_OK; /* a dead session holds nothing */
+    struct pq_state *s = state(c);
+    for (;;) {
+        if (!p->begun) {
+            sqllock_status st = sqllock__pqx_begin_one(&p->x, c, s);
+            if (st != SQLLOCK_OK) {
+                p->st = st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&p->x, p->what) : st;
+                return 1;
+            }
+            sqllock__pqx_nonblocking(&p->x);
+            send(&p->x, p->stmt, p->nparams, p->params);
+            sqllock__pqx_sync(&p->x);
+            p->begun = 1;
+        }
+        if (!sqllock__pqx_collect(&p->x, p->r, 1) || !sqllock__pqx_finish(&p->x))
+            return 0;
+        p->begun = 0;
+        if (p->r[0].ok == 1 && !p->x.failed) {
+            p->got = p->r[0].value[0][0] == 't';
+            p->st = SQLLOCK_OK;
+            return 1;
+        }
+        if (!p->stale_retried++ && sqllock__pqx_stale(&p->x) &&
+            sqllock__pq_txn(s) == PQTRANS_IDLE && sqllock__pq_prepare_all(c, s) == SQLLOCK_OK)
+            continue;
+        p->st = sqllock__pqx_fail(&p->x, p->what);
+        return 1;
     }
-    return st;
 }
 
 static void format_timeout(char *buf, size_t n, int64_t wait_ms)
@@ -205,129 +242,103 @@ static void format_timeout(char *buf, size_t n, int64_t wait_ms)
         snprintf(buf, n, "%lldms", (long long)wait_ms);
 }
 
-static sqllock_status try_lock(sqllock_client *c, sqllock_lock *l, const struct keytext *k)
+/* Begins a pipeline of the operation (cancelable: it waits): AGAIN, or
+   why it cannot be sent. */
+static sqllock_status begin(sqllock_client *c, struct pg_op *p, int cancelable)
 {
-    const char *params[2] = {k->key, k->key2};
-    int got;
-    sqllock_status st =
-        run_bool(c, k->base + S_TRY + 2 * l->scope + l->mode, k->nkeys, params, &got, "acquire");
+    sqllock_status st = sqllock__pqx_begin(&p->x, c, state(c), cancelable);
     if (st != SQLLOCK_OK)
+        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&p->x, "acquire") : st;
+    sqllock__pqx_nonblocking(&p->x);
+    return AGAIN;
+}
+
+/* Waiting in an idle session: the pipeline is its own implicit
+   transaction, which ends with its settings at the Sync. */
+static sqllock_status idle_send(sqllock_client *c, sqllock_lock *l, struct pg_op *p)
+{
+    struct pqx *x = &p->x;
+    sqllock_status st = begin(c, p, 1);
+    if (st != AGAIN)
         return st;
-    if (!got)
-        return sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lock is held by another session");
-    return SQLLOCK_OK;
-}
-
-/* Waiting in an idle session: the pipeline is its own implicit transaction. */
-static sqllock_status wait_idle(sqllock_client *c, sqllock_lock *l, const struct keytext *k,
-                                const char *timeout)
-{
-    struct pq_state *s = state(c);
-    for (int attempt = 0;; attempt++) {
-        struct pqx x;
-        struct pqx_step set, lock;
-        sqllock_status st = sqllock__pqx_begin(&x, c, s, 1);
-        if (st != SQLLOCK_OK)
-            return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
-        send(&x, S_SET, 1, &timeout);
-        send(&x, k->base + S_LOCK + l->mode, k->nkeys, (const char *const[]){k->key, k->key2});
-        sqllock__pqx_sync(&x);
-        sqllock__pqx_read(&x, &set);
-        sqllock__pqx_read(&x, &lock);
-        sqllock__pqx_end(&x);
-        if (lock.ok == 1 && !x.failed)
-            return SQLLOCK_OK;
-        if (attempt == 0 && sqllock__pqx_stale(&x) &&
-            sqllock__pq_prepare_all(c, s) == SQLLOCK_OK)
-            continue;
-        st = sqllock__pqx_fail(&x, "acquire");
-        if (x.broken)
-            return st;
-        sqllock_status cleanup = unlock_orphan(c, k);
-        return cleanup == SQLLOCK_OK ? st : cleanup;
-    }
-}
-
-/* Rolls the caller's transaction back to our savepoint after a failure. */
-static sqllock_status undo_savepoint(sqllock_client *c)
-{
-    struct pqx x;
-    struct pqx_step a, b;
-    sqllock_status st = SQLLOCK_OK;
-    for (int attempt = 0; attempt < 3; attempt++) {
-        st = sqllock__pqx_begin(&x, c, state(c), 0);
-        if (st != SQLLOCK_OK)
-            return st;
-        send(&x, S_ROLLBACK_TO, 0, NULL);
-        send(&x, S_RELEASE_SP, 0, NULL);
-        sqllock__pqx_sync(&x);
-        sqllock__pqx_read(&x, &a);
-        sqllock__pqx_read(&x, &b);
-        sqllock__pqx_end(&x);
-        if (!x.failed)
-            return SQLLOCK_OK;
-        if (x.broken)
-            return SQLLOCK_ECONNECT;
-    }
-    return SQLLOCK_ESERVER;
+    const char *tp = p->timeout;
+    send(x, S_SET, 1, &tp);
+    send(x, p->k.base + S_LOCK + l->mode, p->k.nkeys, p->params);
+    sqllock__pqx_sync(x);
+    return AGAIN;
 }
 
 /*
  * Waiting inside the caller's transaction. The settings are captured and
  * restored rather than rolled back, because rolling back to the savepoint
  * would also release a transaction-scoped lock. The restore is queued only
- * once the captured values are known, behind the waiting statement.
+ * once the captured values are known (P_TXN_HEAD), behind the waiting
+ * statement.
  */
-static sqllock_status wait_in_txn(sqllock_client *c, sqllock_lock *l, const struct keytext *k,
-                                  const char *timeout)
+static sqllock_status txn_send(sqllock_client *c, sqllock_lock *l, struct pg_op *p)
 {
-    struct pq_state *s = state(c);
-    struct pqx x;
-    struct pqx_step sp, cap, lock, restore, rel;
-    sqllock_status st = sqllock__pqx_begin(&x, c, s, 1);
-    if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
-    send(&x, S_SAVEPOINT, 0, NULL);
-    send(&x, S_CAPTURE, 1, &timeout);
-    sqllock__pqx_flush_request(&x);
-    send(&x, k->base + S_LOCK + 2 * l->scope + l->mode, k->nkeys,
-         (const char *const[]){k->key, k->key2});
-    sqllock__pqx_read(&x, &sp);
-    sqllock__pqx_read(&x, &cap);
-    if (cap.ok == 1) {
-        send(&x, S_RESTORE, 2, (const char *const[]){cap.value[0], cap.value[1]});
-        send(&x, S_RELEASE_SP, 0, NULL);
-    }
-    sqllock__pqx_sync(&x);
-    sqllock__pqx_read(&x, &lock);
-    if (cap.ok == 1) {
-        sqllock__pqx_read(&x, &restore);
-        sqllock__pqx_read(&x, &rel);
-    }
-    sqllock__pqx_end(&x);
-    if (!x.failed)
-        return SQLLOCK_OK;
-
-    st = sqllock__pqx_fail(&x, "acquire");
-    if (x.broken || sp.ok != 1)
-        return st; /* no savepoint of ours to return to */
-    sqllock_status undo = undo_savepoint(c);
-    if (undo != SQLLOCK_OK)
-        return sqllock__fail(c, undo,
-                             "acquire: the wait failed (%s) and the transaction "
-                             "could not be rolled back to its savepoint",
-                             sqllock_status_str(st));
-    if (l->scope == SQLLOCK_SESSION) {
-        sqllock_status cleanup = unlock_orphan(c, k);
-        if (cleanup != SQLLOCK_OK)
-            return cleanup;
-    }
-    return st;
+    struct pqx *x = &p->x;
+    sqllock_status st = begin(c, p, 1);
+    if (st != AGAIN)
+        return st;
+    const char *tp = p->timeout;
+    send(x, S_SAVEPOINT, 0, NULL);
+    send(x, S_CAPTURE, 1, &tp);
+    sqllock__pqx_flush_request(x);
+    send(x, p->k.base + S_LOCK + 2 * l->scope + l->mode, p->k.nkeys, p->params);
+    return AGAIN;
 }
 
-static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
+static sqllock_status undo_failed(sqllock_client *c, struct pg_op *p, sqllock_status st)
+{
+    return sqllock__fail(c, st,
+                         "acquire: the wait failed (%s) and the transaction "
+                         "could not be rolled back to its savepoint",
+                         sqllock_status_str(p->failure.status));
+}
+
+/* Rolls the caller's transaction back to our savepoint (P_UNDO). */
+static sqllock_status undo_send(sqllock_client *c, struct sqllock_op *op, struct pg_op *p)
+{
+    sqllock_status st = begin(c, p, 0);
+    if (st != AGAIN)
+        return undo_failed(c, p, st);
+    send(&p->x, S_ROLLBACK_TO, 0, NULL);
+    send(&p->x, S_RELEASE_SP, 0, NULL);
+    sqllock__pqx_sync(&p->x);
+    op->stage = P_UNDO;
+    return AGAIN;
+}
+
+/*
+ * After a failed session-scoped wait: unlock the key if the server granted
+ * it anyway. Tried a few times because a cancel we sent during the wait may
+ * still land on this statement.
+ */
+static sqllock_status orphan_begin(struct sqllock_op *op, struct pg_op *p)
+{
+    struct keytext *k = &p->k;
+    p->params[0] = k->classid;
+    p->params[1] = k->objid;
+    p->params[2] = k->mode;
+    p->params[3] = k->key;
+    p->params[4] = k->key2;
+    bool_begin(p, k->base ? S_PAIR_CLEANUP : S_CLEANUP, 3 + k->nkeys, "acquire (cleanup)");
+    op->stage = P_ORPHAN;
+    return AGAIN;
+}
+
+/* The wait failed with st (its message on c): remembered while we clean up. */
+static void failed(sqllock_client *c, struct pg_op *p)
+{
+    sqllock__err_save(c, &p->failure);
+    p->tries = 0;
+}
+
+static sqllock_status start_acquire(sqllock_client *c, struct sqllock_op *op, struct pg_op *p)
 {
     struct pq_state *s = state(c);
+    sqllock_lock *l = op->lock;
     int txn = sqllock__pq_txn(s);
     if (!sqllock__pq_connected(s))
         return sqllock__fail(c, SQLLOCK_ECONNECT,
@@ -352,18 +363,24 @@ static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
                              "the one libpq was given), so a session lock could be left on, "
                              "or lost with, a server session other clients share; take a "
                              "transaction-scoped lock, or connect to PostgreSQL directly");
-    struct keytext k;
-    keytext(&k, l);
-    if (wait_ms == 0)
-        return try_lock(c, l, &k);
-    char timeout[32];
-    format_timeout(timeout, sizeof(timeout), wait_ms);
-    return txn == PQTRANS_IDLE ? wait_idle(c, l, &k, timeout) : wait_in_txn(c, l, &k, timeout);
+    keytext(&p->k, l);
+    p->params[0] = p->k.key;
+    p->params[1] = p->k.key2;
+    p->stale_retried = 0;
+    if (op->wait_ms == 0) {
+        bool_begin(p, p->k.base + S_TRY + 2 * l->scope + l->mode, p->k.nkeys, "acquire");
+        op->stage = P_TRY;
+        return AGAIN;
+    }
+    format_timeout(p->timeout, sizeof(p->timeout), op->wait_ms);
+    op->stage = txn == PQTRANS_IDLE ? P_IDLE : P_TXN_HEAD;
+    return txn == PQTRANS_IDLE ? idle_send(c, l, p) : txn_send(c, l, p);
 }
 
-static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
+static sqllock_status start_release(sqllock_client *c, struct sqllock_op *op, struct pg_op *p)
 {
     struct pq_state *s = state(c);
+    sqllock_lock *l = op->lock;
     if (!sqllock__pq_connected(s))
         return sqllock__fail(c, SQLLOCK_LOST,
                              "release: the connection was lost, and the "
@@ -381,25 +398,28 @@ static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
                              "release: the connection's transaction has "
                              "failed, so nothing can be sent; ROLLBACK, then release again "
                              "(the lock is still held)");
-    struct keytext k;
-    keytext(&k, l);
-    int was_held;
-    sqllock_status st = run_bool(c, k.base + S_UNLOCK + l->mode, k.nkeys,
-                                 (const char *const[]){k.key, k.key2}, &was_held, "release");
-    if (st == SQLLOCK_ECONNECT)
-        return sqllock__fail(c, SQLLOCK_LOST,
-                             "release: the connection was lost, and the "
-                             "lock with it");
-    if (st == SQLLOCK_OK && !was_held)
-        return sqllock__fail(c, SQLLOCK_LOST,
-                             "release: the server says this session no "
-                             "longer held the lock");
-    return st;
+    keytext(&p->k, l);
+    p->params[0] = p->k.key;
+    p->params[1] = p->k.key2;
+    bool_begin(p, p->k.base + S_UNLOCK + l->mode, p->k.nkeys, "release");
+    op->stage = P_RELEASE;
+    return AGAIN;
 }
 
-static sqllock_status pg_check(sqllock_client *c, sqllock_lock *l)
+/* The session's view of a lock: classid, objid and mode (NULL: either). */
+static void held_params(struct pg_op *p, const sqllock_lock *l, int any_mode)
+{
+    keytext(&p->k, l);
+    p->params[0] = p->k.classid;
+    p->params[1] = p->k.objid;
+    p->params[2] = any_mode ? NULL : p->k.mode;
+    bool_begin(p, p->k.base ? S_PAIR_HELD : S_HELD, 3, "check");
+}
+
+static sqllock_status start_check(sqllock_client *c, struct sqllock_op *op, struct pg_op *p)
 {
     struct pq_state *s = state(c);
+    sqllock_lock *l = op->lock;
     if (!sqllock__pq_connected(s))
         return sqllock__fail(c, SQLLOCK_LOST,
                              "check: the connection was lost, and the lock "
@@ -413,19 +433,129 @@ static sqllock_status pg_check(sqllock_client *c, sqllock_lock *l)
         return sqllock__fail(c, SQLLOCK_ESTATE,
                              "check: the connection's transaction has "
                              "failed, so nothing can be sent until it ends");
-    struct keytext k;
-    keytext(&k, l);
-    int held;
-    sqllock_status st =
-        run_bool(c, k.base ? S_PAIR_HELD : S_HELD, 3,
-                 (const char *const[]){k.classid, k.objid, k.mode}, &held, "check");
-    if (st == SQLLOCK_ECONNECT)
-        return sqllock__fail(c, SQLLOCK_LOST,
-                             "check: the connection was lost, and the lock "
-                             "with it");
-    if (st == SQLLOCK_OK && !held)
-        return sqllock__fail(c, SQLLOCK_LOST, "check: the session no longer holds the lock");
+    held_params(p, l, 0);
+    op->stage = P_CHECK;
+    return AGAIN;
+}
+
+/* One stage of op: AGAIN when it set the next, PENDING, or the outcome. */
+static sqllock_status stage(sqllock_client *c, struct sqllock_op *op, struct pg_op *p)
+{
+    sqllock_lock *l = op->lock;
+    struct pqx *x = &p->x;
+    sqllock_status st;
+    switch (op->stage) {
+    case P_START:
+        return op->kind == SQLLOCK_OP_ACQUIRE   ? start_acquire(c, op, p)
+               : op->kind == SQLLOCK_OP_RELEASE ? start_release(c, op, p)
+                                                : start_check(c, op, p);
+    case P_TRY:
+        if (!bool_step(c, p))
+            return SQLLOCK_PENDING;
+        if (p->st != SQLLOCK_OK || p->got)
+            return p->st;
+        return sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lock is held by another session");
+    case P_IDLE:
+        if (!sqllock__pqx_collect(x, p->r, 2) || !sqllock__pqx_finish(x))
+            return SQLLOCK_PENDING;
+        if (p->r[1].ok == 1 && !x->failed)
+            return SQLLOCK_OK;
+        if (!p->stale_retried++ && sqllock__pqx_stale(x) &&
+            sqllock__pq_prepare_all(c, state(c)) == SQLLOCK_OK)
+            return idle_send(c, l, p);
+        st = sqllock__pqx_fail(x, "acquire");
+        if (x->broken)
+            return st;
+        failed(c, p);
+        return orphan_begin(op, p);
+    case P_TXN_HEAD:
+        if (!sqllock__pqx_collect(x, p->r, 2))
+            return SQLLOCK_PENDING;
+        if (p->r[1].ok == 1) {
+            send(x, S_RESTORE, 2, (const char *const[]){p->r[1].value[0], p->r[1].value[1]});
+            send(x, S_RELEASE_SP, 0, NULL);
+        }
+        sqllock__pqx_sync(x);
+        op->stage = P_TXN_TAIL;
+        return AGAIN;
+    case P_TXN_TAIL:
+        if (!sqllock__pqx_collect(x, p->r, p->r[1].ok == 1 ? 5 : 3) || !sqllock__pqx_finish(x))
+            return SQLLOCK_PENDING;
+        if (!x->failed)
+            return SQLLOCK_OK;
+        st = sqllock__pqx_fail(x, "acquire");
+        if (x->broken || p->r[0].ok != 1)
+            return st; /* no savepoint of ours to return to */
+        failed(c, p);
+        return undo_send(c, op, p);
+    case P_UNDO:
+        if (!sqllock__pqx_collect(x, p->r, 2) || !sqllock__pqx_finish(x))
+            return SQLLOCK_PENDING;
+        if (!x->failed) {
+            if (l->scope == SQLLOCK_SESSION)
+                return orphan_begin(op, p);
+            return sqllock__err_restore(c, &p->failure);
+        }
+        if (!x->broken && ++p->tries < 3)
+            return undo_send(c, op, p);
+        return undo_failed(c, p, x->broken ? SQLLOCK_ECONNECT : SQLLOCK_ESERVER);
+    case P_ORPHAN:
+        if (!bool_step(c, p))
+            return SQLLOCK_PENDING;
+        /* A dead session holds nothing. */
+        if (p->st == SQLLOCK_OK || p->st == SQLLOCK_ECONNECT)
+            return sqllock__err_restore(c, &p->failure);
+        if (++p->tries < 3)
+            return orphan_begin(op, p);
+        return p->st;
+    case P_RELEASE:
+    case P_CHECK:
+        if (!bool_step(c, p))
+            return SQLLOCK_PENDING;
+        if (p->st == SQLLOCK_ECONNECT)
+            return sqllock__fail(c, SQLLOCK_LOST,
+                                 "%s: the connection was lost, and the lock with it", p->what);
+        if (p->st == SQLLOCK_OK && !p->got)
+            return sqllock__fail(c, SQLLOCK_LOST,
+                                 "%s: the server says this session no longer holds the lock",
+                                 p->what);
+        return p->st;
+    }
+    return sqllock__fail(c, SQLLOCK_ESTATE, "internal: unknown stage %d", op->stage);
+}
+
+static sqllock_status pg_step(sqllock_client *c, struct sqllock_op *op)
+{
+    struct pg_op *p = (struct pg_op *)(void *)op->space.bytes;
+    sqllock_status st;
+    while ((st = stage(c, op, p)) == AGAIN)
+        ;
+    if (st == SQLLOCK_PENDING)
+        op->wait = p->x.wait;
     return st;
+}
+
+/* The blocking calls: the same operation, stepped to its end here. */
+static sqllock_status block(sqllock_client *c, enum sqllock_op_kind kind, sqllock_lock *l,
+                            int64_t wait_ms)
+{
+    sqllock__op_begin(&c->op, l->be, kind, l, wait_ms);
+    return sqllock__op_block(c, &c->op);
+}
+
+static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
+{
+    return block(c, SQLLOCK_OP_ACQUIRE, l, wait_ms);
+}
+
+static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
+{
+    return block(c, SQLLOCK_OP_RELEASE, l, 0);
+}
+
+static sqllock_status pg_check(sqllock_client *c, sqllock_lock *l)
+{
+    return block(c, SQLLOCK_OP_CHECK, l, 0);
 }
 
 static int pg_still_held(sqllock_client *c, const sqllock_lock *e)
@@ -441,15 +571,13 @@ static int pg_still_held(sqllock_client *c, const sqllock_lock *e)
         return sqllock__fail(c, SQLLOCK_ESTATE,
                              "acquire: the connection's transaction has "
                              "failed or is busy");
-    struct keytext k;
-    keytext(&k, e);
-    int held;
-    sqllock_status st =
-        run_bool(c, k.base ? S_PAIR_HELD : S_HELD, 3,
-                 (const char *const[]){k.classid, k.objid, NULL}, &held, "acquire");
-    return st == SQLLOCK_OK ? held : (int)st;
+    struct pg_op p;
+    held_params(&p, e, 1);
+    p.what = "acquire";
+    while (!bool_step(c, &p))
+        (void)sqllock__wait(c, &p.x.wait);
+    return p.st == SQLLOCK_OK ? p.got : (int)p.st;
 }
-
 static int pg_in_transaction(sqllock_client *c)
 {
     int txn = sqllock__pq_txn(state(c));
@@ -483,6 +611,7 @@ static const struct sqllock_backend pg_advisory = {
     .release = pg_release,
     .check = pg_check,
     .extend = NULL,
+    .step = pg_step,
     .still_held = pg_still_held,
     .in_transaction = pg_in_transaction,
     .close = NULL, /* its state is the connection, which is the client's */

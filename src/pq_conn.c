@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,32 @@ static void state_close(void *conn)
     state_free(conn);
 }
 
-const struct sqllock_conn_ops sqllock__pq_conn_ops = {state_close, state_abandon};
+static int state_socket(const void *conn)
+{
+    const struct pq_state *s = conn;
+    return PQsocket(s->conn);
+}
+
+/* A session the server ended (terminated, shut down) sends its last word
+   and closes: reading both marks the connection bad. They may come in two
+   reads, so read while the socket stays readable (a few times at most:
+   on a lent connection the owner's notifications may keep coming, and
+   what is read stays queued for the owner). */
+static int state_alive(void *conn)
+{
+    struct pq_state *s = conn;
+    for (int i = 0; i < 8; i++) {
+        if (!PQconsumeInput(s->conn) || PQstatus(s->conn) != CONNECTION_OK)
+            return 0;
+        struct pollfd p = {.fd = PQsocket(s->conn), .events = POLLIN};
+        if (poll(&p, 1, 0) <= 0)
+            break;
+    }
+    return 1;
+}
+
+const struct sqllock_conn_ops sqllock__pq_conn_ops = {state_close, state_abandon, state_socket,
+                                                      state_alive};
 
 void sqllock__pq_register(struct pq_state *s, const struct pq_stmts *set)
 {

@@ -6,8 +6,6 @@
  * cancel pipe, so sqllock_cancel() (even from a signal handler) can end a
  * wait that the server is doing.
  */
-#include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -168,95 +166,92 @@ void sqllock__pqx_sync(struct pqx *x)
 enum pq_wait sqllock__pq_wait(sqllock_client *c, struct pq_state *s, long long until_ms,
                               int watch_cancel)
 {
-    struct pollfd p[2] = {
-        {.fd = PQsocket(s->conn), .events = POLLIN},
-        {.fd = sqllock__cancel_fd(c), .events = POLLIN},
-    };
+    struct sqllock_wait w = {PQsocket(s->conn), SQLLOCK_EV_READ, until_ms, watch_cancel};
     for (;;) {
-        int timeout = sqllock__poll_ms(until_ms);
-        if (timeout == 0)
-            return PQ_WAIT_TIMEOUT;
-        int n = poll(p, watch_cancel ? 2 : 1, timeout);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return PQ_WAIT_FAILED;
-        if (watch_cancel && (p[1].revents & POLLIN) && sqllock__cancel_take(c))
-            return PQ_WAIT_CANCEL;
-        if (p[0].revents)
-            return PQ_WAIT_READABLE;
+        switch (sqllock__wait(c, &w)) {
+        case SQLLOCK_WOKE_FAILED: return PQ_WAIT_FAILED;
+        case SQLLOCK_WOKE_TIMEOUT: return PQ_WAIT_TIMEOUT;
+        case SQLLOCK_WOKE_READY: return PQ_WAIT_READABLE;
+        case SQLLOCK_WOKE_CANCEL:
+            if (sqllock__cancel_take(c))
+                return PQ_WAIT_CANCEL;
+        }
     }
 }
 
 /*
- * Waits until the socket is readable. A cancel request makes us ask the
- * server to cancel, and ask again with backoff while no answer comes:
- * PostgreSQL drops a cancel that arrives while it is still reading the
- * statement, so one request can be lost in that instant. The price: a
- * request re-sent just as the statement completes can still land on the
- * session's next statement; we stop re-sending the moment an answer comes,
- * which keeps that window to one request's flight time.
+ * The exchange needs input (and, when writing, to send what is queued)
+ * before it can go on: x->wait says what to wait for. A cancel request
+ * makes us ask the server to cancel, and ask again with backoff while no
+ * answer comes: PostgreSQL drops a cancel that arrives while it is still
+ * reading the statement, so one request can be lost in that instant. The
+ * price: a request re-sent just as the statement completes can still land
+ * on the session's next statement; we stop re-sending the moment an
+ * answer comes, which keeps that window to one request's flight time.
  */
-static int wait_input(struct pqx *x)
+static void want_input(struct pqx *x, int writing)
 {
-    for (;;) {
-        enum pq_wait w = sqllock__pq_wait(x->c, x->s, x->cancels_sent ? x->next_cancel_ms : -1,
-                                          x->cancelable);
-        if (w == PQ_WAIT_FAILED)
-            return 0;
-        if (w == PQ_WAIT_CANCEL)
-            x->canceled = 1;
-        if (x->canceled && (x->cancels_sent == 0 || sqllock__now_ms() >= x->next_cancel_ms)) {
-            sqllock__pq_cancel_now(x->s);
-            x->next_cancel_ms =
-                sqllock__now_ms() + sqllock__cancel_backoff_ms(x->cancels_sent++);
-        }
-        if (w == PQ_WAIT_READABLE)
-            return 1;
+    if (x->cancelable && sqllock__cancel_take(x->c))
+        x->canceled = 1;
+    if (x->canceled && (x->cancels_sent == 0 || sqllock__now_ms() >= x->next_cancel_ms)) {
+        sqllock__pq_cancel_now(x->s);
+        x->next_cancel_ms = sqllock__now_ms() + sqllock__cancel_backoff_ms(x->cancels_sent++);
     }
+    x->wait.fd = PQsocket(x->s->conn);
+    x->wait.events = SQLLOCK_EV_READ | (writing ? SQLLOCK_EV_WRITE : 0);
+    x->wait.until_ms = x->cancels_sent ? x->next_cancel_ms : -1;
+    x->wait.cancelable = x->cancelable;
 }
 
-/* Next result of the pipeline, or NULL between steps; sets broken on failure. */
-static PGresult *next_result(struct pqx *x)
+/* The next result of the pipeline into *res (NULL between steps): 1, or 0
+   when a non-blocking exchange must wait first. Sets broken on failure. */
+static int next_result(struct pqx *x, PGresult **res)
 {
     PGconn *conn = x->s->conn;
-    if (PQflush(conn) != 0) {
-        broke(x);
-        return NULL;
-    }
-    while (PQisBusy(conn)) {
-        if (!wait_input(x) || !PQconsumeInput(conn)) {
+    *res = NULL;
+    for (;;) {
+        int unsent = PQflush(conn);
+        if (unsent < 0) {
             broke(x);
-            return NULL;
+            return 1;
+        }
+        if (!unsent && !PQisBusy(conn))
+            break;
+        if (!PQconsumeInput(conn)) {
+            broke(x);
+            return 1;
+        }
+        if (!unsent && !PQisBusy(conn))
+            break;
+        want_input(x, unsent);
+        if (x->nonblocking)
+            return 0;
+        if (sqllock__wait(x->c, &x->wait) == SQLLOCK_WOKE_FAILED) {
+            broke(x);
+            return 1;
         }
     }
-    PGresult *r = PQgetResult(conn);
+    *res = PQgetResult(conn);
     if (PQstatus(conn) != CONNECTION_OK && !x->broken)
         broke(x);
-    return r;
+    return 1;
 }
 
-static void read_step(struct pqx *x, struct pqx_step *r);
-
-void sqllock__pqx_read(struct pqx *x, struct pqx_step *r)
+/* Reads the results of one step into *r: 1 once read, 0 when it must wait
+   (a later call goes on where this one stopped). */
+static int read_step(struct pqx *x, struct pqx_step *r)
 {
-    int step = x->read++;
-    if (step < 32 && (x->parsed & (UINT32_C(1) << step))) {
-        read_step(x, r);
-        if (r->ok != 1)
-            x->s->have[x->parse_set[step]][x->parse_idx[step]] = 0;
+    if (!x->in_step) {
+        memset(r, 0, sizeof(*r));
+        r->ok = -1;
+        x->in_step = 1;
     }
-    read_step(x, r);
-}
-
-static void read_step(struct pqx *x, struct pqx_step *r)
-{
-    memset(r, 0, sizeof(*r));
-    r->ok = -1;
-    if (x->broken)
-        return;
     PGresult *res;
-    while ((res = next_result(x)) != NULL) {
+    while (!x->broken) {
+        if (!next_result(x, &res))
+            return 0;
+        if (!res)
+            break;
         switch (PQresultStatus(res)) {
         case PGRES_TUPLES_OK:
             for (int i = 0; i < PQX_VALUES && i < PQnfields(res) && PQntuples(res) > 0; i++) {
@@ -272,7 +267,8 @@ static void read_step(struct pqx *x, struct pqx_step *r)
             /* A step read after its sync: it was never sent. */
             x->syncs--;
             PQclear(res);
-            return;
+            x->in_step = 0;
+            return 1;
         default: {
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -282,24 +278,62 @@ static void read_step(struct pqx *x, struct pqx_step *r)
         }
         }
         PQclear(res);
-        if (x->broken)
-            return;
     }
+    x->in_step = 0;
+    return 1;
 }
 
-void sqllock__pqx_end(struct pqx *x)
+/* Reads step x->read, after the Parse of ours that went before it, if
+   any: a failed Parse is taken back from what the session has. */
+static int read_next(struct pqx *x, struct pqx_step *r)
+{
+    int step = x->read;
+    if (!x->parse_read && step < 32 && (x->parsed & (UINT32_C(1) << step))) {
+        if (!read_step(x, r))
+            return 0;
+        if (r->ok != 1)
+            x->s->have[x->parse_set[step]][x->parse_idx[step]] = 0;
+        x->parse_read = 1;
+    }
+    if (!read_step(x, r))
+        return 0;
+    x->parse_read = 0;
+    x->read++;
+    return 1;
+}
+
+void sqllock__pqx_nonblocking(struct pqx *x)
+{
+    x->nonblocking = 1;
+}
+
+void sqllock__pqx_read(struct pqx *x, struct pqx_step *r)
+{
+    (void)read_next(x, r);
+}
+
+int sqllock__pqx_collect(struct pqx *x, struct pqx_step *r, int n)
+{
+    while (x->read < n)
+        if (!read_next(x, &r[x->read]))
+            return 0;
+    return 1;
+}
+
+int sqllock__pqx_finish(struct pqx *x)
 {
     PGconn *conn = x->s->conn;
     if (x->unsynced && !x->single)
         sqllock__pqx_sync(x);
     /* Steps the caller did not read: a Parse among them must be judged. */
-    while (!x->broken && x->read < x->sent && x->syncs > 0) {
-        struct pqx_step ignored;
-        sqllock__pqx_read(x, &ignored);
-    }
+    while (!x->broken && x->read < x->sent && x->syncs > 0)
+        if (!read_next(x, &x->scratch))
+            return 0;
     /* Read up to the last sync, so the connection is idle for its owner. */
     while (!x->broken && x->syncs > 0) {
-        PGresult *res = next_result(x);
+        PGresult *res;
+        if (!next_result(x, &res))
+            return 0;
         if (!res)
             continue;
         ExecStatusType st = PQresultStatus(res);
@@ -318,6 +352,12 @@ void sqllock__pqx_end(struct pqx *x)
     }
     if (!x->single)
         (void)PQexitPipelineMode(conn);
+    return 1;
+}
+
+void sqllock__pqx_end(struct pqx *x)
+{
+    (void)sqllock__pqx_finish(x);
 }
 
 int sqllock__pqx_stale(const struct pqx *x)

@@ -74,6 +74,12 @@ struct pqx {
     int failed; /* some step failed; the first one is recorded */
     char sqlstate[6];
     char msg[512];
+    /* Reading without blocking: a step read in part resumes where it
+       stopped, and wait says what it stopped for. */
+    int nonblocking;
+    int in_step, parse_read;
+    struct pqx_step scratch; /* steps nobody reads, judged at the end */
+    struct sqllock_wait wait;
 };
 
 /* pq_exec.c */
@@ -126,6 +132,15 @@ void sqllock__pqx_sync(struct pqx *x);
 void sqllock__pqx_read(struct pqx *x, struct pqx_step *r);
 /* Reads to the end of the pipeline and leaves pipeline mode. */
 void sqllock__pqx_end(struct pqx *x);
+/* From now on the exchange never waits: sqllock__pqx_collect and
+   sqllock__pqx_finish return 0 where they would, with x->wait set, and
+   are called again to go on. */
+void sqllock__pqx_nonblocking(struct pqx *x);
+/* Reads steps into r[i] (i counting from the exchange's first) until n
+   have been read: 1, or 0 when it must wait first. */
+int sqllock__pqx_collect(struct pqx *x, struct pqx_step *r, int n);
+/* sqllock__pqx_end: 1 when done, 0 when it must wait first. */
+int sqllock__pqx_finish(struct pqx *x);
 /* 1 when the exchange failed because a statement of ours was not, or
    already, prepared (26000, 42P05): sqllock__pq_prepare_all, then again. */
 int sqllock__pqx_stale(const struct pqx *x);

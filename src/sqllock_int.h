@@ -15,6 +15,9 @@
  *   connect.c            sqllock_connect: picks the connector by the URL's form
  *   lock.c, once.c       the public lock and run-once API; lock.c routes a
  *                        lock to a backend by its capability bits (caps)
+ *   nonblock.c           the non-blocking API: holds the operation in
+ *                        flight between the caller's polls, which step it
+ *                        through the backend's step function
  *   pg_connect.c         connector over libpq (open, attach): opens the
  *                        transport, installs pg-advisory and leases on it
  *   odbc_conn.c          connector over ODBC: opens or attaches, installs
@@ -30,9 +33,11 @@
  *                        one wait on the socket (sqllock__pq_wait)
  *   odbc_exec.c, odbc_connstr.c
  *                        the ODBC transport (odbc_int.h)
- *   client.c, held.c, status.c, redact.c, keyhash.c, sha256.c
+ *   client.c, op.c, held.c, status.c, redact.c, keyhash.c, sha256.c
  *                        the client object, its error and cancel pipe, the
- *                        held set, hashing: called from every row above,
+ *                        one wait (sqllock__wait), an operation's blocking
+ *                        loop (op.c), the held set, hashing: called from
+ *                        every row above,
  *                        they call backends only through the vtable and the
  *                        connection through conn_ops (client_free)
  */
@@ -122,6 +127,56 @@ enum sqllock_caps {
     SQLLOCK_CAP_MARKERS = 1u << 6,
 };
 
+/* Everything a failure leaves on a client, kept while cleanup calls (which
+   set and clear the client's error themselves) run, and put back after. */
+struct sqllock_err {
+    sqllock_status status;
+    char code[6];
+    char msg[SQLLOCK_ERRMSG_MAX];
+};
+
+/* What an operation in flight waits for before its next step: the event
+   loop's view of it (sqllock_socket, sqllock_events, sqllock_timeout_ms),
+   and the blocking calls' (sqllock__wait). */
+struct sqllock_wait {
+    int fd;             /* -1: none */
+    int events;         /* SQLLOCK_EV_READ | SQLLOCK_EV_WRITE */
+    long long until_ms; /* step again at this sqllock__now_ms() time; -1: no timer */
+    int cancelable;     /* sqllock_cancel() is news for it too */
+};
+
+enum sqllock_op_kind {
+    SQLLOCK_OP_NONE,
+    SQLLOCK_OP_ACQUIRE,
+    SQLLOCK_OP_RELEASE,
+    SQLLOCK_OP_CHECK
+};
+
+/* Room for a backend's state of one operation; checked by each backend. */
+#define SQLLOCK_OP_SPACE 4096
+
+/* One operation of a backend's step function: started at stage 0, then
+   stepped until it returns anything but SQLLOCK_PENDING. */
+struct sqllock_op {
+    enum sqllock_op_kind kind;
+    const struct sqllock_backend *be;
+    sqllock_lock *lock;
+    int64_t wait_ms; /* an acquire's */
+    int stage;       /* 0 to start; after that the backend's own */
+    /* The outcome (and its error), once known but not yet taken by
+       sqllock_poll: an operation that ended within its _start. */
+    int ended;
+    sqllock_status outcome;
+    struct sqllock_err ended_err;
+    struct sqllock_wait wait; /* set with every SQLLOCK_PENDING */
+    union {
+        long long align_ll;
+        void *align_p;
+        double align_d;
+        unsigned char bytes[SQLLOCK_OP_SPACE];
+    } space;
+};
+
 struct sqllock_backend {
     const char *name;
     unsigned caps; /* enum sqllock_caps */
@@ -144,6 +199,16 @@ struct sqllock_backend {
 
     /* OK while l is held, LOST once it is not. */
     sqllock_status (*check)(sqllock_client *c, sqllock_lock *l);
+
+    /*
+     * Advances op, an acquire (op->lock, op->wait_ms as acquire's), release
+     * or check, without blocking: SQLLOCK_PENDING with op->wait set, or the
+     * outcome the blocking member would have returned, with the same
+     * guarantees. Stage 0 starts it. NULL when the backend can only block
+     * (the non-blocking calls are then ENOTSUP). A backend that has it may
+     * implement its blocking members as sqllock__op_block over it.
+     */
+    sqllock_status (*step)(sqllock_client *c, struct sqllock_op *op);
 
     /* Moves a lease's expiry; NULL when locks do not expire. */
     sqllock_status (*extend)(sqllock_client *c, sqllock_lock *l, int64_t ttl_ms);
@@ -191,6 +256,13 @@ struct sqllock_conn_ops {
     /* In a child after fork(): frees this process's memory only; the
        server sees nothing. */
     void (*abandon)(void *conn);
+    /* The connection's socket, -1 when there is none (or NULL: never one
+       to watch). */
+    int (*socket)(const void *conn);
+    /* Reads what has arrived without blocking, when no operation is in
+       flight: 1 while the session lives, 0 once it is gone. NULL: the
+       transport cannot tell without a round trip. */
+    int (*alive)(void *conn);
 };
 
 struct sqllock_client {
@@ -210,6 +282,7 @@ struct sqllock_client {
     long owner_pid;      /* the process that made c */
     int cancel_pipe[2];  /* sqllock_cancel writes, waits poll */
     struct sqllock_held held;
+    struct sqllock_op op; /* the operation in flight, if op.kind */
     sqllock_status last_status;
     char errcode[6]; /* SQLSTATE of the last server error */
     char errmsg[SQLLOCK_ERRMSG_MAX];
@@ -240,13 +313,6 @@ void sqllock__err_clear(sqllock_client *c);
 /* Where every public call ends: records st as the last status; after an
    OK no message or SQLSTATE is left, whatever steps failed on the way. */
 sqllock_status sqllock__done(sqllock_client *c, sqllock_status st);
-/* Everything a failure leaves on a client, kept while cleanup calls (which
-   set and clear the client's error themselves) run, and put back after. */
-struct sqllock_err {
-    sqllock_status status;
-    char code[6];
-    char msg[SQLLOCK_ERRMSG_MAX];
-};
 void sqllock__err_save(const sqllock_client *c, struct sqllock_err *e);
 /* Puts e back on c and returns its status. */
 sqllock_status sqllock__err_restore(sqllock_client *c, const struct sqllock_err *e);
@@ -254,12 +320,32 @@ sqllock_status sqllock__err_restore(sqllock_client *c, const struct sqllock_err 
 int sqllock__cancel_take(sqllock_client *c);
 /* The fd that becomes readable when sqllock_cancel is called. */
 int sqllock__cancel_fd(const sqllock_client *c);
+/* What sqllock__wait saw first. */
+enum sqllock_woke {
+    SQLLOCK_WOKE_FAILED = -1,
+    SQLLOCK_WOKE_TIMEOUT,
+    SQLLOCK_WOKE_READY,
+    SQLLOCK_WOKE_CANCEL
+};
+/* The one wait of the blocking calls: until w's fd is ready, w's timer
+   passes or (when w->cancelable) sqllock_cancel() is called, which it
+   leaves for the waiter to take. */
+enum sqllock_woke sqllock__wait(sqllock_client *c, const struct sqllock_wait *w);
+/* op.c: makes op the start of kind on l (lock, wait_ms: an acquire's). */
+void sqllock__op_begin(struct sqllock_op *op, const struct sqllock_backend *be,
+                       enum sqllock_op_kind kind, sqllock_lock *l, int64_t wait_ms);
+/* Steps op until it ends, waiting in between: the blocking calls of a
+   backend that has a step function. */
+sqllock_status sqllock__op_block(sqllock_client *c, struct sqllock_op *op);
 /* How long to wait before asking the server to cancel again, after sent
    requests: a cancel that lands just before the statement waits is lost. */
 int sqllock__cancel_backoff_ms(int sent);
 /* OK in the process that made c; elsewhere (a child after fork(), sharing
    the parent's connection) ESTATE with c's error set, naming the owner. */
 sqllock_status sqllock__check_owner(sqllock_client *c, const char *what);
+/* Where every public call on c starts: as sqllock__check_owner, and
+   ESTATE too while an operation is in flight (one at a time). */
+sqllock_status sqllock__check_usable(sqllock_client *c, const char *what);
 
 /* Connectors, called by connect.c only: each opens or attaches its transport
    and installs a backend on c (be, be_state, owns_connection), or fails
@@ -268,6 +354,25 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo);
 /* The ODBC connection string after "odbc:" (builds with SQLLOCK_WITH_ODBC). */
 sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr);
 
+
+/* lock.c, shared with nonblock.c: the two halves of acquire, release and
+   check around the backend's part, so that the blocking and non-blocking
+   calls check and record alike. */
+/* Everything an acquire does before the backend: checks, routing, the
+   re-entry refusal; *lp (OK) is the lock to take, not yet in the set.
+   nonblocking: a backend without a step function is ENOTSUP. */
+sqllock_status sqllock__acquire_prepare(sqllock_lock **lp, sqllock_client *c, const char *name,
+                                        int is_key, int64_t key, int space,
+                                        const sqllock_acquire_opts *opts, int nonblocking);
+/* Records the outcome st of taking l: held and in *out on OK, else freed. */
+sqllock_status sqllock__acquire_end(sqllock_client *c, sqllock_lock *l, sqllock_status st,
+                                    sqllock_lock **out);
+/* Before a release or check (kind) of l reaches the backend: OK to go on,
+   else the call's outcome (an ended handle is LOST, and a release of it
+   done). */
+sqllock_status sqllock__handle_prepare(sqllock_lock *l, enum sqllock_op_kind kind);
+/* Records the outcome st of the backend's release of l. */
+sqllock_status sqllock__release_end(sqllock_lock *l, sqllock_status st);
 
 /* held.c: records a lock the session held before sqllock saw it. */
 sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident, int space);

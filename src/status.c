@@ -11,6 +11,7 @@ const char *sqllock_status_str(sqllock_status s)
     case SQLLOCK_CANCELED: return "wait canceled";
     case SQLLOCK_DEADLOCK: return "deadlock detected by the server";
     case SQLLOCK_LOST: return "lock no longer held (lost)";
+    case SQLLOCK_PENDING: return "operation in flight (poll again)";
     case SQLLOCK_EINVAL: return "invalid argument";
     case SQLLOCK_ECONNECT: return "cannot connect to the database, or the connection broke";
     case SQLLOCK_ESERVER: return "the database server reported an error";

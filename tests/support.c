@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* See support.h. */
 #define _GNU_SOURCE /* strcasestr */
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,30 @@ long long t_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int t_nonblocking(void)
+{
+    const char *v = getenv("SQLLOCK_SUITE_NONBLOCKING");
+    return v && strcmp(v, "1") == 0;
+}
+
+sqllock_status t_drive(sqllock_lock **out, sqllock_client *c, sqllock_status st)
+{
+    sqllock_lock *ignored;
+    /* Ten minutes, the longest any case waits, in ticks of at most 20 ms
+       (the tick is how a sqllock_cancel from another thread, which cannot
+       wake this poll, is noticed: a real loop would wake itself). */
+    for (long long end = t_now_ms() + 600000; st == SQLLOCK_PENDING && t_now_ms() < end;) {
+        int ev = sqllock_events(c);
+        struct pollfd p = {.fd = sqllock_socket(c),
+                           .events = (short)(((ev & SQLLOCK_EV_READ) ? POLLIN : 0) |
+                                             ((ev & SQLLOCK_EV_WRITE) ? POLLOUT : 0))};
+        int64_t t = sqllock_timeout_ms(c);
+        (void)poll(&p, p.fd >= 0 ? 1 : 0, t < 0 || t > 20 ? 20 : (int)t);
+        st = sqllock_poll(out ? out : &ignored, c);
+    }
+    return st;
 }
 
 const char *t_env(const char *name)

@@ -52,6 +52,14 @@ int t_wait_blocked(PGconn *admin, int pid, int timeout_ms);
 
 long long t_now_ms(void);
 
+/* 1 in the run of a suite through the non-blocking API
+   (SQLLOCK_SUITE_NONBLOCKING=1). */
+int t_nonblocking(void);
+/* Drives the operation in flight on c with a poll() loop until it ends,
+   from st, what its _start returned: the outcome the blocking call would
+   have had, and an acquire's lock in *out (out may be NULL otherwise). */
+sqllock_status t_drive(sqllock_lock **out, sqllock_client *c, sqllock_status st);
+
 /* Whether a fresh client of t_url() takes name at once (a try, no lease):
    proof nobody else holds it. */
 int t_free_for_others(const char *name);

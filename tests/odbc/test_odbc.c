@@ -375,6 +375,30 @@ static void t_watcher_gone(void)
     PQfinish(admin);
 }
 
+/* ODBC has no reliable asynchronous mode across drivers: every _start is
+   ENOTSUP, says so, and leaves nothing in flight. */
+static void t_no_nonblocking(void)
+{
+    const char *vars[] = {"SQLLOCK_TEST_ODBC_PG_URL", "SQLLOCK_TEST_ODBC_MSSQL_URL"};
+    for (int i = 0; i < 2; i++) {
+        const char *url = t_env(vars[i]), *name = t_tag("nb");
+        CHECK(url);
+        sqllock_client *c = connect_url(url, SQLLOCK_OK);
+        CHECK(c);
+        CHECK(sqllock_socket(c) == -1 && sqllock_events(c) == 0 && sqllock_timeout_ms(c) == -1);
+        CHECK_ST(sqllock_acquire_start(c, name, NULL), SQLLOCK_ENOTSUP, c);
+        CHECK(strstr(sqllock_errmsg(c), "without blocking") != NULL);
+        CHECK_ST(sqllock_acquire_key_start(c, 77, NULL), SQLLOCK_ENOTSUP, c);
+        CHECK_ST(sqllock_poll(NULL, c), SQLLOCK_ENOTSUP, c);
+        sqllock_lock *l;
+        CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c); /* nothing was in flight */
+        CHECK_ST(sqllock_check_start(l), SQLLOCK_ENOTSUP, c);
+        CHECK_ST(sqllock_release_start(l), SQLLOCK_ENOTSUP, c);
+        CHECK_ST(sqllock_release(l), SQLLOCK_OK, c);
+        sqllock_client_free(c);
+    }
+}
+
 /* pg-advisory over ODBC leaves the session's settings as it found them. */
 static void t_pg_settings_left_as_found(void)
 {
@@ -474,6 +498,8 @@ static const struct tcase cases[] = {
      "DEADLOCK and ESERVER with diagnostics, leaving nothing held"},
     {"mssql_resource_names", t_mssql_resource_names,
      "names are sent as is or as sqllock:sha256:<hex> exactly as documented"},
+    {"no_nonblocking", t_no_nonblocking,
+     "over ODBC every non-blocking call is ENOTSUP with a clear message, nothing in flight"},
     {"watcher_gone", t_watcher_gone,
      "cancel ends ODBC waits on both backends; one watcher thread per client, ended with it"},
     {"pg_settings_left_as_found", t_pg_settings_left_as_found,

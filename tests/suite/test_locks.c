@@ -135,7 +135,27 @@ static sqllock_status acq(sqllock_lock **out, sqllock_client *c, const char *nam
         o = *opts;
     if (o.version == SQLLOCK_ACQUIRE_OPTS_VERSION && o.ttl_ms == 0 && o.ttl_min_ms == 0)
         o.ttl_ms = suite_ttl();
-    return sqllock_acquire(out, c, name, &o);
+    if (!t_nonblocking() || !out || !c)
+        return sqllock_acquire(out, c, name, &o);
+    *out = NULL;
+    return t_drive(out, c, sqllock_acquire_start(c, name, &o));
+}
+
+/* With SQLLOCK_SUITE_NONBLOCKING=1 the suite runs through the non-blocking
+   API: acq(), rel() and chk() start the operation on client c and drive
+   it with t_drive's poll() loop, so every case checks both paths. */
+static sqllock_status rel(sqllock_client *c, sqllock_lock *l)
+{
+    if (!t_nonblocking() || !l)
+        return sqllock_release(l);
+    return t_drive(NULL, c, sqllock_release_start(l));
+}
+
+static sqllock_status chk(sqllock_client *c, sqllock_lock *l)
+{
+    if (!t_nonblocking() || !l)
+        return sqllock_check(l);
+    return t_drive(NULL, c, sqllock_check_start(l));
 }
 
 /* The options acq() uses for NULL, for sqllock_with and SQLLOCK_USING. */
@@ -206,10 +226,10 @@ static void t_try_busy_then_free(void)
     CHECK_ST(acq(&la, a, name, NULL), SQLLOCK_OK, a);
     CHECK_ST(acq(&lb, b, name, NULL), SQLLOCK_BUSY, b);
     CHECK(lb == NULL);
-    CHECK_ST(sqllock_check(la), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK_ST(chk(a, la), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, la), SQLLOCK_OK, a);
     CHECK_ST(acq(&lb, b, name, NULL), SQLLOCK_OK, b);
-    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
 }
@@ -226,12 +246,12 @@ static void t_timeout_bounded(void)
     CHECK_ST(acq(&lb, b, name, &o), SQLLOCK_TIMEOUT, b);
     long long took = t_now_ms() - t0;
     CHECKF(took >= 390 && took < 3000, "a 400 ms wait took %lld ms", took);
-    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, la), SQLLOCK_OK, a);
     /* b's timed-out wait left nothing behind: a third client gets it. */
     CHECK(free_for_others(name));
     /* And b's session still works. */
     CHECK_ST(acq(&lb, b, name, &o), SQLLOCK_OK, b);
-    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
 }
@@ -282,7 +302,7 @@ static void t_forever_handoff(void)
     printf("handoff: waiter got the lock %lld ms after release returned\n",
            w.done_ms - released);
     CHECKF(w.done_ms - released < 1000, "handoff took %lld ms", w.done_ms - released);
-    CHECK_ST(sqllock_release(w.l), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, w.l), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
     adm_close(admin);
@@ -309,7 +329,7 @@ static void t_cancel_from_thread(void)
     CHECKF(w.done_ms - t0 < 2000, "cancel took %lld ms", w.done_ms - t0);
     /* b holds nothing and is usable: it sees the lock as busy, then free. */
     CHECK_ST(acq(&lb, b, name, NULL), SQLLOCK_BUSY, b);
-    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, la), SQLLOCK_OK, a);
     CHECK(free_for_others(name));
     sqllock_client_free(a);
     sqllock_client_free(b);
@@ -343,7 +363,7 @@ static void t_cancel_from_signal(void)
     signal(SIGALRM, SIG_DFL);
     CHECK_ST(st, SQLLOCK_CANCELED, b);
     CHECKF(took >= 250 && took < 3000, "canceled after %lld ms", took);
-    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, la), SQLLOCK_OK, a);
     CHECK(free_for_others(name));
     sqllock_client_free(a);
     sqllock_client_free(b);
@@ -364,7 +384,7 @@ static void t_cancel_before_wait(void)
     /* Consumed: the next bounded wait really waits. */
     o.wait_ms = 200;
     CHECK_ST(acq(&lb, b, name, &o), SQLLOCK_TIMEOUT, b);
-    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, la), SQLLOCK_OK, a);
     sqllock_client_free(a);
     sqllock_client_free(b);
 }
@@ -390,14 +410,14 @@ static void t_shared_exclusive(void)
     CHECK_ST(acq(&la, a, name, &sh), SQLLOCK_OK, a);
     CHECK_ST(acq(&lb, b, name, &sh), SQLLOCK_OK, b);
     CHECK_ST(acq(&lw, w, name, NULL), SQLLOCK_BUSY, w);
-    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, la), SQLLOCK_OK, a);
     CHECK_ST(acq(&lw, w, name, NULL), SQLLOCK_BUSY, w);
-    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
     CHECK_ST(acq(&lw, w, name, NULL), SQLLOCK_OK, w);
     CHECK_ST(acq(&la, a, name, &sh), SQLLOCK_BUSY, a);
-    CHECK_ST(sqllock_release(lw), SQLLOCK_OK, w);
+    CHECK_ST(rel(w, lw), SQLLOCK_OK, w);
     CHECK_ST(acq(&la, a, name, &sh), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, la), SQLLOCK_OK, a);
     sqllock_client_free(a);
     sqllock_client_free(b);
     sqllock_client_free(w);
@@ -416,11 +436,11 @@ static void t_reacquire_refused(void)
     CHECK_ST(acq(&l2, a, name, &wait), SQLLOCK_ESTATE, a);
     CHECK_ST(acq(&l2, a, name, &sh), LEASE ? SQLLOCK_ENOTSUP : SQLLOCK_ESTATE, a);
     CHECK(l2 == NULL);
-    CHECK_ST(sqllock_release(l1), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, l1), SQLLOCK_OK, a);
     /* One release really released it: the server does not count two holds. */
     CHECK(free_for_others(name));
     CHECK_ST(acq(&l1, a, name, NULL), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_release(l1), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, l1), SQLLOCK_OK, a);
     sqllock_client_free(a);
 }
 
@@ -448,7 +468,7 @@ static void t_terminated_backend(void)
         int ws;
         CHECK(waitpid(child, &ws, 0) == child && WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
         CHECK(!free_for_others(orphan));
-        CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+        CHECK_ST(rel(a, la), SQLLOCK_OK, a);
         CHECK(free_for_others(name));
         sqllock_client_free(a);
         adm_close(admin);
@@ -459,17 +479,17 @@ static void t_terminated_backend(void)
         /* A lease row outlives its session: still held for everyone else
            until it expires; its client can no longer tell (ECONNECT) and
            its release gives the handle up (LOST). */
-        CHECK_ST(sqllock_check(la), SQLLOCK_ECONNECT, a);
+        CHECK_ST(chk(a, la), SQLLOCK_ECONNECT, a);
         CHECK(!free_for_others(name));
-        CHECK_ST(sqllock_release(la), SQLLOCK_LOST, a);
+        CHECK_ST(rel(a, la), SQLLOCK_LOST, a);
         sqllock_lock *l2;
         CHECK_ST(acq(&l2, a, name, NULL), SQLLOCK_ECONNECT, a);
         sqllock_client_free(a);
         adm_close(admin);
         return;
     }
-    CHECK_ST(sqllock_check(la), SQLLOCK_LOST, a);
-    CHECK_ST(sqllock_release(la), SQLLOCK_LOST, a);
+    CHECK_ST(chk(a, la), SQLLOCK_LOST, a);
+    CHECK_ST(rel(a, la), SQLLOCK_LOST, a);
     CHECK(free_for_others(name));
     /* The dead client fails cleanly, without crashing or hanging. */
     sqllock_lock *l2;
@@ -500,7 +520,7 @@ static void t_with(void)
     CHECK_ST(sqllock_with(&result, a, name, dflt(), count_calls, &calls), SQLLOCK_BUSY, a);
     CHECK(calls == 1 && result == 0); /* fn did not run */
     CHECK_ST(sqllock_with(NULL, a, name, dflt(), NULL, NULL), SQLLOCK_EINVAL, a);
-    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
 }
@@ -575,7 +595,7 @@ static void t_using_every_exit(void)
         CHECK(sqllock_last_status(a) == SQLLOCK_BUSY);
     }
     CHECK(entered);
-    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
 }
@@ -600,8 +620,8 @@ static void t_deadlock(void)
         pthread_join(tb, NULL);
         CHECK_ST(wa.st, SQLLOCK_TIMEOUT, a);
         CHECK_ST(wb.st, SQLLOCK_TIMEOUT, b);
-        CHECK_ST(sqllock_release(lax), SQLLOCK_OK, a);
-        CHECK_ST(sqllock_release(lby), SQLLOCK_OK, b);
+        CHECK_ST(rel(a, lax), SQLLOCK_OK, a);
+        CHECK_ST(rel(b, lby), SQLLOCK_OK, b);
         sqllock_client_free(a);
         sqllock_client_free(b);
         return;
@@ -624,7 +644,7 @@ static void t_deadlock(void)
        library reports as 40001, SQL Server's deadlock SQLSTATE. */
     const char *want = strcmp(sqllock_backend_name(a), "mssql-applock") == 0 ? "40001" : "40P01";
     CHECKF(strcmp(victim->errcode, want) == 0, "errcode %s, expected %s", victim->errcode, want);
-    CHECK_ST(sqllock_release(winner->l), SQLLOCK_OK, winner->c);
+    CHECK_ST(rel(winner->c, winner->l), SQLLOCK_OK, winner->c);
     CHECK_ST(sqllock_release(winner == &wa ? lax : lby), SQLLOCK_OK, winner->c);
     sqllock_client_free(a);
     sqllock_client_free(b);
@@ -763,7 +783,7 @@ static void t_bad_names(void)
     CHECK(strstr(sqllock_errmsg(a), "SQLLOCK_NAME_MAX"));
     big[SQLLOCK_NAME_MAX] = '\0'; /* the longest valid name */
     CHECK_ST(acq(&l, a, big, NULL), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, l), SQLLOCK_OK, a);
     free(big);
 
     /* Names are data: quotes and SQL in a name reach no SQL text. */
@@ -782,7 +802,7 @@ static void t_bad_names(void)
     for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
         CHECK_ST(acq(&l, a, odd[i], NULL), SQLLOCK_OK, a);
         CHECK(strcmp(sqllock_lock_name(l), odd[i]) == 0);
-        CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
+        CHECK_ST(rel(a, l), SQLLOCK_OK, a);
     }
     CHECK(adm_ll(admin, exists) == 1);
     snprintf(create, sizeof(create), "DROP TABLE %s", victim);
@@ -793,7 +813,7 @@ static void t_bad_names(void)
     CHECK_ST(acq(&l, a, with_nul, NULL), SQLLOCK_OK, a);
     CHECK(strcmp(sqllock_lock_name(l), "ab") == 0);
     CHECK_ST(acq(&l2, a, "ab", NULL), SQLLOCK_ESTATE, a);
-    CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, l), SQLLOCK_OK, a);
     sqllock_client_free(a);
     adm_close(admin);
 }
@@ -840,7 +860,7 @@ static void t_bad_arguments(void)
         CHECK(sqllock_fencing_token(l) == 0); /* server primitives have no token */
         CHECK_ST(sqllock_extend(l, 1000), SQLLOCK_ENOTSUP, a);
     }
-    CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, l), SQLLOCK_OK, a);
     sqllock_cancel(NULL);
     sqllock_client_free(NULL);
     CHECK(strcmp(sqllock_backend_name(NULL), "none") == 0);
@@ -931,7 +951,7 @@ static void t_errors_cleared(void)
     lb = w.l;
 
     CHECK(dirty(b, busy));
-    CHECK_ST(sqllock_check(lb), SQLLOCK_OK, b);
+    CHECK_ST(chk(b, lb), SQLLOCK_OK, b);
     CHECK_CLEAN(b, "check");
     if (LEASE) {
         CHECK(dirty(b, busy));
@@ -939,24 +959,24 @@ static void t_errors_cleared(void)
         CHECK_CLEAN(b, "extend");
     }
     CHECK(dirty(b, busy));
-    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
     CHECK_CLEAN(b, "release");
 
     sqllock_acquire_opts o = wait_opts(200);
     CHECK(dirty(b, busy));
     CHECK_ST(acq(&lb, b, name, &o), SQLLOCK_OK, b);
     CHECK_CLEAN(b, "acquire (bounded wait, free)");
-    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
 
     if (!LEASE && !serverless(b) && strcmp(sqllock_backend_name(b), "mssql-applock") != 0) {
         CHECK(dirty(b, busy));
         CHECK_ST(sqllock_acquire_key(&lb, b, (int64_t)getpid() * 1000 + 7, NULL), SQLLOCK_OK, b);
         CHECK_CLEAN(b, "acquire_key");
-        CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+        CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
         CHECK(dirty(b, busy));
         CHECK_ST(sqllock_acquire_key_pair(&lb, b, (int32_t)getpid(), 7, NULL), SQLLOCK_OK, b);
         CHECK_CLEAN(b, "acquire_key_pair");
-        CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+        CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
     }
 
     int r = -1;
@@ -990,7 +1010,7 @@ static void t_errors_cleared(void)
         CHECK(existed == 1);
         CHECK_CLEAN(b, "once forget");
     }
-    CHECK_ST(sqllock_release(lbusy), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, lbusy), SQLLOCK_OK, a);
     sqllock_client_free(a);
     sqllock_client_free(b);
     adm_close(admin);
@@ -1041,21 +1061,21 @@ static void t_numeric_keys(void)
     CHECK_ST(sqllock_acquire_key_pair(&lb, b, ka, kb, NULL), SQLLOCK_BUSY, b);
     sqllock_acquire_opts w = wait_opts(200);
     CHECK_ST(sqllock_acquire_key_pair(&lb, b, ka, kb, &w), SQLLOCK_TIMEOUT, b);
-    CHECK_ST(sqllock_check(pa), SQLLOCK_OK, a);
-    CHECK_ST(sqllock_release(pa), SQLLOCK_OK, a);
+    CHECK_ST(chk(a, pa), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, pa), SQLLOCK_OK, a);
     /* The pair is free now, the twin still held. */
     CHECK_ST(sqllock_acquire_key_pair(&lb, b, ka, kb, NULL), SQLLOCK_OK, b);
-    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
     CHECK_ST(sqllock_acquire_key(&lb, b, twin, NULL), SQLLOCK_BUSY, b);
-    CHECK_ST(sqllock_release(ia), SQLLOCK_OK, a);
+    CHECK_ST(rel(a, ia), SQLLOCK_OK, a);
     /* The other way round: psql holds the pair; the pair is busy, the twin free. */
     CHECK(t_sql_ll(admin, "SELECT pg_try_advisory_lock($1::int4, $2::int4)::int", ca, cb) == 1);
     CHECK_ST(sqllock_acquire_key_pair(&lb, b, ka, kb, NULL), SQLLOCK_BUSY, b);
     CHECK_ST(sqllock_acquire_key(&lb, b, twin, NULL), SQLLOCK_OK, b);
-    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
     CHECK(t_sql_ll(admin, "SELECT pg_advisory_unlock($1::int4, $2::int4)::int", ca, cb) == 1);
     CHECK_ST(sqllock_acquire_key_pair(&lb, b, ka, kb, &w), SQLLOCK_OK, b);
-    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    CHECK_ST(rel(b, lb), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
     PQfinish(admin);

@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The non-blocking API over libpq, beyond what the shared suite checks
+ * through it (tests/suite runs every case both ways): many clients driven
+ * by one thread, one operation in flight, cancel through the loop, loss
+ * heard on an idle socket, and freeing a client with an operation pending.
+ */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sqllock/pg.h"
+#include "support.h"
+
+static short poll_events(const sqllock_client *c)
+{
+    int ev = sqllock_events(c);
+    return (short)(((ev & SQLLOCK_EV_READ) ? POLLIN : 0) | ((ev & SQLLOCK_EV_WRITE) ? POLLOUT : 0));
+}
+
+static int blocked_on_server(PGconn *admin, const char *appname)
+{
+    return t_wait_blocked(admin, t_pid(admin, appname), 10000);
+}
+
+/* Waiting (ungranted) and granted advisory locks of a backend. */
+static long long advisory_of(PGconn *admin, int pid, const char *granted)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", pid);
+    return t_sql_ll(admin,
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1::int"
+                    " AND granted = $2::bool",
+                    p, granted);
+}
+
+#define NCLIENTS 24
+#define NNAMES 4
+#define ROUNDS 5
+
+enum phase { ACQUIRING, HOLDING, RELEASING, DONE };
+
+struct actor {
+    sqllock_client *c;
+    sqllock_lock *l;
+    enum phase phase;
+    int name, rounds;
+    long long hold_until;
+};
+
+/* Starts the next round of actor i: an acquire that waits as long as it must. */
+static int start_round(struct actor *a, const char *const *names, int i)
+{
+    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    o.wait_ms = SQLLOCK_WAIT_FOREVER;
+    a->name = (i + a->rounds) % NNAMES;
+    a->phase = ACQUIRING;
+    return sqllock_acquire_start(a->c, names[a->name], &o) == SQLLOCK_PENDING;
+}
+
+static void t_one_thread_many_clients(void)
+{
+    const char *names[NNAMES];
+    for (int n = 0; n < NNAMES; n++)
+        names[n] = t_tag("many");
+    static struct actor a[NCLIENTS];
+    memset(a, 0, sizeof(a));
+    for (int i = 0; i < NCLIENTS; i++) {
+        CHECK((a[i].c = t_client(t_tag("nb"))) != NULL);
+        CHECK(start_round(&a[i], names, i));
+    }
+    /* holder[n]: who holds names[n] as this thread saw the grants, checked
+       at every grant and release; grants[n] counts them. */
+    int holder[NNAMES], grants[NNAMES] = {0}, done = 0;
+    for (int n = 0; n < NNAMES; n++)
+        holder[n] = -1;
+    long long end = t_now_ms() + 60000;
+    while (done < NCLIENTS && t_now_ms() < end) {
+        struct pollfd p[NCLIENTS];
+        long long due[NCLIENTS]; /* when to step a client whatever its socket says */
+        int timeout = 1000;
+        for (int i = 0; i < NCLIENTS; i++) {
+            p[i].fd = a[i].phase == HOLDING || a[i].phase == DONE ? -1 : sqllock_socket(a[i].c);
+            p[i].events = poll_events(a[i].c);
+            p[i].revents = 0;
+            long long t = a[i].phase == HOLDING ? a[i].hold_until - t_now_ms()
+                          : a[i].phase == DONE  ? -1
+                                                : sqllock_timeout_ms(a[i].c);
+            due[i] = t < 0 ? -1 : t_now_ms() + t;
+            if (t >= 0 && t < timeout)
+                timeout = (int)t;
+        }
+        CHECK(poll(p, NCLIENTS, timeout) >= 0);
+        for (int i = 0; i < NCLIENTS; i++) {
+            struct actor *x = &a[i];
+            int is_due = due[i] >= 0 && t_now_ms() >= due[i];
+            if (x->phase == HOLDING && t_now_ms() >= x->hold_until) {
+                CHECK(holder[x->name] == i);
+                holder[x->name] = -1;
+                x->phase = RELEASING;
+                CHECK_ST(sqllock_release_start(x->l), SQLLOCK_PENDING, x->c);
+                continue;
+            }
+            if (x->phase == HOLDING || x->phase == DONE || (!p[i].revents && !is_due))
+                continue;
+            sqllock_lock *got = NULL;
+            sqllock_status st = sqllock_poll(&got, x->c);
+            if (st == SQLLOCK_PENDING)
+                continue;
+            if (x->phase == ACQUIRING) {
+                CHECK_ST(st, SQLLOCK_OK, x->c);
+                CHECK(got != NULL);
+                CHECK(holder[x->name] == -1); /* nobody else holds it */
+                holder[x->name] = i;
+                grants[x->name]++;
+                x->l = got;
+                x->phase = HOLDING;
+                x->hold_until = t_now_ms() + 2;
+            } else {
+                CHECK_ST(st, SQLLOCK_OK, x->c);
+                if (++x->rounds == ROUNDS) {
+                    x->phase = DONE;
+                    done++;
+                } else {
+                    CHECK(start_round(x, names, i));
+                }
+            }
+        }
+    }
+    CHECK(done == NCLIENTS);
+    int total = 0;
+    for (int n = 0; n < NNAMES; n++)
+        total += grants[n];
+    CHECK(total == NCLIENTS * ROUNDS);
+    printf("one thread: %d clients, %d names, %d grants, never two holders of a name\n",
+           NCLIENTS, NNAMES, total);
+    for (int i = 0; i < NCLIENTS; i++)
+        sqllock_client_free(a[i].c);
+}
+
+static void t_one_in_flight(void)
+{
+    const char *name = t_tag("flight"), *other = t_tag("other"), *bname = t_tag("b");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(bname);
+    CHECK(a && b);
+    sqllock_lock *la, *lb0, *lb, *none = NULL;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_acquire(&lb0, b, other, NULL), SQLLOCK_OK, b);
+    sqllock_acquire_opts forever = t_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
+    CHECK_ST(sqllock_acquire_start(b, name, &forever), SQLLOCK_PENDING, b);
+    /* While it is in flight, every other call on b is refused and changes nothing. */
+    CHECK_ST(sqllock_acquire_start(b, t_tag("x"), NULL), SQLLOCK_ESTATE, b);
+    CHECK(strstr(sqllock_errmsg(b), "in flight") != NULL);
+    CHECK_ST(sqllock_acquire_key_start(b, 42, NULL), SQLLOCK_ESTATE, b);
+    CHECK_ST(sqllock_release_start(lb0), SQLLOCK_ESTATE, b);
+    CHECK_ST(sqllock_check_start(lb0), SQLLOCK_ESTATE, b);
+    CHECK_ST(sqllock_acquire(&none, b, t_tag("y"), NULL), SQLLOCK_ESTATE, b);
+    CHECK_ST(sqllock_release(lb0), SQLLOCK_ESTATE, b);
+    CHECK_ST(sqllock_check(lb0), SQLLOCK_ESTATE, b);
+    /* An acquire ends only into a lock pointer. */
+    CHECK_ST(sqllock_poll(NULL, b), SQLLOCK_EINVAL, b);
+    CHECK(sqllock_socket(b) >= 0 && (sqllock_events(b) & SQLLOCK_EV_READ));
+    CHECK(sqllock_timeout_ms(b) == -1);
+    PGconn *admin = t_admin();
+    CHECK(admin);
+    CHECK(blocked_on_server(admin, bname));
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK_ST(t_drive(&lb, b, SQLLOCK_PENDING), SQLLOCK_OK, b);
+    CHECK(lb != NULL);
+    /* Nothing in flight: the calls work again, and the idle poll is quiet. */
+    CHECK_ST(sqllock_poll(NULL, b), SQLLOCK_OK, b);
+    CHECK_ST(t_drive(NULL, b, sqllock_check_start(lb)), SQLLOCK_OK, b);
+    CHECK_ST(t_drive(NULL, b, sqllock_release_start(lb)), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_release(lb0), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+static void t_cancel_through_loop(void)
+{
+    const char *name = t_tag("cancel"), *bname = t_tag("b");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(bname);
+    PGconn *admin = t_admin();
+    CHECK(a && b && admin);
+    sqllock_lock *la, *lb = NULL;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    sqllock_acquire_opts forever = t_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
+    CHECK_ST(sqllock_acquire_start(b, name, &forever), SQLLOCK_PENDING, b);
+    CHECK(blocked_on_server(admin, bname));
+    sqllock_cancel(b);
+    CHECK(sqllock_timeout_ms(b) == 0); /* the loop must come back to act on it */
+    CHECK_ST(t_drive(&lb, b, SQLLOCK_PENDING), SQLLOCK_CANCELED, b);
+    CHECK(lb == NULL);
+    int pid = t_pid(admin, bname);
+    CHECK(advisory_of(admin, pid, "false") == 0 && advisory_of(admin, pid, "true") == 0);
+    /* Once the holder lets go it is free: nothing of b's wait was left. */
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK(t_free_for_others(name));
+    CHECK_ST(t_drive(&lb, b, sqllock_acquire_start(b, name, NULL)), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+static void t_timed_wait(void)
+{
+    const char *name = t_tag("timed");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
+    CHECK(a && b);
+    sqllock_lock *la, *lb = NULL;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    sqllock_acquire_opts o = t_opts(200, SQLLOCK_SESSION);
+    long long t0 = t_now_ms();
+    CHECK_ST(t_drive(&lb, b, sqllock_acquire_start(b, name, &o)), SQLLOCK_TIMEOUT, b);
+    long long took = t_now_ms() - t0;
+    CHECK(took >= 180 && took < 5000);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+/*
+ * Terminates the backend of appname and watches c's idle socket, as an
+ * event loop would, until sqllock_poll says something other than OK: that
+ * status in *st, and the ms it took from the signal (-1: nothing heard in
+ * 10 s). The server's last word and its close may wake the loop twice.
+ */
+static long long loss_heard_ms(PGconn *admin, const char *appname, sqllock_client *c,
+                               sqllock_status *st)
+{
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", t_pid(admin, appname));
+    *st = SQLLOCK_OK;
+    /* Without a timeout it returns once the signal is sent. */
+    long long t0 = t_now_ms();
+    if (t_sql_ll(admin, "SELECT pg_terminate_backend($1::int)::int", pid, NULL) != 1)
+        return -1;
+    for (int wakes = 0; wakes < 100 && t_now_ms() < t0 + 10000; wakes++) {
+        struct pollfd p = {.fd = sqllock_socket(c), .events = poll_events(c)};
+        if (p.fd < 0 || !(p.events & POLLIN) || poll(&p, 1, 10000) != 1)
+            return -1;
+        if ((*st = sqllock_poll(NULL, c)) != SQLLOCK_OK)
+            return t_now_ms() - t0;
+    }
+    return -1;
+}
+
+static void t_idle_loss_heard(void)
+{
+    const char *aname = t_tag("holder"), *bname = t_tag("empty");
+    sqllock_client *a = t_client(aname), *b = t_client(bname);
+    PGconn *admin = t_admin();
+    CHECK(a && b && admin);
+    sqllock_lock *la;
+    CHECK_ST(sqllock_acquire(&la, a, t_tag("held"), NULL), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_poll(NULL, a), SQLLOCK_OK, a); /* nothing has arrived */
+    sqllock_status st;
+    long long ms = loss_heard_ms(admin, aname, a, &st);
+    CHECK(ms >= 0);
+    CHECK_ST(st, SQLLOCK_LOST, a);
+    printf("idle holder's loss heard on its socket %lld ms after pg_terminate_backend\n", ms);
+    CHECK(sqllock_socket(a) == -1); /* nothing left to watch */
+    CHECK_ST(sqllock_check(la), SQLLOCK_LOST, a);
+    CHECK_ST(sqllock_release(la), SQLLOCK_LOST, a);
+    /* A client that held nothing hears that its connection is gone. */
+    CHECK(loss_heard_ms(admin, bname, b, &st) >= 0);
+    CHECK_ST(st, SQLLOCK_ECONNECT, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+static void t_pending_wait_terminated(void)
+{
+    const char *name = t_tag("term"), *bname = t_tag("b");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(bname);
+    PGconn *admin = t_admin();
+    CHECK(a && b && admin);
+    sqllock_lock *la, *lb = NULL;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    sqllock_acquire_opts forever = t_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
+    CHECK_ST(sqllock_acquire_start(b, name, &forever), SQLLOCK_PENDING, b);
+    CHECK(blocked_on_server(admin, bname));
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", t_pid(admin, bname));
+    CHECK(t_sql_ll(admin, "SELECT pg_terminate_backend($1::int, 5000)::int", pid, NULL) == 1);
+    CHECK_ST(t_drive(&lb, b, SQLLOCK_PENDING), SQLLOCK_ECONNECT, b);
+    CHECK(lb == NULL);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+static void t_not_without_blocking(void)
+{
+    sqllock_client *c = t_client(t_tag("c"));
+    CHECK(c);
+    sqllock_acquire_opts lease = t_lease(60000, 0);
+    CHECK_ST(sqllock_acquire_start(c, t_tag("lease"), &lease), SQLLOCK_ENOTSUP, c);
+    CHECK(strstr(sqllock_errmsg(c), "without blocking") != NULL);
+    CHECK(sqllock_timeout_ms(c) == -1); /* nothing was left in flight */
+    sqllock_lock *l = NULL;
+    CHECK_ST(t_drive(&l, c, sqllock_acquire_key_start(c, 4242, NULL)), SQLLOCK_OK, c);
+    CHECK_ST(t_drive(NULL, c, sqllock_release_start(l)), SQLLOCK_OK, c);
+    CHECK_ST(sqllock_acquire_start(NULL, "x", NULL), SQLLOCK_EINVAL, NULL);
+    CHECK_ST(sqllock_release_start(NULL), SQLLOCK_EINVAL, NULL);
+    CHECK_ST(sqllock_poll(NULL, NULL), SQLLOCK_EINVAL, NULL);
+    CHECK(sqllock_socket(NULL) == -1 && sqllock_events(NULL) == 0 &&
+          sqllock_timeout_ms(NULL) == -1);
+    sqllock_client_free(c);
+}
+
+static void t_free_with_pending_attached(void)
+{
+    const char *name = t_tag("free"), *pname = t_tag("p");
+    sqllock_client *a = t_client(t_tag("a"));
+    PGconn *pc = t_pq(pname), *admin = t_admin();
+    CHECK(a && pc && admin);
+    sqllock_lock *la;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    sqllock_client *b;
+    CHECK_ST(sqllock_attach_pg(&b, pc), SQLLOCK_OK, b);
+    sqllock_acquire_opts forever = t_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
+    CHECK_ST(sqllock_acquire_start(b, name, &forever), SQLLOCK_PENDING, b);
+    CHECK(blocked_on_server(admin, pname));
+    /* The caller's connection comes back idle, waiting for nothing. */
+    sqllock_client_free(b);
+    CHECK(PQstatus(pc) == CONNECTION_OK && PQtransactionStatus(pc) == PQTRANS_IDLE);
+    CHECK(t_exec(pc, "SELECT 1"));
+    int pid = t_pid(admin, pname);
+    CHECK(advisory_of(admin, pid, "false") == 0 && advisory_of(admin, pid, "true") == 0);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    CHECK(t_free_for_others(name));
+    PQfinish(pc);
+    sqllock_client_free(a);
+}
+
+static const struct tcase cases[] = {
+    {"one_thread_many_clients", t_one_thread_many_clients,
+     "one thread drives 24 clients over 4 names to 120 grants, never two holders at once"},
+    {"one_in_flight", t_one_in_flight,
+     "while an operation is in flight every other call on the client is ESTATE and changes "
+     "nothing; the operation then ends as it would have"},
+    {"cancel_through_loop", t_cancel_through_loop,
+     "sqllock_cancel makes the timeout 0; the loop then ends the wait CANCELED, nothing queued"},
+    {"timed_wait", t_timed_wait, "a bounded wait driven by the loop ends TIMEOUT on time"},
+    {"idle_loss_heard", t_idle_loss_heard,
+     "a terminated session makes the idle socket readable; poll says LOST (ECONNECT: no locks)"},
+    {"pending_wait_terminated", t_pending_wait_terminated,
+     "a wait whose session is terminated ends ECONNECT through the loop, without a hang"},
+    {"not_without_blocking", t_not_without_blocking,
+     "leases are ENOTSUP without blocking, leaving nothing in flight; NULLs are EINVAL"},
+    {"free_with_pending_attached", t_free_with_pending_attached,
+     "freeing an attached client with a wait in flight cancels it: the caller's connection is "
+     "idle and nothing is held or queued"},
+};
+
+T_MAIN(cases)
