@@ -231,32 +231,33 @@ void sqllock__client_disconnect(sqllock_client *c)
 }
 
 /*
- * An operation still in flight when the client is freed. On a connection
- * of ours closing the session ends it, and all it took; on a lent one it
- * is run to its end first (a wait canceled), and what it took is released
- * with the rest, so nothing outlives the client unknown.
+ * An operation still in flight when the client is freed runs to its end
+ * first (a wait canceled), and what it took is released with the rest: on
+ * a lent connection the caller's session goes on, and a lease row outlives
+ * any session, so nothing may be left that nobody knows about.
  */
 static void settle(sqllock_client *c)
 {
     struct sqllock_op *op = &c->op;
-    if (op->kind == SQLLOCK_OP_NONE)
+    enum sqllock_op_kind kind = op->kind;
+    sqllock_lock *l = op->lock;
+    if (kind == SQLLOCK_OP_NONE)
         return;
     sqllock_status st = op->outcome;
-    if (!c->owns_connection && !op->ended) {
+    if (op->ended) {
+        sqllock__op_end(op);
+    } else {
         sqllock_cancel(c);
         st = sqllock__op_block(c, op);
-    } else if (!op->ended) {
-        st = SQLLOCK_ECONNECT;
     }
-    if (op->kind == SQLLOCK_OP_ACQUIRE && st == SQLLOCK_OK) {
-        sqllock__held_add(&c->held, op->lock);
-    } else if (op->kind == SQLLOCK_OP_ACQUIRE) {
-        free(op->lock);
-    } else if (op->kind == SQLLOCK_OP_RELEASE && st != SQLLOCK_ESTATE) {
-        sqllock__held_remove(&c->held, op->lock);
-        free(op->lock);
+    if (kind == SQLLOCK_OP_ACQUIRE && st == SQLLOCK_OK) {
+        sqllock__held_add(&c->held, l);
+    } else if (kind == SQLLOCK_OP_ACQUIRE) {
+        free(l);
+    } else if (kind == SQLLOCK_OP_RELEASE && st != SQLLOCK_ESTATE) {
+        sqllock__held_remove(&c->held, l);
+        free(l);
     }
-    op->kind = SQLLOCK_OP_NONE;
 }
 
 void sqllock_client_free(sqllock_client *c)

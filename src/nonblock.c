@@ -18,7 +18,7 @@ static sqllock_status finish(sqllock_client *c, sqllock_status st, sqllock_lock 
     struct sqllock_op *op = &c->op;
     enum sqllock_op_kind kind = op->kind;
     sqllock_lock *l = op->lock;
-    op->kind = SQLLOCK_OP_NONE;
+    sqllock__op_end(op);
     if (kind == SQLLOCK_OP_ACQUIRE)
         return sqllock__acquire_end(c, l, st, out);
     if (kind == SQLLOCK_OP_RELEASE)
@@ -37,7 +37,7 @@ static sqllock_status launch(sqllock_client *c)
            every outcome, and an acquire's lock, comes one way. */
         op->ended = 1;
         op->outcome = st;
-        sqllock__err_save(c, &op->ended_err);
+        sqllock__err_save(c, op->ended_err);
         op->wait = (struct sqllock_wait){.fd = -1, .until_ms = 0};
     }
     return sqllock__done(c, SQLLOCK_PENDING);
@@ -53,7 +53,9 @@ static sqllock_status start_acquire(sqllock_client *c, const char *name, int is_
         sqllock__acquire_prepare(&l, c, name, is_key, key, SQLLOCK_SPACE_INT8, opts, 1);
     if (st != SQLLOCK_OK)
         return st;
-    sqllock__op_begin(&c->op, l->be, SQLLOCK_OP_ACQUIRE, l, opts ? opts->wait_ms : 0);
+    st = sqllock__op_begin(c, &c->op, l->be, SQLLOCK_OP_ACQUIRE, l, opts ? opts->wait_ms : 0);
+    if (st != SQLLOCK_OK)
+        return sqllock__acquire_end(c, l, st, NULL);
     return launch(c);
 }
 
@@ -82,7 +84,8 @@ static sqllock_status start_on(sqllock_lock *l, enum sqllock_op_kind kind)
                              "%s: %s locks cannot be driven without blocking on this "
                              "connection (only pg-advisory over libpq can)",
                              kind == SQLLOCK_OP_RELEASE ? "release" : "check", l->be->name);
-    sqllock__op_begin(&c->op, l->be, kind, l, 0);
+    if (sqllock__op_begin(c, &c->op, l->be, kind, l, 0) != SQLLOCK_OK)
+        return c->last_status;
     return launch(c);
 }
 
@@ -133,7 +136,7 @@ sqllock_status sqllock_poll(sqllock_lock **out, sqllock_client *c)
                              "poll: out is NULL, and the acquire in flight needs it for its "
                              "lock (the acquire goes on)");
     if (op->ended) {
-        (void)sqllock__err_restore(c, &op->ended_err);
+        (void)sqllock__err_restore(c, op->ended_err);
         return finish(c, op->outcome, out);
     }
     sqllock_status st = op->be->step(c, op);

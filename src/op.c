@@ -6,12 +6,22 @@
  * both paths share every statement and every decision; only who waits
  * differs.
  */
+#include <stddef.h>
+#include <stdlib.h>
+
 #include "sqllock_int.h"
 
-void sqllock__op_begin(struct sqllock_op *op, const struct sqllock_backend *be,
-                       enum sqllock_op_kind kind, sqllock_lock *l, int64_t wait_ms)
+sqllock_status sqllock__op_begin(sqllock_client *c, struct sqllock_op *op,
+                                 const struct sqllock_backend *be, enum sqllock_op_kind kind,
+                                 sqllock_lock *l, int64_t wait_ms)
 {
-    /* The backend's space is its own to fill as its stages go. */
+    /* The backend's space, then room for an error kept for the first poll
+       (nonblock.c), aligned as malloc aligns. */
+    size_t at =
+        (be->op_size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    void *space = malloc(at + sizeof(struct sqllock_err));
+    if (!space)
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
     op->kind = kind;
     op->be = be;
     op->lock = l;
@@ -19,7 +29,18 @@ void sqllock__op_begin(struct sqllock_op *op, const struct sqllock_backend *be,
     op->stage = 0;
     op->ended = 0;
     op->outcome = SQLLOCK_OK;
+    op->space = space;
+    op->ended_err = (struct sqllock_err *)(void *)((char *)space + at);
     op->wait = (struct sqllock_wait){.fd = -1, .events = 0, .until_ms = -1, .cancelable = 0};
+    return SQLLOCK_OK;
+}
+
+void sqllock__op_end(struct sqllock_op *op)
+{
+    free(op->space);
+    op->space = NULL;
+    op->ended_err = NULL;
+    op->kind = SQLLOCK_OP_NONE;
 }
 
 sqllock_status sqllock__op_block(sqllock_client *c, struct sqllock_op *op)
@@ -29,6 +50,6 @@ sqllock_status sqllock__op_block(sqllock_client *c, struct sqllock_op *op)
        the step reads what it can and asks again. */
     while ((st = op->be->step(c, op)) == SQLLOCK_PENDING)
         (void)sqllock__wait(c, &op->wait);
-    op->kind = SQLLOCK_OP_NONE;
+    sqllock__op_end(op);
     return st;
 }

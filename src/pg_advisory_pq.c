@@ -167,7 +167,6 @@ struct pg_op {
     int tries;
     struct sqllock_err failure;
 };
-_Static_assert(sizeof(struct pg_op) <= SQLLOCK_OP_SPACE, "raise SQLLOCK_OP_SPACE");
 
 /* The stages of an operation: each resumes where the last step stopped. */
 enum {
@@ -526,7 +525,7 @@ static sqllock_status stage(sqllock_client *c, struct sqllock_op *op, struct pg_
 
 static sqllock_status pg_step(sqllock_client *c, struct sqllock_op *op)
 {
-    struct pg_op *p = (struct pg_op *)(void *)op->space.bytes;
+    struct pg_op *p = op->space;
     sqllock_status st;
     while ((st = stage(c, op, p)) == AGAIN)
         ;
@@ -539,8 +538,8 @@ static sqllock_status pg_step(sqllock_client *c, struct sqllock_op *op)
 static sqllock_status block(sqllock_client *c, enum sqllock_op_kind kind, sqllock_lock *l,
                             int64_t wait_ms)
 {
-    sqllock__op_begin(&c->op, l->be, kind, l, wait_ms);
-    return sqllock__op_block(c, &c->op);
+    sqllock_status st = sqllock__op_begin(c, &c->op, l->be, kind, l, wait_ms);
+    return st == SQLLOCK_OK ? sqllock__op_block(c, &c->op) : st;
 }
 
 static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
@@ -612,6 +611,7 @@ static const struct sqllock_backend pg_advisory = {
     .check = pg_check,
     .extend = NULL,
     .step = pg_step,
+    .op_size = sizeof(struct pg_op),
     .still_held = pg_still_held,
     .in_transaction = pg_in_transaction,
     .close = NULL, /* its state is the connection, which is the client's */

@@ -152,29 +152,23 @@ enum sqllock_op_kind {
     SQLLOCK_OP_CHECK
 };
 
-/* Room for a backend's state of one operation; checked by each backend. */
-#define SQLLOCK_OP_SPACE 4096
-
 /* One operation of a backend's step function: started at stage 0, then
-   stepped until it returns anything but SQLLOCK_PENDING. */
+   stepped until it returns anything but SQLLOCK_PENDING. Its memory is
+   taken at the start and given back at the end, so that a client holds
+   none while nothing is in flight. */
 struct sqllock_op {
     enum sqllock_op_kind kind;
     const struct sqllock_backend *be;
     sqllock_lock *lock;
     int64_t wait_ms; /* an acquire's */
     int stage;       /* 0 to start; after that the backend's own */
-    /* The outcome (and its error), once known but not yet taken by
-       sqllock_poll: an operation that ended within its _start. */
+    /* The outcome, once known but not yet taken by sqllock_poll (an
+       operation that ended within its _start), and its error. */
     int ended;
     sqllock_status outcome;
-    struct sqllock_err ended_err;
+    struct sqllock_err *ended_err;
     struct sqllock_wait wait; /* set with every SQLLOCK_PENDING */
-    union {
-        long long align_ll;
-        void *align_p;
-        double align_d;
-        unsigned char bytes[SQLLOCK_OP_SPACE];
-    } space;
+    void *space;              /* the backend's op_size bytes */
 };
 
 struct sqllock_backend {
@@ -209,6 +203,7 @@ struct sqllock_backend {
      * implement its blocking members as sqllock__op_block over it.
      */
     sqllock_status (*step)(sqllock_client *c, struct sqllock_op *op);
+    size_t op_size; /* the state step keeps in op->space */
 
     /* Moves a lease's expiry; NULL when locks do not expire. */
     sqllock_status (*extend)(sqllock_client *c, sqllock_lock *l, int64_t ttl_ms);
@@ -331,9 +326,13 @@ enum sqllock_woke {
    passes or (when w->cancelable) sqllock_cancel() is called, which it
    leaves for the waiter to take. */
 enum sqllock_woke sqllock__wait(sqllock_client *c, const struct sqllock_wait *w);
-/* op.c: makes op the start of kind on l (lock, wait_ms: an acquire's). */
-void sqllock__op_begin(struct sqllock_op *op, const struct sqllock_backend *be,
-                       enum sqllock_op_kind kind, sqllock_lock *l, int64_t wait_ms);
+/* op.c: makes op the start of kind on l (lock, wait_ms: an acquire's):
+   OK, or ENOMEM with c's error set. */
+sqllock_status sqllock__op_begin(sqllock_client *c, struct sqllock_op *op,
+                                 const struct sqllock_backend *be, enum sqllock_op_kind kind,
+                                 sqllock_lock *l, int64_t wait_ms);
+/* Gives back what op took; nothing is in flight after. */
+void sqllock__op_end(struct sqllock_op *op);
 /* Steps op until it ends, waiting in between: the blocking calls of a
    backend that has a step function. */
 sqllock_status sqllock__op_block(sqllock_client *c, struct sqllock_op *op);

@@ -16,7 +16,8 @@
 static short poll_events(const sqllock_client *c)
 {
     int ev = sqllock_events(c);
-    return (short)(((ev & SQLLOCK_EV_READ) ? POLLIN : 0) | ((ev & SQLLOCK_EV_WRITE) ? POLLOUT : 0));
+    return (short)(((ev & SQLLOCK_EV_READ) ? POLLIN : 0) |
+                   ((ev & SQLLOCK_EV_WRITE) ? POLLOUT : 0));
 }
 
 static int blocked_on_server(PGconn *admin, const char *appname)
@@ -175,6 +176,7 @@ static void t_one_in_flight(void)
     CHECK_ST(sqllock_release(lb0), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
+    PQfinish(admin);
 }
 
 static void t_cancel_through_loop(void)
@@ -201,6 +203,7 @@ static void t_cancel_through_loop(void)
     CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
+    PQfinish(admin);
 }
 
 static void t_timed_wait(void)
@@ -268,6 +271,7 @@ static void t_idle_loss_heard(void)
     CHECK_ST(st, SQLLOCK_ECONNECT, b);
     sqllock_client_free(a);
     sqllock_client_free(b);
+    PQfinish(admin);
 }
 
 static void t_pending_wait_terminated(void)
@@ -289,6 +293,7 @@ static void t_pending_wait_terminated(void)
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
     sqllock_client_free(a);
     sqllock_client_free(b);
+    PQfinish(admin);
 }
 
 static void t_not_without_blocking(void)
@@ -332,6 +337,7 @@ static void t_free_with_pending_attached(void)
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
     CHECK(t_free_for_others(name));
     PQfinish(pc);
+    PQfinish(admin);
     sqllock_client_free(a);
 }
 
