@@ -328,10 +328,14 @@ SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
  * another one after a reconnect).
  *
  * sqllock_cancel(c) ends a pending acquire's wait: sqllock_timeout_ms is 0
- * from then on until a poll has asked the server to cancel, and polls
- * return PENDING until the server's answer, then CANCELED (or OK when the
- * grant came first), with nothing of the wait left queued or held. A poll
- * may spend one short connect to the server sending that cancel request.
+ * from then on until a poll has acted on it, and polls return PENDING
+ * until the server's answer, then CANCELED (or OK when the grant came
+ * first), with nothing of the wait left queued or held. A lease waiter
+ * between two of its statements acts on it once the one in flight has
+ * answered (its socket says when). A poll may spend one short connect to
+ * the server sending a cancel request. A cancel from another thread does
+ * not wake a poll() the loop is in: wake the loop too (a self-pipe,
+ * uv_async_send, event_active), or cancel from the loop's own thread.
  *
  * While nothing is in flight the socket is still worth watching for READ:
  * when it becomes readable, sqllock_poll(NULL, c) reads what arrived and
@@ -339,9 +343,14 @@ SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
  * held locks (every lock of the client is then lost: check and release say
  * LOST), SQLLOCK_ECONNECT when it held none, else SQLLOCK_OK.
  *
- * Backends: pg-advisory over libpq, on connections of ours and attached
- * ones. Over ODBC, and for leases (ttl_ms > 0), the _start calls are
- * SQLLOCK_ENOTSUP. Nothing on this path sleeps or starts a thread.
+ * Backends: pg-advisory and leases over libpq, on connections of ours and
+ * attached ones (a lease waiter sleeps on the socket until the holder's
+ * release notifies it, or sqllock_timeout_ms says its expiry is due). Over
+ * ODBC, whose asynchronous mode is not reliable across drivers, the _start
+ * calls are SQLLOCK_ENOTSUP and sqllock_socket is -1. Nothing on this path
+ * sleeps or starts a thread; two rare repairs block for one round trip:
+ * re-preparing statements after the application's DISCARD ALL, and
+ * creating the lease tables on their first use.
  * Threads: as every call on c, one thread at a time; sqllock_socket,
  * sqllock_events and sqllock_timeout_ms read only c.
  */

@@ -276,7 +276,7 @@ void sqllock_client_free(sqllock_client *c)
                took, and some backends' sessions outlive the close. */
             if ((!c->owns_connection || (l->be->caps & SQLLOCK_CAP_RELEASE_BEFORE_CLOSE)) &&
                 l->kind == SQLLOCK_ENTRY_LIVE && l->scope == SQLLOCK_SESSION)
-                (void)l->be->release(c, l);
+                (void)sqllock__op_run(c, SQLLOCK_OP_RELEASE, l, 0);
         }
         end_backends(c, 0);
     }

@@ -30,6 +30,7 @@
  * before: a role without CREATE uses the tables `sqllock init` made); on
  * an attached one a missing table is ESTATE naming `sqllock init`.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,96 +144,6 @@ static sqllock_status lease_install_schema(sqllock_client *c)
     return st == SQLLOCK_OK ? run_schema(c) : st;
 }
 
-/* Statement stmt (or, when text is not NULL, that text), one round trip,
-   followed in the same transaction by the statement `then` unless NULL;
-   the first row's first two columns in *r. *again is set when the tables
-   do not exist (42P01: 1) or a statement of ours was not, or already,
-   prepared (2). */
-static sqllock_status run_one(sqllock_client *c, int stmt, const char *text, int n,
-                              const char *const *params, const char *then, struct pqx_step *r,
-                              const char *what, int *again)
-{
-    struct pqx x;
-    sqllock_status st = then ? sqllock__pqx_begin(&x, c, conn_of(c), 0)
-                             : sqllock__pqx_begin_one(&x, c, conn_of(c));
-    if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, what) : st;
-    if (text)
-        sqllock__pqx_send_sql(&x, text, n, params);
-    else
-        sqllock__pqx_send(&x, &stmts, stmt, n, params);
-    if (then)
-        sqllock__pqx_send_sql(&x, then, 0, NULL);
-    sqllock__pqx_sync(&x);
-    sqllock__pqx_read(&x, r);
-    sqllock__pqx_end(&x);
-    if (r->ok == 1 && !x.failed)
-        return SQLLOCK_OK;
-    *again = strcmp(x.sqlstate, "42P01") == 0 ? 1 : sqllock__pqx_stale(&x) ? 2 : 0;
-    return sqllock__lease_explain(c, sqllock__pqx_fail(&x, what));
-}
-
-/*
- * A lease statement. The tables are created only when they turn out to be
- * missing, so that a role without CREATE uses the tables their owner
- * installed (`sqllock init`), and only on a connection we own: on an
- * attached one a missing table is the caller's to install.
- */
-static sqllock_status run_stmt(sqllock_client *c, int stmt, const char *text, int n,
-                               const char *const *params, const char *then, struct pqx_step *r,
-                               const char *what)
-{
-    sqllock_status st = ready(c, what);
-    if (st != SQLLOCK_OK)
-        return st;
-    int again = 0;
-    st = run_one(c, stmt, text, n, params, then, r, what, &again);
-    if (again == 2 && (st = sqllock__pq_prepare_all(c, conn_of(c))) == SQLLOCK_OK)
-        st = run_one(c, stmt, text, n, params, then, r, what, &again);
-    if (again == 1 && c->owns_connection) {
-        if ((st = run_schema(c)) != SQLLOCK_OK)
-            return st;
-        again = 0;
-        st = run_one(c, stmt, text, n, params, then, r, what, &again);
-    }
-    if (again != 1)
-        return st;
-    return sqllock__fail(c, SQLLOCK_ESTATE,
-                         "%s: the lease tables do not exist in this "
-                         "database (or are not on the search_path): run `sqllock init` "
-                         "or sqllock_install_schema() once",
-                         what);
-}
-
-static sqllock_status run(sqllock_client *c, int stmt, int n, const char *const *params,
-                          struct pqx_step *r, const char *what)
-{
-    return run_stmt(c, stmt, NULL, n, params, NULL, r, what);
-}
-
-/* The parameters that name a held lease: hex name, owner id, token. */
-struct mine {
-    char hex[HEXNAME_MAX];
-    char token[24];
-    char key[24];
-    char queue[24];
-};
-
-static const char *const *mine_params(sqllock_client *c, const sqllock_lock *l, struct mine *m,
-                                      const char *params[5])
-{
-    sqllock__lease_hex(m->hex, l->name, l->name_len);
-    snprintf(m->token, sizeof(m->token), "%lld", (long long)l->token);
-    snprintf(m->key, sizeof(m->key), "%016llx", (unsigned long long)l->ident);
-    params[0] = m->hex;
-    params[1] = lease_of(c)->owner.id;
-    params[2] = m->token;
-    params[3] = m->key;
-    snprintf(m->queue, sizeof(m->queue), "%lld", (long long)(int64_t)LEASE_QUEUE_KEY(l->ident));
-    params[4] = m->queue;
-    return params;
-}
-
 /* A lease's queue key (decimal, and as pg_locks shows it) and channel;
    all but the key are written only when a wait needs them (queue_names):
    an uncontended acquire formats no more than it sends. */
@@ -244,9 +155,117 @@ struct queue {
         unlisten[sizeof(LEASE_CHANNEL_PREFIX) + 16 + 10];
 };
 
-static void queue_of(struct queue *q, const sqllock_lock *l)
+/* One lease statement in flight (stmt_begin, stmt_step): what it sends,
+   and how far its retries went. */
+struct stmt {
+    struct pqx x;
+    struct pqx_step r;
+    int id;           /* a statement of the set, or -1 for text */
+    const char *text; /* when id is -1 */
+    const char *then; /* run after it, in the same transaction; NULL: none */
+    int n;
+    const char *params[7];
+    const char *what;
+    int begun, restaled, installed;
+    sqllock_status st;
+};
+
+/* What a pending lease operation keeps between steps (op->space). */
+struct lease_op {
+    struct stmt s;
+    struct pqx_step joined[3]; /* LISTEN, the bound, the queue key */
+    struct queue q;
+    char hex[HEXNAME_MAX], pid[24], ttl[24], ttl_min[24], token[24], key[24], timeout[24];
+    int how;            /* enum take */
+    long long deadline; /* -1: none */
+    long long left_ms;  /* the holder's time left, by the last try */
+    long long wake_ms;  /* the head's sleep ends */
+    int listening, woken;
+    struct sqllock_err outcome; /* kept while the session is tidied */
+};
+
+static void stmt_begin(struct stmt *t, int id, const char *text, int n, const char *then,
+                       const char *what)
 {
-    snprintf(q->key, sizeof(q->key), "%lld", (long long)(int64_t)LEASE_QUEUE_KEY(l->ident));
+    t->id = id;
+    t->text = text;
+    t->n = n;
+    t->then = then;
+    t->what = what;
+    t->begun = t->restaled = t->installed = 0;
+}
+
+/*
+ * Steps statement t: 0 while it waits, 1 once it has ended with t->st and
+ * t->r. A statement of ours the session lost (DISCARD ALL) is prepared
+ * again and sent once more. The tables are created only when they turn out
+ * to be missing, so that a role without CREATE uses the tables their owner
+ * installed (`sqllock init`), and only on a connection we own: on an
+ * attached one a missing table is the caller's to install. Both repairs
+ * are rare and block (one PQexec each).
+ */
+static int stmt_step(sqllock_client *c, struct stmt *t)
+{
+    for (;;) {
+        if (!t->begun) {
+            if ((t->st = ready(c, t->what)) != SQLLOCK_OK)
+                return 1;
+            sqllock_status st = t->then ? sqllock__pqx_begin(&t->x, c, conn_of(c), 0)
+                                        : sqllock__pqx_begin_one(&t->x, c, conn_of(c));
+            if (st != SQLLOCK_OK) {
+                t->st = st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&t->x, t->what) : st;
+                return 1;
+            }
+            sqllock__pqx_nonblocking(&t->x);
+            if (t->id < 0)
+                sqllock__pqx_send_sql(&t->x, t->text, t->n, t->params);
+            else
+                sqllock__pqx_send(&t->x, &stmts, t->id, t->n, t->params);
+            if (t->then)
+                sqllock__pqx_send_sql(&t->x, t->then, 0, NULL);
+            sqllock__pqx_sync(&t->x);
+            t->begun = 1;
+        }
+        if (!sqllock__pqx_collect(&t->x, &t->r, 1) || !sqllock__pqx_finish(&t->x))
+            return 0;
+        t->begun = 0;
+        if (t->r.ok == 1 && !t->x.failed) {
+            t->st = SQLLOCK_OK;
+            return 1;
+        }
+        int missing = strcmp(t->x.sqlstate, "42P01") == 0, stale = sqllock__pqx_stale(&t->x);
+        t->st = sqllock__lease_explain(c, sqllock__pqx_fail(&t->x, t->what));
+        if (stale && !t->restaled++ &&
+            (t->st = sqllock__pq_prepare_all(c, conn_of(c))) == SQLLOCK_OK)
+            continue;
+        if (missing && c->owns_connection && !t->installed++) {
+            if ((t->st = run_schema(c)) == SQLLOCK_OK)
+                continue;
+            return 1;
+        }
+        if (missing)
+            t->st = sqllock__fail(c, SQLLOCK_ESTATE,
+                                  "%s: the lease tables do not exist in this "
+                                  "database (or are not on the search_path): run `sqllock init` "
+                                  "or sqllock_install_schema() once",
+                                  t->what);
+        return 1;
+    }
+}
+
+/* A statement of the blocking calls (extend, run-once markers): the same
+   steps, waited for here. */
+static sqllock_status run(sqllock_client *c, int stmt, int n, const char *const *params,
+                          struct pqx_step *r, const char *what)
+{
+    struct stmt t;
+    stmt_begin(&t, stmt, NULL, n, NULL, what);
+    for (int i = 0; i < n; i++)
+        t.params[i] = params[i];
+    while (!stmt_step(c, &t))
+        (void)sqllock__wait(c, &t.x.wait);
+    *r = t.r;
+    return t.st;
 }
 
 static void queue_names(struct queue *q, const sqllock_lock *l)
@@ -264,205 +283,321 @@ static void queue_names(struct queue *q, const sqllock_lock *l)
    the one that defers to a queue, the head's. */
 enum take { TAKE_PLAIN, TAKE_UNQUEUED, TAKE_HEAD };
 
-/* One try: OK with l->token set, or BUSY with *left_ms the time the holder
-   still has by the server's clock (-1 when unknown). */
-static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, const struct queue *q,
-                               enum take how, const char *then, long long *left_ms)
+/* The stages of a lease operation. */
+enum {
+    L_START,
+    L_TRY,      /* the first try, which takes the row when nobody queues */
+    L_JOIN,     /* waiting for the queue key, LISTENing */
+    L_HEAD_TRY, /* the head (or a pooled waiter) tries */
+    L_RELISTEN, /* a woken head that did not get it listens again... */
+    L_LOOK,     /* ...and looks once more before it sleeps */
+    L_SLEEP,    /* until a notification, the holder's expiry or the deadline */
+    L_LEAVE,    /* after a failure: out of the queue */
+    L_UNLISTEN, /* the session as found */
+    L_MINE,     /* release or check: one statement on the held row */
+};
+#define AGAIN ((sqllock_status)100)
+
+/* Sends a try of how, followed by then (NULL: nothing) in its transaction. */
+static sqllock_status try_begin(struct sqllock_op *op, struct lease_op *p, enum take how,
+                                const char *then, int stage)
 {
     static const int stmt[] = {L_ACQUIRE, L_ACQUIRE_UNQUEUED, L_ACQUIRE_HEAD};
-    struct lease_pg *lp = lease_of(c);
-    char hex[HEXNAME_MAX], pid[24], ttl[24], ttl_min[24];
-    sqllock__lease_hex(hex, l->name, l->name_len);
-    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)l->ttl_ms);
-    snprintf(ttl_min, sizeof(ttl_min), "%lld", (long long)l->ttl_min_ms);
-    const char *params[7] = {hex, lp->owner.host, pid, lp->owner.id, ttl, ttl_min, q->key};
-    struct pqx_step r;
-    sqllock_status st =
-        run_stmt(c, stmt[how], NULL, how == TAKE_PLAIN ? 6 : 7, params, then, &r, "acquire");
-    if (st != SQLLOCK_OK)
-        return st;
-    if (r.value[0][0]) {
-        l->token = strtoll(r.value[0], NULL, 10);
+    stmt_begin(&p->s, stmt[how], NULL, how == TAKE_PLAIN ? 6 : 7, then, "acquire");
+    op->stage = stage;
+    return AGAIN;
+}
+
+/* The try's verdict: OK with l->token set, or BUSY with p->left_ms the time
+   the holder still has by the server's clock (-1 when unknown). */
+static sqllock_status took(sqllock_client *c, sqllock_lock *l, struct lease_op *p)
+{
+    if (p->s.st != SQLLOCK_OK)
+        return p->s.st;
+    if (p->s.r.value[0][0]) {
+        l->token = strtoll(p->s.r.value[0], NULL, 10);
         return SQLLOCK_OK;
     }
-    *left_ms = r.value[1][0] ? strtoll(r.value[1], NULL, 10) : -1;
+    p->left_ms = p->s.r.value[1][0] ? strtoll(p->s.r.value[1], NULL, 10) : -1;
     return sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lease is held by another owner");
 }
 
-static sqllock_status run_text(sqllock_client *c, const char *sql, const char *what)
+static sqllock_status timed_out(sqllock_client *c)
 {
-    struct pqx_step r;
-    return run_stmt(c, -1, sql, 0, NULL, NULL, &r, what);
-}
-
-/* Unlocks the queue key if the session holds it: after any failure that
-   may have left it held (a grant that raced a timeout or cancel, an error
-   of the head's), so that no queue stalls behind us. */
-static void leave_queue(sqllock_client *c, const struct queue *q)
-{
-    if (!sqllock__pq_connected(conn_of(c)))
-        return; /* a dead session holds nothing */
-    struct sqllock_err saved;
-    sqllock__err_save(c, &saved);
-    const char *params[3] = {q->classid, q->objid, q->key};
-    struct pqx_step r;
-    (void)run(c, L_QUEUE_LEAVE, 3, params, &r, "acquire (leaving the queue)");
-    (void)sqllock__err_restore(c, &saved);
+    return sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the lease");
 }
 
 /* Waits in the queue until this client is its head, listening on the
    lease's channel from then on: LISTEN, the bound and the lock in one
    transaction, so the LISTEN takes effect only for the head. */
-static sqllock_status join_queue(sqllock_client *c, const struct queue *q, long long deadline)
+static sqllock_status join_begin(sqllock_client *c, struct sqllock_op *op, struct lease_op *p)
 {
-    char timeout[24] = "0";
-    if (deadline >= 0) {
-        long long left = deadline - sqllock__now_ms();
+    snprintf(p->timeout, sizeof(p->timeout), "0");
+    if (p->deadline >= 0) {
+        long long left = p->deadline - sqllock__now_ms();
         if (left <= 0)
-            return sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the lease");
-        snprintf(timeout, sizeof(timeout), "%lldms", left);
+            return timed_out(c);
+        snprintf(p->timeout, sizeof(p->timeout), "%lldms", left);
     }
-    struct pqx x;
-    struct pqx_step r[3];
-    sqllock_status st = sqllock__pqx_begin(&x, c, conn_of(c), 1);
+    struct pqx *x = &p->s.x;
+    sqllock_status st = sqllock__pqx_begin(x, c, conn_of(c), 1);
     if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "acquire") : st;
-    const char *tp = timeout, *kp = q->key;
-    sqllock__pqx_send_sql(&x, q->listen, 0, NULL);
-    sqllock__pqx_send(&x, &stmts, L_QUEUE_SET, 1, &tp);
-    sqllock__pqx_send(&x, &stmts, L_QUEUE_JOIN, 1, &kp);
-    sqllock__pqx_sync(&x);
-    for (int i = 0; i < 3; i++)
-        sqllock__pqx_read(&x, &r[i]);
-    sqllock__pqx_end(&x);
-    if (r[2].ok == 1 && !x.failed)
-        return SQLLOCK_OK;
-    st = sqllock__pqx_fail(&x, "acquire");
-    if (st == SQLLOCK_TIMEOUT)
-        st = sqllock__fail(c, SQLLOCK_TIMEOUT, "acquire: timed out waiting for the lease");
-    return st;
+        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(x, "acquire") : st;
+    sqllock__pqx_nonblocking(x);
+    const char *tp = p->timeout, *kp = p->q.key;
+    sqllock__pqx_send_sql(x, p->q.listen, 0, NULL);
+    sqllock__pqx_send(x, &stmts, L_QUEUE_SET, 1, &tp);
+    sqllock__pqx_send(x, &stmts, L_QUEUE_JOIN, 1, &kp);
+    sqllock__pqx_sync(x);
+    p->listening = 1; /* or its LISTEN is rolled back: UNLISTEN is harmless */
+    op->stage = L_JOIN;
+    return AGAIN;
 }
 
-/* The head's wait: tries, then sleeps until the release's notification or
-   the holder's expiry, until the row is taken or the deadline passes.
-   *listening says whether the session still listens: a try after a
-   wake-up, which usually takes the row, leaves the channel in the same
-   round trip, and one that finds it still held listens again and looks
-   once more (for a release in between) before it sleeps. */
-static sqllock_status wait_as_head(sqllock_client *c, sqllock_lock *l, const struct queue *q,
-                                   enum take how, long long deadline, int *listening)
+/* The wait is over with st: leave the session as found (out of the queue
+   after a failure, no longer listening), then report st. */
+static sqllock_status tidy_begin(sqllock_client *c, struct sqllock_op *op, struct lease_op *p,
+                                 sqllock_status st)
 {
-    for (int woken = 0;; woken = 1) {
-        long long left_ms = -1;
-        int leave = how == TAKE_HEAD && woken;
-        sqllock_status st = try_once(c, l, q, how, leave ? q->unlisten : NULL, &left_ms);
-        if (leave && st != SQLLOCK_ECONNECT)
-            *listening = st != SQLLOCK_OK && st != SQLLOCK_BUSY; /* failed: maybe not left */
-        if (st == SQLLOCK_BUSY && leave) {
-            if ((st = run_text(c, q->listen, "acquire (LISTEN)")) != SQLLOCK_OK)
-                return st;
-            *listening = 1;
-            st = try_once(c, l, q, how, NULL, &left_ms);
-        }
-        if (st != SQLLOCK_BUSY)
-            return st;
-        long long sleep_ms = left_ms < 1 ? 1 : left_ms;
-        if (deadline >= 0) {
-            long long remaining = deadline - sqllock__now_ms();
-            if (remaining <= 0)
-                return sqllock__fail(c, SQLLOCK_TIMEOUT,
-                                     "acquire: timed out waiting for the lease");
-            if (remaining < sleep_ms)
-                sleep_ms = remaining;
-        }
-        st =
-            sqllock__pq_await_notify(c, conn_of(c), q->channel, q->payload, sleep_ms, "acquire");
-        if (st != SQLLOCK_OK)
-            return st;
-    }
-}
-
-static sqllock_status wait_for_lease(sqllock_client *c, sqllock_lock *l, struct queue *q,
-                                     int64_t wait_ms)
-{
-    queue_names(q, l);
-    long long deadline = wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : sqllock__now_ms() + wait_ms;
-    /* Behind a pooler no session lock or LISTEN of ours lasts past the
-       statement: poll (sqllock__pq_await_notify caps each sleep). */
-    int listening = 0;
-    if (conn_of(c)->pooled)
-        return wait_as_head(c, l, q, TAKE_PLAIN, deadline, &listening);
-    sqllock_status st = join_queue(c, q, deadline);
-    listening = 1; /* or its LISTEN was rolled back: UNLISTEN is harmless */
     if (st == SQLLOCK_OK)
-        st = wait_as_head(c, l, q, TAKE_HEAD, deadline, &listening);
-    /* Leave the session as found; the outcome above is what the caller sees. */
-    struct sqllock_err saved;
-    sqllock__err_save(c, &saved);
-    if (st != SQLLOCK_OK)
-        leave_queue(c, q);
-    if (sqllock__pq_connected(conn_of(c))) {
-        if (listening)
-            (void)run_text(c, q->unlisten, "acquire (UNLISTEN)");
-        (void)sqllock__pq_notified(conn_of(c), q->channel, q->payload);
+        sqllock__err_clear(c); /* the BUSY of the tries before is over */
+    sqllock__err_save(c, &p->outcome);
+    p->outcome.status = st;
+    if (st != SQLLOCK_OK && sqllock__pq_connected(conn_of(c))) {
+        p->s.params[0] = p->q.classid;
+        p->s.params[1] = p->q.objid;
+        p->s.params[2] = p->q.key;
+        stmt_begin(&p->s, L_QUEUE_LEAVE, NULL, 3, NULL, "acquire (leaving the queue)");
+        op->stage = L_LEAVE;
+        return AGAIN;
     }
-    (void)sqllock__err_restore(c, &saved);
-    return st;
+    op->stage = L_LEAVE;
+    p->s.begun = -1; /* nothing to send */
+    return AGAIN;
 }
 
-static sqllock_status lease_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
+static sqllock_status unlisten_begin(sqllock_client *c, struct sqllock_op *op,
+                                     struct lease_op *p)
 {
-    struct queue q;
-    queue_of(&q, l);
-    long long left;
-    sqllock_status st =
-        try_once(c, l, &q, conn_of(c)->pooled ? TAKE_PLAIN : TAKE_UNQUEUED, NULL, &left);
-    if (st != SQLLOCK_BUSY || wait_ms == 0)
-        return st;
-    if (sqllock__cancel_take(c))
-        return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: canceled before the wait began");
-    return wait_for_lease(c, l, &q, wait_ms);
+    op->stage = L_UNLISTEN;
+    if (!p->listening || !sqllock__pq_connected(conn_of(c))) {
+        p->s.begun = -1;
+        return AGAIN;
+    }
+    stmt_begin(&p->s, -1, p->q.unlisten, 0, NULL, "acquire (UNLISTEN)");
+    return AGAIN;
 }
 
-/* Runs a statement about a held lease whose first column counts the rows it
-   touched (or is 't'): OK when it touched this lease, LOST otherwise. */
-static sqllock_status on_mine(sqllock_client *c, sqllock_lock *l, int stmt, int nparams,
-                              const char *extra, const char *what)
+/* The head's sleep, until the release's notification or the holder's
+   expiry, whichever is first (never a fixed interval), bounded by the
+   deadline. On a lent connection (or behind a pooler, where a LISTEN stays
+   with a server session that is not ours) each sleep is capped, because a
+   notification that libpq read during the last statement cannot be seen
+   there without consuming it. */
+static sqllock_status sleep_begin(sqllock_client *c, struct sqllock_op *op, struct lease_op *p)
 {
-    struct mine m;
-    const char *params[5];
-    mine_params(c, l, &m, params);
-    if (extra)
-        params[3] = extra;
-    struct pqx_step r;
-    sqllock_status st = run(c, stmt, nparams, params, &r, what);
-    if (st != SQLLOCK_OK)
-        return st;
-    if (strcmp(r.value[0], "1") == 0 || strcmp(r.value[0], "t") == 0)
+    struct pq_state *s = conn_of(c);
+    long long sleep_ms = p->left_ms < 1 ? 1 : p->left_ms;
+    if (p->deadline >= 0) {
+        long long remaining = p->deadline - sqllock__now_ms();
+        if (remaining <= 0)
+            return tidy_begin(c, op, p, timed_out(c));
+        if (remaining < sleep_ms)
+            sleep_ms = remaining;
+    }
+    if ((!s->owned || s->pooled) && sleep_ms > 200)
+        sleep_ms = 200;
+    p->wake_ms = sqllock__now_ms() + sleep_ms;
+    op->stage = L_SLEEP;
+    return AGAIN;
+}
+
+static int readable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    return poll(&p, 1, 0) > 0;
+}
+
+static sqllock_status sleep_step(sqllock_client *c, struct sqllock_op *op, struct lease_op *p)
+{
+    struct pq_state *s = conn_of(c);
+    int woke =
+        sqllock__now_ms() >= p->wake_ms || sqllock__pq_notified(s, p->q.channel, p->q.payload);
+    if (!woke && sqllock__cancel_take(c))
+        return tidy_begin(
+            c, op, p,
+            sqllock__fail(c, SQLLOCK_CANCELED, "acquire: wait canceled by sqllock_cancel()"));
+    if (!woke && readable(PQsocket(s->conn))) {
+        if (!PQconsumeInput(s->conn))
+            return tidy_begin(c, op, p,
+                              sqllock__fail(c, SQLLOCK_ECONNECT,
+                                            "acquire: the connection to the server was lost "
+                                            "while waiting"));
+        /* Any input at all on a lent connection: its notifications are
+           not ours to read. */
+        woke = !s->owned || sqllock__pq_notified(s, p->q.channel, p->q.payload);
+    }
+    if (woke) {
+        p->woken = 1;
+        return try_begin(op, p, p->how, p->how == TAKE_HEAD ? p->q.unlisten : NULL, L_HEAD_TRY);
+    }
+    op->wait = (struct sqllock_wait){.fd = PQsocket(s->conn),
+                                     .events = SQLLOCK_EV_READ,
+                                     .until_ms = p->wake_ms,
+                                     .cancelable = 1};
+    return SQLLOCK_PENDING;
+}
+
+static sqllock_status start_acquire(sqllock_client *c, struct sqllock_op *op, struct lease_op *p)
+{
+    sqllock_lock *l = op->lock;
+    struct lease_pg *lp = lease_of(c);
+    uint64_t k = LEASE_QUEUE_KEY(l->ident);
+    sqllock__lease_hex(p->hex, l->name, l->name_len);
+    snprintf(p->pid, sizeof(p->pid), "%ld", (long)getpid());
+    snprintf(p->ttl, sizeof(p->ttl), "%lld", (long long)l->ttl_ms);
+    snprintf(p->ttl_min, sizeof(p->ttl_min), "%lld", (long long)l->ttl_min_ms);
+    snprintf(p->q.key, sizeof(p->q.key), "%lld", (long long)(int64_t)k);
+    const char *params[7] = {p->hex, lp->owner.host, p->pid,  lp->owner.id,
+                             p->ttl, p->ttl_min,     p->q.key};
+    memcpy(p->s.params, params, sizeof(params));
+    p->how = conn_of(c)->pooled ? TAKE_PLAIN : TAKE_UNQUEUED;
+    p->listening = p->woken = 0;
+    return try_begin(op, p, p->how, NULL, L_TRY);
+}
+
+/* The row statement of a release or check: OK when it touched this lease,
+   LOST otherwise. */
+static sqllock_status start_mine(sqllock_client *c, struct sqllock_op *op, struct lease_op *p)
+{
+    sqllock_lock *l = op->lock;
+    int release = op->kind == SQLLOCK_OP_RELEASE;
+    sqllock__lease_hex(p->hex, l->name, l->name_len);
+    snprintf(p->token, sizeof(p->token), "%lld", (long long)l->token);
+    snprintf(p->key, sizeof(p->key), "%016llx", (unsigned long long)l->ident);
+    snprintf(p->q.key, sizeof(p->q.key), "%lld", (long long)(int64_t)LEASE_QUEUE_KEY(l->ident));
+    const char *params[5] = {p->hex, lease_of(c)->owner.id, p->token, p->key, p->q.key};
+    memcpy(p->s.params, params, sizeof(params));
+    stmt_begin(&p->s, release ? L_RELEASE : L_CHECK, NULL, release ? 5 : 3, NULL,
+               release ? "release" : "check");
+    op->stage = L_MINE;
+    return AGAIN;
+}
+
+static sqllock_status mine_outcome(sqllock_client *c, const struct stmt *t)
+{
+    if (t->st != SQLLOCK_OK)
+        return t->st;
+    if (strcmp(t->r.value[0], "1") == 0 || strcmp(t->r.value[0], "t") == 0)
         return SQLLOCK_OK;
     return sqllock__fail(c, SQLLOCK_LOST,
                          "%s: the lease is no longer ours (it expired, "
                          "and may have been taken by another owner)",
-                         what);
+                         t->what);
 }
 
-static sqllock_status lease_release(sqllock_client *c, sqllock_lock *l)
+static sqllock_status stage(sqllock_client *c, struct sqllock_op *op, struct lease_op *p)
 {
-    sqllock_status st = on_mine(c, l, L_RELEASE, 5, NULL, "release");
-    return sqllock__lease_release_outcome(c, st);
+    sqllock_lock *l = op->lock;
+    struct stmt *t = &p->s;
+    sqllock_status st;
+    switch (op->stage) {
+    case L_START:
+        return op->kind == SQLLOCK_OP_ACQUIRE ? start_acquire(c, op, p) : start_mine(c, op, p);
+    case L_TRY:
+        if (!stmt_step(c, t))
+            return SQLLOCK_PENDING;
+        st = took(c, l, p);
+        if (st != SQLLOCK_BUSY || op->wait_ms == 0)
+            return st;
+        if (sqllock__cancel_take(c))
+            return sqllock__fail(c, SQLLOCK_CANCELED, "acquire: canceled before the wait began");
+        queue_names(&p->q, l);
+        p->deadline = op->wait_ms == SQLLOCK_WAIT_FOREVER ? -1 : sqllock__now_ms() + op->wait_ms;
+        /* Behind a pooler no session lock or LISTEN of ours lasts past the
+           statement: poll, each sleep capped. */
+        if (p->how == TAKE_PLAIN)
+            return sleep_begin(c, op, p);
+        p->how = TAKE_HEAD;
+        st = join_begin(c, op, p);
+        return st == AGAIN ? st : tidy_begin(c, op, p, st);
+    case L_JOIN:
+        if (!sqllock__pqx_collect(&t->x, p->joined, 3) || !sqllock__pqx_finish(&t->x))
+            return SQLLOCK_PENDING;
+        if (p->joined[2].ok == 1 && !t->x.failed)
+            return try_begin(op, p, TAKE_HEAD, NULL, L_HEAD_TRY);
+        st = sqllock__pqx_fail(&t->x, "acquire");
+        return tidy_begin(c, op, p, st == SQLLOCK_TIMEOUT ? timed_out(c) : st);
+    case L_HEAD_TRY: {
+        if (!stmt_step(c, t))
+            return SQLLOCK_PENDING;
+        int left = p->how == TAKE_HEAD && p->woken; /* this try left the channel */
+        st = took(c, l, p);
+        if (left && st != SQLLOCK_ECONNECT)
+            p->listening = st != SQLLOCK_OK && st != SQLLOCK_BUSY; /* failed: maybe not left */
+        if (st == SQLLOCK_BUSY && left) {
+            stmt_begin(t, -1, p->q.listen, 0, NULL, "acquire (LISTEN)");
+            op->stage = L_RELISTEN;
+            return AGAIN;
+        }
+        return st == SQLLOCK_BUSY ? sleep_begin(c, op, p) : tidy_begin(c, op, p, st);
+    }
+    case L_RELISTEN:
+        if (!stmt_step(c, t))
+            return SQLLOCK_PENDING;
+        if (t->st != SQLLOCK_OK)
+            return tidy_begin(c, op, p, t->st);
+        p->listening = 1;
+        return try_begin(op, p, TAKE_HEAD, NULL, L_LOOK);
+    case L_LOOK:
+        if (!stmt_step(c, t))
+            return SQLLOCK_PENDING;
+        st = took(c, l, p);
+        return st == SQLLOCK_BUSY ? sleep_begin(c, op, p) : tidy_begin(c, op, p, st);
+    case L_SLEEP: return sleep_step(c, op, p);
+    case L_LEAVE:
+        if (t->begun >= 0 && !stmt_step(c, t))
+            return SQLLOCK_PENDING;
+        return unlisten_begin(c, op, p);
+    case L_UNLISTEN:
+        if (t->begun >= 0 && !stmt_step(c, t))
+            return SQLLOCK_PENDING;
+        if (sqllock__pq_connected(conn_of(c)))
+            (void)sqllock__pq_notified(conn_of(c), p->q.channel, p->q.payload);
+        return sqllock__err_restore(c, &p->outcome);
+    case L_MINE:
+        if (!stmt_step(c, t))
+            return SQLLOCK_PENDING;
+        st = mine_outcome(c, t);
+        return op->kind == SQLLOCK_OP_RELEASE ? sqllock__lease_release_outcome(c, st) : st;
+    }
+    return sqllock__fail(c, SQLLOCK_ESTATE, "internal: unknown lease stage %d", op->stage);
 }
 
-static sqllock_status lease_check(sqllock_client *c, sqllock_lock *l)
+static sqllock_status lease_step(sqllock_client *c, struct sqllock_op *op)
 {
-    return on_mine(c, l, L_CHECK, 3, NULL, "check");
+    struct lease_op *p = op->space;
+    sqllock_status st;
+    while ((st = stage(c, op, p)) == AGAIN)
+        ;
+    if (st == SQLLOCK_PENDING && op->stage != L_SLEEP)
+        op->wait = p->s.x.wait;
+    return st;
 }
 
 static sqllock_status lease_extend(sqllock_client *c, sqllock_lock *l, int64_t ttl_ms)
 {
-    char ttl[24];
+    char hex[HEXNAME_MAX], token[24], ttl[24];
+    sqllock__lease_hex(hex, l->name, l->name_len);
+    snprintf(token, sizeof(token), "%lld", (long long)l->token);
     snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
-    return on_mine(c, l, L_EXTEND, 4, ttl, "extend");
+    const char *params[4] = {hex, lease_of(c)->owner.id, token, ttl};
+    struct stmt t;
+    stmt_begin(&t, L_EXTEND, NULL, 4, NULL, "extend");
+    memcpy(t.params, params, sizeof(params));
+    while (!stmt_step(c, &t))
+        (void)sqllock__wait(c, &t.x.wait);
+    return mine_outcome(c, &t);
 }
 
 static void lease_close(sqllock_client *c)
@@ -521,9 +656,8 @@ static const struct sqllock_backend lease_pg = {
     .name = "lease",
     .caps = SQLLOCK_CAP_EXPIRY | SQLLOCK_CAP_RELEASE_BEFORE_CLOSE | SQLLOCK_CAP_MARKERS,
     .ident = lease_ident,
-    .acquire = lease_acquire,
-    .release = lease_release,
-    .check = lease_check,
+    .step = lease_step,
+    .op_size = sizeof(struct lease_op),
     .extend = lease_extend,
     .still_held = NULL, /* leases are live session entries: never asked */
     .in_transaction = sqllock__lease_no_transaction,

@@ -166,9 +166,10 @@ sqllock_status sqllock__acquire_prepare(sqllock_lock **lp, sqllock_client *c, co
         return c->last_status;
     if (nonblocking && !be->step)
         return sqllock__fail(c, SQLLOCK_ENOTSUP,
-                             "acquire: %s%s locks cannot be taken without blocking on this "
-                             "connection (only pg-advisory over libpq can)",
-                             be->name, opts->ttl_ms > 0 ? " (ttl_ms > 0)" : "");
+                             "acquire: %s locks cannot be taken without blocking on this "
+                             "connection (over ODBC, whose asynchronous mode is not reliable "
+                             "across drivers, only the blocking calls work)",
+                             be->name);
 
     size_t len = 0;
     uint64_t ident;
@@ -245,7 +246,8 @@ static sqllock_status acquire(sqllock_lock **out, sqllock_client *c, const char 
     sqllock_status st = sqllock__acquire_prepare(&l, c, name, is_key, key, space, opts, 0);
     if (st != SQLLOCK_OK)
         return st;
-    return sqllock__acquire_end(c, l, l->be->acquire(c, l, opts ? opts->wait_ms : 0), out);
+    return sqllock__acquire_end(
+        c, l, sqllock__op_run(c, SQLLOCK_OP_ACQUIRE, l, opts ? opts->wait_ms : 0), out);
 }
 
 sqllock_status sqllock_acquire(sqllock_lock **out, sqllock_client *c, const char *name,
@@ -305,9 +307,8 @@ static sqllock_status on_handle(sqllock_lock *l, enum sqllock_op_kind kind)
     sqllock_status st = sqllock__handle_prepare(l, kind);
     if (st != SQLLOCK_OK)
         return st;
-    if (kind == SQLLOCK_OP_RELEASE)
-        return sqllock__release_end(l, l->be->release(l->client, l));
-    return done(l->client, l->be->check(l->client, l));
+    st = sqllock__op_run(l->client, kind, l, 0);
+    return kind == SQLLOCK_OP_RELEASE ? sqllock__release_end(l, st) : done(l->client, st);
 }
 
 sqllock_status sqllock_release(sqllock_lock *l)

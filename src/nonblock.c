@@ -82,7 +82,7 @@ static sqllock_status start_on(sqllock_lock *l, enum sqllock_op_kind kind)
     if (!l->be->step)
         return sqllock__fail(c, SQLLOCK_ENOTSUP,
                              "%s: %s locks cannot be driven without blocking on this "
-                             "connection (only pg-advisory over libpq can)",
+                             "connection (over ODBC only the blocking calls work)",
                              kind == SQLLOCK_OP_RELEASE ? "release" : "check", l->be->name);
     if (sqllock__op_begin(c, &c->op, l->be, kind, l, 0) != SQLLOCK_OK)
         return c->last_status;

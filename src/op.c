@@ -43,6 +43,18 @@ void sqllock__op_end(struct sqllock_op *op)
     op->kind = SQLLOCK_OP_NONE;
 }
 
+sqllock_status sqllock__op_run(sqllock_client *c, enum sqllock_op_kind kind, sqllock_lock *l,
+                               int64_t wait_ms)
+{
+    const struct sqllock_backend *be = l->be;
+    if (!be->step)
+        return kind == SQLLOCK_OP_ACQUIRE   ? be->acquire(c, l, wait_ms)
+               : kind == SQLLOCK_OP_RELEASE ? be->release(c, l)
+                                            : be->check(c, l);
+    sqllock_status st = sqllock__op_begin(c, &c->op, be, kind, l, wait_ms);
+    return st == SQLLOCK_OK ? sqllock__op_block(c, &c->op) : st;
+}
+
 sqllock_status sqllock__op_block(sqllock_client *c, struct sqllock_op *op)
 {
     sqllock_status st;

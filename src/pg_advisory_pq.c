@@ -534,29 +534,6 @@ static sqllock_status pg_step(sqllock_client *c, struct sqllock_op *op)
     return st;
 }
 
-/* The blocking calls: the same operation, stepped to its end here. */
-static sqllock_status block(sqllock_client *c, enum sqllock_op_kind kind, sqllock_lock *l,
-                            int64_t wait_ms)
-{
-    sqllock_status st = sqllock__op_begin(c, &c->op, l->be, kind, l, wait_ms);
-    return st == SQLLOCK_OK ? sqllock__op_block(c, &c->op) : st;
-}
-
-static sqllock_status pg_acquire(sqllock_client *c, sqllock_lock *l, int64_t wait_ms)
-{
-    return block(c, SQLLOCK_OP_ACQUIRE, l, wait_ms);
-}
-
-static sqllock_status pg_release(sqllock_client *c, sqllock_lock *l)
-{
-    return block(c, SQLLOCK_OP_RELEASE, l, 0);
-}
-
-static sqllock_status pg_check(sqllock_client *c, sqllock_lock *l)
-{
-    return block(c, SQLLOCK_OP_CHECK, l, 0);
-}
-
 static int pg_still_held(sqllock_client *c, const sqllock_lock *e)
 {
     struct pq_state *s = state(c);
@@ -606,9 +583,6 @@ static const struct sqllock_backend pg_advisory = {
     .caps = SQLLOCK_CAP_SESSION | SQLLOCK_CAP_NUMERIC_KEYS | SQLLOCK_CAP_SHARED |
             SQLLOCK_CAP_TRANSACTION,
     .ident = pg_ident,
-    .acquire = pg_acquire,
-    .release = pg_release,
-    .check = pg_check,
     .extend = NULL,
     .step = pg_step,
     .op_size = sizeof(struct pg_op),

@@ -179,6 +179,7 @@ struct sqllock_backend {
     uint64_t (*ident)(const char *name, size_t len);
 
     /*
+     * acquire, release and check: NULL when step is set.
      * Takes l (ident, name, mode and scope filled in), waiting as wait_ms
      * says (0, > 0, or SQLLOCK_WAIT_FOREVER) and returning early with
      * CANCELED when c's cancel pipe becomes readable. Any result other than
@@ -199,8 +200,10 @@ struct sqllock_backend {
      * or check, without blocking: SQLLOCK_PENDING with op->wait set, or the
      * outcome the blocking member would have returned, with the same
      * guarantees. Stage 0 starts it. NULL when the backend can only block
-     * (the non-blocking calls are then ENOTSUP). A backend that has it may
-     * implement its blocking members as sqllock__op_block over it.
+     * (the non-blocking calls are then ENOTSUP). A backend that has it
+     * leaves acquire, release and check NULL: the blocking calls then run
+     * the same steps to their end (sqllock__op_run), so every wait has one
+     * implementation.
      */
     sqllock_status (*step)(sqllock_client *c, struct sqllock_op *op);
     size_t op_size; /* the state step keeps in op->space */
@@ -333,9 +336,12 @@ sqllock_status sqllock__op_begin(sqllock_client *c, struct sqllock_op *op,
                                  sqllock_lock *l, int64_t wait_ms);
 /* Gives back what op took; nothing is in flight after. */
 void sqllock__op_end(struct sqllock_op *op);
-/* Steps op until it ends, waiting in between: the blocking calls of a
-   backend that has a step function. */
+/* Steps op until it ends, waiting in between. */
 sqllock_status sqllock__op_block(sqllock_client *c, struct sqllock_op *op);
+/* The blocking acquire, release or check of l: the backend's step function
+   run to its end (in c->op), or its blocking member when it has none. */
+sqllock_status sqllock__op_run(sqllock_client *c, enum sqllock_op_kind kind, sqllock_lock *l,
+                               int64_t wait_ms);
 /* How long to wait before asking the server to cancel again, after sent
    requests: a cancel that lands just before the statement waits is lost. */
 int sqllock__cancel_backoff_ms(int sent);

@@ -296,13 +296,71 @@ static void t_pending_wait_terminated(void)
     PQfinish(admin);
 }
 
+/*
+ * Steps c's pending lease acquire (bounded: 5 s) until its backend holds
+ * the lease's queue key and is idle: the head, asleep on its socket for
+ * the holder's release. 1 then, 0 if that never happened or it ended.
+ */
+static int steps_until_asleep(PGconn *admin, int pid, sqllock_client *c)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", pid);
+    for (long long end = t_now_ms() + 5000; t_now_ms() < end;) {
+        struct pollfd fd = {.fd = sqllock_socket(c), .events = poll_events(c)};
+        (void)poll(&fd, 1, 10);
+        sqllock_lock *l = NULL;
+        if (sqllock_poll(&l, c) != SQLLOCK_PENDING)
+            return 0;
+        if (t_sql_ll(admin,
+                     "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+                     " WHERE l.pid = $1::int AND l.locktype = 'advisory' AND l.granted"
+                     " AND a.state = 'idle'",
+                     p, NULL) == 1)
+            return 1;
+    }
+    return 0;
+}
+
+/* A lease waiter in the loop: it sleeps on its socket until the holder's
+   release notifies it (long before the 60 s ttl), and a canceled one
+   leaves nothing queued. */
+static void t_lease_in_loop(void)
+{
+    const char *name = t_tag("lease"), *bname = t_tag("b");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(bname);
+    PGconn *admin = t_admin();
+    CHECK(a && b && admin);
+    sqllock_acquire_opts hold = t_lease(60000, 0), wait = t_lease(60000, SQLLOCK_WAIT_FOREVER);
+    sqllock_lock *la, *lb = NULL;
+    CHECK_ST(t_drive(&la, a, sqllock_acquire_start(a, name, &hold)), SQLLOCK_OK, a);
+    int pid = t_pid(admin, bname);
+    CHECK_ST(sqllock_acquire_start(b, name, &wait), SQLLOCK_PENDING, b);
+    CHECK(steps_until_asleep(admin, pid, b));
+    sqllock_cancel(b);
+    CHECK_ST(t_drive(&lb, b, SQLLOCK_PENDING), SQLLOCK_CANCELED, b);
+    CHECK(advisory_of(admin, pid, "false") == 0 && advisory_of(admin, pid, "true") == 0);
+    /* Again, and this time the release hands it over. */
+    CHECK_ST(sqllock_acquire_start(b, name, &wait), SQLLOCK_PENDING, b);
+    CHECK(steps_until_asleep(admin, pid, b));
+    long long t0 = t_now_ms();
+    CHECK_ST(t_drive(NULL, a, sqllock_release_start(la)), SQLLOCK_OK, a);
+    CHECK_ST(t_drive(&lb, b, SQLLOCK_PENDING), SQLLOCK_OK, b);
+    CHECK(t_now_ms() - t0 < 10000);
+    CHECK(sqllock_fencing_token(lb) > 0);
+    CHECK_ST(t_drive(NULL, b, sqllock_check_start(lb)), SQLLOCK_OK, b);
+    CHECK_ST(t_drive(NULL, b, sqllock_release_start(lb)), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+    PQfinish(admin);
+}
+
 static void t_not_without_blocking(void)
 {
     sqllock_client *c = t_client(t_tag("c"));
     CHECK(c);
-    sqllock_acquire_opts lease = t_lease(60000, 0);
-    CHECK_ST(sqllock_acquire_start(c, t_tag("lease"), &lease), SQLLOCK_ENOTSUP, c);
-    CHECK(strstr(sqllock_errmsg(c), "without blocking") != NULL);
+    sqllock_acquire_opts shared = t_lease(60000, 0);
+    shared.mode = SQLLOCK_SHARED;
+    CHECK_ST(sqllock_acquire_start(c, t_tag("lease"), &shared), SQLLOCK_ENOTSUP, c);
     CHECK(sqllock_timeout_ms(c) == -1); /* nothing was left in flight */
     sqllock_lock *l = NULL;
     CHECK_ST(t_drive(&l, c, sqllock_acquire_key_start(c, 4242, NULL)), SQLLOCK_OK, c);
@@ -354,8 +412,10 @@ static const struct tcase cases[] = {
      "a terminated session makes the idle socket readable; poll says LOST (ECONNECT: no locks)"},
     {"pending_wait_terminated", t_pending_wait_terminated,
      "a wait whose session is terminated ends ECONNECT through the loop, without a hang"},
+    {"lease_in_loop", t_lease_in_loop,
+     "a lease waiter driven by the loop is canceled with nothing queued, then handed the lease"},
     {"not_without_blocking", t_not_without_blocking,
-     "leases are ENOTSUP without blocking, leaving nothing in flight; NULLs are EINVAL"},
+     "a refused _start leaves nothing in flight; NULLs are EINVAL"},
     {"free_with_pending_attached", t_free_with_pending_attached,
      "freeing an attached client with a wait in flight cancels it: the caller's connection is "
      "idle and nothing is held or queued"},
