@@ -21,6 +21,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/odbc.sh"
 PG_DEPS=(postgresql-15 postgresql-client-15 libpq-dev build-essential cmake clang
          libclang-rt-14-dev pkg-config iproute2 procps util-linux jq nodejs groff-base man-db faketime
          nftables pgbouncer valgrind lintian clang-format-14
+         libuv1-dev libevent-dev # examples/loop_libuv.c, loop_libevent.c
          "${ODBC_DEPS[@]}")
 
 pg_install_deps() {
