@@ -113,7 +113,7 @@ int handoff_run(const struct handoff_spec *spec, int n, struct handoff_run *out)
         handoff_free(out);
         return -1;
     }
-    qsort(out->ev, out->n, sizeof(*out->ev), cmp_event);
+    handoff_sort(out->ev, out->n);
     /* Timed-out waits sort among the rest by when they gave up; they count
        for the longest wait only. */
     size_t acq = 0;
@@ -137,6 +137,12 @@ int handoff_run(const struct handoff_spec *spec, int n, struct handoff_run *out)
     }
     out->acquisitions = acq;
     return 0;
+}
+
+void handoff_sort(struct handoff_event *ev, size_t n)
+{
+    if (n)
+        qsort(ev, n, sizeof(*ev), cmp_event);
 }
 
 int handoff_samples(const struct handoff_run *r, struct samples *from_returned,

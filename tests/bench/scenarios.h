@@ -52,6 +52,8 @@ struct handoff_run {
     int64_t first_ns, last_ns, longest_wait_ns; /* wait: acquire called -> returned */
 };
 int handoff_run(const struct handoff_spec *spec, int n, struct handoff_run *out);
+/* Sorts events in acquisition order, as handoff_run leaves them. */
+void handoff_sort(struct handoff_event *ev, size_t n);
 /* Adds every handoff (consecutive acquisitions by different processes) in
    ns: from the release returned and from the release called (NULL: not
    wanted). 0 or -1 out of memory. */
