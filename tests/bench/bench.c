@@ -39,6 +39,13 @@ static const struct {
      "   woken_*: of the other waiters, those that in the 300 ms after it sent a statement\n"
      "   (pg_stat_activity.query_start), or whose client or backend process woke (/proc))",
      sc_lease},
+    {"eventloop",
+     "7. one thread and an event loop vs one thread per client: 100 clients, 10 names\n"
+     "   (--quick: 20 clients, 4 names); client i takes name i % names, releases at once;\n"
+     "   handoff_us: per name, next grant returned - release returned (rel-ret) or called\n"
+     "   (rel-call); rss_per_client: resident set after the run - before connecting, / clients\n"
+     "   (thread stacks included); cpu_us_per_acq: the process's user + system CPU per grant",
+     sc_eventloop},
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 

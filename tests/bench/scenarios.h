@@ -114,5 +114,6 @@ int sc_names(const struct bench_cfg *cfg, const struct bench_backend *b);
 int sc_memory(const struct bench_cfg *cfg, const struct bench_backend *b);
 int sc_cli(const struct bench_cfg *cfg, const struct bench_backend *b);
 int sc_lease(const struct bench_cfg *cfg, const struct bench_backend *b);
+int sc_eventloop(const struct bench_cfg *cfg, const struct bench_backend *b);
 
 #endif /* BENCH_SCENARIOS_H */
