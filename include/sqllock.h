@@ -357,6 +357,13 @@ SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
 #define SQLLOCK_EV_READ 1
 #define SQLLOCK_EV_WRITE 2
 
+/* As sqllock_connect, started: *out is the client whatever it returns
+   (sqllock_client_free it in the end, as always), and while it says
+   SQLLOCK_PENDING, sqllock_poll(NULL, *out) goes on until OK, connected,
+   or the error. Only libpq's URLs ("odbc:" is ENOTSUP); connect_timeout
+   bounds the whole connect, every host of a multi-host URL together. */
+SQLLOCK_EXTERN sqllock_status sqllock_connect_start(sqllock_client **out, const char *url);
+
 /* As sqllock_acquire, sqllock_acquire_key, sqllock_release and
    sqllock_check, started: SQLLOCK_PENDING, or the outcome at once. */
 SQLLOCK_EXTERN sqllock_status sqllock_acquire_start(sqllock_client *c, const char *name,

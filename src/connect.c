@@ -27,7 +27,7 @@ static size_t scheme_len(const char *s)
     return strncmp(s + i, "://", 3) == 0 ? i : 0;
 }
 
-sqllock_status sqllock_connect(sqllock_client **out, const char *url)
+static sqllock_status connect_url(sqllock_client **out, const char *url, int nonblocking)
 {
     if (!out)
         return SQLLOCK_EINVAL;
@@ -41,6 +41,11 @@ sqllock_status sqllock_connect(sqllock_client **out, const char *url)
                              url ? "empty" : "NULL");
     if (has_prefix(url, "odbc:")) {
 #ifdef SQLLOCK_WITH_ODBC
+        if (nonblocking)
+            return sqllock__fail(c, SQLLOCK_ENOTSUP,
+                                 "connect: an ODBC connection cannot be opened without "
+                                 "blocking (ODBC's asynchronous mode is not reliable across "
+                                 "drivers); use sqllock_connect");
         return sqllock__done(c, sqllock__odbc_open(c, url + strlen("odbc:")));
 #else
         return sqllock__fail(c, SQLLOCK_ENOTSUP,
@@ -56,5 +61,17 @@ sqllock_status sqllock_connect(sqllock_client **out, const char *url)
                              "postgres://, a key=value string or odbc:)",
                              n > 32 ? 32 : (int)n, url);
     }
+    if (nonblocking)
+        return sqllock__pg_open_start(c, url);
     return sqllock__done(c, sqllock__pg_open(c, url));
+}
+
+sqllock_status sqllock_connect(sqllock_client **out, const char *url)
+{
+    return connect_url(out, url, 0);
+}
+
+sqllock_status sqllock_connect_start(sqllock_client **out, const char *url)
+{
+    return connect_url(out, url, 1);
 }

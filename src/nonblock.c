@@ -23,14 +23,13 @@ static sqllock_status finish(sqllock_client *c, sqllock_status st, sqllock_lock 
         return sqllock__acquire_end(c, l, st, out);
     if (kind == SQLLOCK_OP_RELEASE)
         return sqllock__release_end(l, st);
-    return sqllock__done(c, st);
+    return sqllock__done(c, st); /* a check's, or a connect's */
 }
 
-/* The operation just begun on c takes its first step. */
-static sqllock_status launch(sqllock_client *c)
+sqllock_status sqllock__op_launch(sqllock_client *c)
 {
     struct sqllock_op *op = &c->op;
-    sqllock_status st = op->be->step(c, op);
+    sqllock_status st = op->step(c, op);
     if (st != SQLLOCK_PENDING) {
         /* Even an answer that came at once (the server can run before the
            sender's next instruction) is the first poll's to give, so that
@@ -53,10 +52,11 @@ static sqllock_status start_acquire(sqllock_client *c, const char *name, int is_
         sqllock__acquire_prepare(&l, c, name, is_key, key, SQLLOCK_SPACE_INT8, opts, 1);
     if (st != SQLLOCK_OK)
         return st;
-    st = sqllock__op_begin(c, &c->op, l->be, SQLLOCK_OP_ACQUIRE, l, opts ? opts->wait_ms : 0);
+    st = sqllock__op_begin(c, &c->op, l->be->step, l->be->op_size, SQLLOCK_OP_ACQUIRE, l,
+                           opts ? opts->wait_ms : 0);
     if (st != SQLLOCK_OK)
         return sqllock__acquire_end(c, l, st, NULL);
-    return launch(c);
+    return sqllock__op_launch(c);
 }
 
 sqllock_status sqllock_acquire_start(sqllock_client *c, const char *name,
@@ -84,9 +84,9 @@ static sqllock_status start_on(sqllock_lock *l, enum sqllock_op_kind kind)
                              "%s: %s locks cannot be driven without blocking on this "
                              "connection (over ODBC only the blocking calls work)",
                              kind == SQLLOCK_OP_RELEASE ? "release" : "check", l->be->name);
-    if (sqllock__op_begin(c, &c->op, l->be, kind, l, 0) != SQLLOCK_OK)
+    if (sqllock__op_begin(c, &c->op, l->be->step, l->be->op_size, kind, l, 0) != SQLLOCK_OK)
         return c->last_status;
-    return launch(c);
+    return sqllock__op_launch(c);
 }
 
 sqllock_status sqllock_release_start(sqllock_lock *l)
@@ -139,7 +139,7 @@ sqllock_status sqllock_poll(sqllock_lock **out, sqllock_client *c)
         (void)sqllock__err_restore(c, op->ended_err);
         return finish(c, op->outcome, out);
     }
-    sqllock_status st = op->be->step(c, op);
+    sqllock_status st = op->step(c, op);
     if (st == SQLLOCK_PENDING)
         return sqllock__done(c, st);
     return finish(c, st, out);
@@ -147,18 +147,16 @@ sqllock_status sqllock_poll(sqllock_lock **out, sqllock_client *c)
 
 int sqllock_socket(const sqllock_client *c)
 {
+    if (c && c->op.kind != SQLLOCK_OP_NONE && !c->op.ended)
+        return c->op.wait.fd;
     if (!c || !c->be)
         return -1;
-    if (c->op.kind != SQLLOCK_OP_NONE && !c->op.ended)
-        return c->op.wait.fd;
     return c->conn_ops->socket ? c->conn_ops->socket(c->conn) : -1;
 }
 
 int sqllock_events(const sqllock_client *c)
 {
-    if (!c || !c->be)
-        return 0;
-    if (c->op.kind != SQLLOCK_OP_NONE)
+    if (c && c->op.kind != SQLLOCK_OP_NONE)
         return c->op.ended ? 0 : c->op.wait.events;
     return sqllock_socket(c) >= 0 ? SQLLOCK_EV_READ : 0;
 }

@@ -11,19 +11,18 @@
 
 #include "sqllock_int.h"
 
-sqllock_status sqllock__op_begin(sqllock_client *c, struct sqllock_op *op,
-                                 const struct sqllock_backend *be, enum sqllock_op_kind kind,
-                                 sqllock_lock *l, int64_t wait_ms)
+sqllock_status sqllock__op_begin(sqllock_client *c, struct sqllock_op *op, sqllock_step_fn step,
+                                 size_t op_size, enum sqllock_op_kind kind, sqllock_lock *l,
+                                 int64_t wait_ms)
 {
-    /* The backend's space, then room for an error kept for the first poll
+    /* The step's space, then room for an error kept for the first poll
        (nonblock.c), aligned as malloc aligns. */
-    size_t at =
-        (be->op_size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+    size_t align = sizeof(max_align_t), at = (op_size + align - 1) / align * align;
     void *space = malloc(at + sizeof(struct sqllock_err));
     if (!space)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
     op->kind = kind;
-    op->be = be;
+    op->step = step;
     op->lock = l;
     op->wait_ms = wait_ms;
     op->stage = 0;
@@ -51,7 +50,7 @@ sqllock_status sqllock__op_run(sqllock_client *c, enum sqllock_op_kind kind, sql
         return kind == SQLLOCK_OP_ACQUIRE   ? be->acquire(c, l, wait_ms)
                : kind == SQLLOCK_OP_RELEASE ? be->release(c, l)
                                             : be->check(c, l);
-    sqllock_status st = sqllock__op_begin(c, &c->op, be, kind, l, wait_ms);
+    sqllock_status st = sqllock__op_begin(c, &c->op, be->step, be->op_size, kind, l, wait_ms);
     return st == SQLLOCK_OK ? sqllock__op_block(c, &c->op) : st;
 }
 
@@ -60,7 +59,7 @@ sqllock_status sqllock__op_block(sqllock_client *c, struct sqllock_op *op)
     sqllock_status st;
     /* A failed poll() (out of memory) is stepped through like a wake-up:
        the step reads what it can and asks again. */
-    while ((st = op->be->step(c, op)) == SQLLOCK_PENDING)
+    while ((st = op->step(c, op)) == SQLLOCK_PENDING)
         (void)sqllock__wait(c, &op->wait);
     sqllock__op_end(op);
     return st;

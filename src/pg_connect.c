@@ -33,6 +33,31 @@ sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo)
     return st;
 }
 
+/* The non-blocking connect: the transport's steps, then the same install. */
+static sqllock_status open_step(sqllock_client *c, struct sqllock_op *op)
+{
+    struct pq_opening *o = op->space;
+    sqllock_status st = sqllock__pq_open_step(c, o, &op->wait);
+    if (st != SQLLOCK_OK)
+        return st;
+    if ((st = install(c, o->s, "connect")) != SQLLOCK_OK)
+        sqllock__client_disconnect(c);
+    return st;
+}
+
+sqllock_status sqllock__pg_open_start(sqllock_client *c, const char *conninfo)
+{
+    sqllock_status st = sqllock__op_begin(c, &c->op, open_step, sizeof(struct pq_opening),
+                                          SQLLOCK_OP_CONNECT, NULL, 0);
+    if (st != SQLLOCK_OK)
+        return st;
+    if ((st = sqllock__pq_open_start(c, conninfo, c->op.space)) != SQLLOCK_OK) {
+        sqllock__op_end(&c->op);
+        return st;
+    }
+    return sqllock__op_launch(c);
+}
+
 sqllock_status sqllock_attach_pg(sqllock_client **out, PGconn *conn)
 {
     if (!out)

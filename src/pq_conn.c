@@ -292,36 +292,40 @@ static int chosen_settings(const char *options, char *out, size_t cap)
     return 1;
 }
 
-/* Whether the session is on a standby, and whether a pooler is in between:
-   a pooler gives libpq a backend pid of its own making. */
-static sqllock_status identify(sqllock_client *c, struct pq_state *s)
+/* Sends the statement that says whether the session is on a standby and
+   whether a pooler is in between (a pooler gives libpq a backend pid of
+   its own making); on a connection of ours it also applies our settings.
+   The texts it points to live in *id. */
+static sqllock_status identify_send(sqllock_client *c, struct pq_state *s,
+                                    struct pq_identify *id)
 {
-    char pid[16];
-    snprintf(pid, sizeof(pid), "%d", PQbackendPID(s->conn));
-    struct pqx x;
-    struct pqx_step r;
-    sqllock_status st = sqllock__pqx_begin_one(&x, c, s);
+    snprintf(id->pid, sizeof(id->pid), "%d", PQbackendPID(s->conn));
+    struct pqx *x = &id->x;
+    sqllock_status st = sqllock__pqx_begin_one(x, c, s);
     if (st != SQLLOCK_OK)
-        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(&x, "connect") : st;
-    char chosen[1024];
+        return st == SQLLOCK_ECONNECT ? sqllock__pqx_fail(x, "connect") : st;
     if (s->owned) {
         /* Options too long to read here: apply none (a NULL array excludes all). */
-        int known = chosen_settings(PQoptions(s->conn), chosen, sizeof(chosen));
-        sqllock__pqx_send_sql(&x, setup_sql, 2,
-                              (const char *const[]){pid, known ? chosen : NULL});
+        int known = chosen_settings(PQoptions(s->conn), id->chosen, sizeof(id->chosen));
+        sqllock__pqx_send_sql(x, setup_sql, 2,
+                              (const char *const[]){id->pid, known ? id->chosen : NULL});
     } else
-        sqllock__pqx_send_sql(&x, PG_SQL_IDENTIFY, 0, NULL);
-    sqllock__pqx_read(&x, &r);
-    sqllock__pqx_end(&x);
-    if (x.failed)
-        return sqllock__pqx_fail(&x, "connect");
-    s->standby = strcmp(r.value[1], "t") == 0;
-    s->pooled = strcmp(r.value[0], pid) != 0;
+        sqllock__pqx_send_sql(x, PG_SQL_IDENTIFY, 0, NULL);
     return SQLLOCK_OK;
 }
 
-/* What a freshly connected session needs before the first lock. */
-static sqllock_status setup(sqllock_client *c, struct pq_state *s)
+static sqllock_status identify_done(struct pq_state *s, struct pq_identify *id)
+{
+    if (id->x.failed)
+        return sqllock__pqx_fail(&id->x, "connect");
+    s->standby = strcmp(id->r.value[1], "t") == 0;
+    s->pooled = strcmp(id->r.value[0], id->pid) != 0;
+    return SQLLOCK_OK;
+}
+
+/* What a freshly connected session needs before the first lock, up to the
+   identifying statement, which it sends. */
+static sqllock_status setup_send(sqllock_client *c, struct pq_state *s, struct pq_identify *id)
 {
     if (PQserverVersion(s->conn) < 90600)
         return sqllock__fail(c, SQLLOCK_ENOTSUP,
@@ -331,7 +335,18 @@ static sqllock_status setup(sqllock_client *c, struct pq_state *s)
     s->cancel = PQgetCancel(s->conn);
     if (!s->cancel)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "out of memory");
-    return identify(c, s);
+    return identify_send(c, s, id);
+}
+
+static sqllock_status setup(sqllock_client *c, struct pq_state *s)
+{
+    struct pq_identify id;
+    sqllock_status st = setup_send(c, s, &id);
+    if (st != SQLLOCK_OK)
+        return st;
+    sqllock__pqx_read(&id.x, &id.r);
+    sqllock__pqx_end(&id.x);
+    return identify_done(s, &id);
 }
 
 /*
@@ -355,7 +370,22 @@ static void collapse_quotes(char *msg)
         memmove(q1 + 1, q2, strlen(q2) + 1);
 }
 
-sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct pq_state **out)
+/* connect_timeout as libpq will apply it: the string's, PGCONNECT_TIMEOUT,
+   or ours (10 s); 0 or less: none. */
+static int connect_timeout_s(PQconninfoOption *opts)
+{
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val)
+            return atoi(o->val);
+    const char *env = getenv("PGCONNECT_TIMEOUT");
+    return env ? atoi(env) : 10;
+}
+
+/* Starts a connection of our own (nonblocking: PQconnectStartParams,
+   else the whole connect): *out, its state, on OK; *timeout_s as
+   connect_timeout_s; *ambiguous when its messages must mask quotes. */
+static sqllock_status open_begin(sqllock_client *c, const char *conninfo, int nonblocking,
+                                 struct pq_state **out, int *timeout_s, int *ambiguous)
 {
     *out = NULL;
     char *perr = NULL;
@@ -376,8 +406,9 @@ sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct 
                              clean);
     }
     struct pq_state *s = calloc(1, sizeof(*s));
-    int ambiguous = 0;
-    if (!s || collect_secrets(s, conninfo, opts, &ambiguous) ||
+    *ambiguous = 0;
+    *timeout_s = connect_timeout_s(opts);
+    if (!s || collect_secrets(s, conninfo, opts, ambiguous) ||
         add_secret(s, getenv("PGPASSWORD"),
                    getenv("PGPASSWORD") ? strlen(getenv("PGPASSWORD")) : 0)) {
         PQconninfoFree(opts);
@@ -404,30 +435,117 @@ sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct 
     kw[n] = "dbname", val[n++] = conninfo;
     kw[n] = NULL, val[n] = NULL;
 
-    s->conn = PQconnectdbParams(kw, val, 1);
+    s->conn = nonblocking ? PQconnectStartParams(kw, val, 1) : PQconnectdbParams(kw, val, 1);
     if (!s->conn) {
         state_free(s);
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
     }
-    if (PQstatus(s->conn) != CONNECTION_OK) {
-        char raw[SQLLOCK_ERRMSG_MAX - 32], clean[SQLLOCK_ERRMSG_MAX - 32];
-        snprintf(raw, sizeof(raw), "%s", PQerrorMessage(s->conn));
-        if (ambiguous)
-            collapse_quotes(raw);
-        sqllock__redact(clean, sizeof(clean), raw, &s->secrets, ambiguous);
-        size_t len = strlen(clean);
-        while (len && (clean[len - 1] == '\n' || clean[len - 1] == ' '))
-            clean[--len] = '\0';
-        state_free(s);
-        return sqllock__fail(c, SQLLOCK_ECONNECT, "connect: %s", clean);
-    }
+    *out = s;
+    return SQLLOCK_OK;
+}
+
+/* The connect failed: the message without a password in it; s is freed. */
+static sqllock_status open_failed(sqllock_client *c, struct pq_state *s, int ambiguous)
+{
+    char raw[SQLLOCK_ERRMSG_MAX - 32], clean[SQLLOCK_ERRMSG_MAX - 32];
+    snprintf(raw, sizeof(raw), "%s", PQerrorMessage(s->conn));
+    if (ambiguous)
+        collapse_quotes(raw);
+    sqllock__redact(clean, sizeof(clean), raw, &s->secrets, ambiguous);
+    size_t len = strlen(clean);
+    while (len && (clean[len - 1] == '\n' || clean[len - 1] == ' '))
+        clean[--len] = '\0';
+    state_free(s);
+    return sqllock__fail(c, SQLLOCK_ECONNECT, "connect: %s", clean[0] ? clean : "failed");
+}
+
+sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct pq_state **out)
+{
+    struct pq_state *s;
+    int timeout_s, ambiguous;
+    sqllock_status st = open_begin(c, conninfo, 0, &s, &timeout_s, &ambiguous);
+    *out = NULL;
+    if (st != SQLLOCK_OK)
+        return st;
+    if (PQstatus(s->conn) != CONNECTION_OK)
+        return open_failed(c, s, ambiguous);
     PQsetNoticeProcessor(s->conn, discard_notice, NULL);
-    sqllock_status st = setup(c, s);
+    st = setup(c, s);
     if (st != SQLLOCK_OK)
         state_free(s);
     else
         *out = s;
     return st;
+}
+
+sqllock_status sqllock__pq_open_start(sqllock_client *c, const char *conninfo,
+                                      struct pq_opening *o)
+{
+    memset(o, 0, sizeof(*o));
+    int timeout_s;
+    sqllock_status st = open_begin(c, conninfo, 1, &o->s, &timeout_s, &o->ambiguous);
+    if (st != SQLLOCK_OK)
+        return st;
+    if (PQstatus(o->s->conn) == CONNECTION_BAD) {
+        st = open_failed(c, o->s, o->ambiguous);
+        o->s = NULL;
+        return st;
+    }
+    o->deadline = timeout_s > 0 ? sqllock__now_ms() + 1000LL * timeout_s : -1;
+    o->events = SQLLOCK_EV_WRITE; /* as PQconnectPoll would have it first */
+    return SQLLOCK_OK;
+}
+
+static sqllock_status open_abandoned(struct pq_opening *o, sqllock_status st)
+{
+    state_free(o->s);
+    o->s = NULL;
+    return st;
+}
+
+sqllock_status sqllock__pq_open_step(sqllock_client *c, struct pq_opening *o,
+                                     struct sqllock_wait *w)
+{
+    struct pq_state *s = o->s;
+    sqllock_status st;
+    while (!o->identifying) {
+        if (o->started && o->deadline >= 0 && sqllock__now_ms() >= o->deadline)
+            return open_abandoned(o, sqllock__fail(c, SQLLOCK_ECONNECT,
+                                                   "connect: timed out (connect_timeout, "
+                                                   "for every host together)"));
+        PostgresPollingStatusType ps =
+            o->started ? PQconnectPoll(s->conn)
+                       : (o->events == SQLLOCK_EV_WRITE ? PGRES_POLLING_WRITING
+                                                        : PGRES_POLLING_READING);
+        o->started = 1;
+        if (ps == PGRES_POLLING_FAILED) {
+            st = open_failed(c, s, o->ambiguous);
+            o->s = NULL;
+            return st;
+        }
+        if (ps == PGRES_POLLING_OK) {
+            PQsetNoticeProcessor(s->conn, discard_notice, NULL);
+            if ((st = setup_send(c, s, &o->id)) != SQLLOCK_OK)
+                return open_abandoned(o, st);
+            sqllock__pqx_nonblocking(&o->id.x);
+            o->identifying = 1;
+            break;
+        }
+        /* The socket may change between hosts: ask for it every time. */
+        *w = (struct sqllock_wait){.fd = PQsocket(s->conn),
+                                   .events = ps == PGRES_POLLING_WRITING ? SQLLOCK_EV_WRITE
+                                                                         : SQLLOCK_EV_READ,
+                                   .until_ms = o->deadline,
+                                   .cancelable = 0};
+        return SQLLOCK_PENDING;
+    }
+    if (!sqllock__pqx_collect(&o->id.x, &o->id.r, 1) || !sqllock__pqx_finish(&o->id.x)) {
+        *w = o->id.x.wait;
+        return SQLLOCK_PENDING;
+    }
+    if ((st = identify_done(s, &o->id)) == SQLLOCK_OK)
+        return SQLLOCK_OK;
+    return open_abandoned(o, st);
 }
 
 sqllock_status sqllock__pq_attach(sqllock_client *c, PGconn *conn, struct pq_state **out)

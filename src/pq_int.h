@@ -158,6 +158,32 @@ void sqllock__pq_cancel_now(struct pq_state *s);
 /* Opens a connection of our own, with the defaults a lock holder needs,
    and learns what is behind it (standby, pooler): *out on OK. */
 sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct pq_state **out);
+
+/* The same without blocking: started by sqllock__pq_open_start, then
+   stepped by sqllock__pq_open_step to its end: OK with o->s the open
+   connection, or the error with nothing left (PENDING with *w set
+   meanwhile). connect_timeout bounds the whole of it (libpq's blocking
+   connect bounds each host). */
+struct pq_identify {
+    struct pqx x;
+    struct pqx_step r;
+    char pid[16];
+    char chosen[1024];
+};
+struct pq_opening {
+    struct pq_state *s;
+    int ambiguous; /* its messages must mask quoted fragments */
+    int started;   /* PQconnectPoll has been called */
+    int events;    /* what to wait for before its first call */
+    int identifying;
+    long long deadline; /* -1: none */
+    struct pq_identify id;
+};
+sqllock_status sqllock__pq_open_start(sqllock_client *c, const char *conninfo,
+                                      struct pq_opening *o);
+sqllock_status sqllock__pq_open_step(sqllock_client *c, struct pq_opening *o,
+                                     struct sqllock_wait *w);
+
 /* The same for the caller's connection, which stays the caller's. */
 sqllock_status sqllock__pq_attach(sqllock_client *c, PGconn *conn, struct pq_state **out);
 /* Adds a backend's statements to those s knows. */

@@ -149,8 +149,14 @@ enum sqllock_op_kind {
     SQLLOCK_OP_NONE,
     SQLLOCK_OP_ACQUIRE,
     SQLLOCK_OP_RELEASE,
-    SQLLOCK_OP_CHECK
+    SQLLOCK_OP_CHECK,
+    SQLLOCK_OP_CONNECT /* a connector's, before any backend is installed */
 };
+
+struct sqllock_op;
+/* Advances op without blocking: SQLLOCK_PENDING with op->wait set, or the
+   outcome. Stage 0 starts it. */
+typedef sqllock_status (*sqllock_step_fn)(sqllock_client *c, struct sqllock_op *op);
 
 /* One operation of a backend's step function: started at stage 0, then
    stepped until it returns anything but SQLLOCK_PENDING. Its memory is
@@ -158,7 +164,7 @@ enum sqllock_op_kind {
    none while nothing is in flight. */
 struct sqllock_op {
     enum sqllock_op_kind kind;
-    const struct sqllock_backend *be;
+    sqllock_step_fn step; /* the backend's, or the connector's */
     sqllock_lock *lock;
     int64_t wait_ms; /* an acquire's */
     int stage;       /* 0 to start; after that the backend's own */
@@ -205,7 +211,7 @@ struct sqllock_backend {
      * the same steps to their end (sqllock__op_run), so every wait has one
      * implementation.
      */
-    sqllock_status (*step)(sqllock_client *c, struct sqllock_op *op);
+    sqllock_step_fn step;
     size_t op_size; /* the state step keeps in op->space */
 
     /* Moves a lease's expiry; NULL when locks do not expire. */
@@ -331,9 +337,12 @@ enum sqllock_woke {
 enum sqllock_woke sqllock__wait(sqllock_client *c, const struct sqllock_wait *w);
 /* op.c: makes op the start of kind on l (lock, wait_ms: an acquire's):
    OK, or ENOMEM with c's error set. */
-sqllock_status sqllock__op_begin(sqllock_client *c, struct sqllock_op *op,
-                                 const struct sqllock_backend *be, enum sqllock_op_kind kind,
-                                 sqllock_lock *l, int64_t wait_ms);
+sqllock_status sqllock__op_begin(sqllock_client *c, struct sqllock_op *op, sqllock_step_fn step,
+                                 size_t op_size, enum sqllock_op_kind kind, sqllock_lock *l,
+                                 int64_t wait_ms);
+/* nonblock.c: the first step of the operation just begun on c:
+   SQLLOCK_PENDING (an outcome known at once is kept for the first poll). */
+sqllock_status sqllock__op_launch(sqllock_client *c);
 /* Gives back what op took; nothing is in flight after. */
 void sqllock__op_end(struct sqllock_op *op);
 /* Steps op until it ends, waiting in between. */
@@ -356,6 +365,9 @@ sqllock_status sqllock__check_usable(sqllock_client *c, const char *what);
    and installs a backend on c (be, be_state, owns_connection), or fails
    through sqllock__fail. */
 sqllock_status sqllock__pg_open(sqllock_client *c, const char *conninfo);
+/* sqllock__pg_open without blocking: SQLLOCK_PENDING with the connect in
+   flight on c (sqllock_poll ends it), or the error. */
+sqllock_status sqllock__pg_open_start(sqllock_client *c, const char *conninfo);
 /* The ODBC connection string after "odbc:" (builds with SQLLOCK_WITH_ODBC). */
 sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr);
 

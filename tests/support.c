@@ -107,7 +107,10 @@ sqllock_client *t_client(const char *appname)
         return NULL;
     char *full = with_appname(url, appname);
     sqllock_client *c = NULL;
-    sqllock_status st = sqllock_connect(&c, full);
+    /* The non-blocking run connects without blocking too (libpq URLs). */
+    sqllock_status st = t_nonblocking() && strncmp(full, "odbc:", 5) != 0
+                            ? t_drive(NULL, c, sqllock_connect_start(&c, full))
+                            : sqllock_connect(&c, full);
     free(full);
     if (st != SQLLOCK_OK) {
         t_fail(__FILE__, __LINE__, "connect failed: %s", sqllock_errmsg(c));

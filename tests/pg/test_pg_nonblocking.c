@@ -5,7 +5,10 @@
  * by one thread, one operation in flight, cancel through the loop, loss
  * heard on an idle socket, and freeing a client with an operation pending.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -399,7 +402,60 @@ static void t_free_with_pending_attached(void)
     sqllock_client_free(a);
 }
 
+static void t_connect_in_loop(void)
+{
+    const char *url = t_url();
+    CHECK(url);
+    sqllock_client *c = NULL;
+    CHECK_ST(sqllock_connect_start(&c, url), SQLLOCK_PENDING, c);
+    CHECK(sqllock_socket(c) >= 0 && sqllock_events(c) != 0);
+    CHECK_ST(sqllock_acquire_start(c, "x", NULL), SQLLOCK_ESTATE, c); /* still connecting */
+    CHECK_ST(t_drive(NULL, c, SQLLOCK_PENDING), SQLLOCK_OK, c);
+    CHECK(strcmp(sqllock_backend_name(c), "pg-advisory") == 0);
+    sqllock_lock *l = NULL;
+    CHECK_ST(t_drive(&l, c, sqllock_acquire_start(c, t_tag("after"), NULL)), SQLLOCK_OK, c);
+    CHECK_ST(sqllock_release(l), SQLLOCK_OK, c);
+    sqllock_client_free(c);
+
+    /* Nobody listens there: ECONNECT through the loop, and no password in
+       the message. */
+    c = NULL;
+    sqllock_status st = sqllock_connect_start(
+        &c, "host=127.0.0.1 port=1 user=x password=hunter2-nb connect_timeout=5");
+    CHECK(st == SQLLOCK_PENDING || st == SQLLOCK_ECONNECT);
+    CHECK_ST(t_drive(NULL, c, st), SQLLOCK_ECONNECT, c);
+    CHECK(strstr(sqllock_errmsg(c), "hunter2") == NULL && sqllock_errmsg(c)[0]);
+    sqllock_client_free(c);
+
+    /* connect_timeout bounds it: a listener that takes the connection into
+       its backlog and never says a word. */
+    int ls = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    CHECK(ls >= 0 && bind(ls, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(ls, 4) == 0 &&
+          getsockname(ls, (struct sockaddr *)&sa, &len) == 0);
+    char silent[128];
+    snprintf(silent, sizeof(silent), "host=127.0.0.1 port=%d user=x connect_timeout=1",
+             ntohs(sa.sin_port));
+    c = NULL;
+    long long t0 = t_now_ms();
+    CHECK_ST(t_drive(NULL, c, sqllock_connect_start(&c, silent)), SQLLOCK_ECONNECT, c);
+    long long took = t_now_ms() - t0;
+    close(ls);
+    CHECK(took >= 900 && took < 5000);
+    CHECK(strstr(sqllock_errmsg(c), "timed out") != NULL);
+    sqllock_client_free(c);
+
+    c = NULL;
+    CHECK_ST(sqllock_connect_start(&c, "odbc:DSN=x"), SQLLOCK_ENOTSUP, c);
+    sqllock_client_free(c);
+    CHECK_ST(sqllock_connect_start(NULL, url), SQLLOCK_EINVAL, NULL);
+}
+
 static const struct tcase cases[] = {
+    {"connect_in_loop", t_connect_in_loop,
+     "a connect started without blocking ends OK through the loop, or ECONNECT without the "
+     "password; ODBC is ENOTSUP"},
     {"one_thread_many_clients", t_one_thread_many_clients,
      "one thread drives 24 clients over 4 names to 120 grants, never two holders at once"},
     {"one_in_flight", t_one_in_flight,
