@@ -452,7 +452,54 @@ static void t_connect_in_loop(void)
     CHECK_ST(sqllock_connect_start(NULL, url), SQLLOCK_EINVAL, NULL);
 }
 
+/*
+ * The server restarts (pg_ctl restart -m immediate) under a holder that is
+ * idle and a waiter whose wait is in flight, both watched by one poll()
+ * loop: the holder's poll says LOST and the waiter's ECONNECT, each within
+ * a bounded time, and a new client then takes the lock.
+ */
+static void t_server_restart_in_loop(void)
+{
+    const char *restart = t_env("SQLLOCK_TEST_RESTART_CMD"), *name = t_tag("restart");
+    sqllock_client *a = t_client(t_tag("a")), *b = t_client(t_tag("b"));
+    CHECK(restart && a && b);
+    sqllock_lock *la, *lb = NULL;
+    CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
+    sqllock_acquire_opts forever = t_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
+    CHECK_ST(sqllock_acquire_start(b, name, &forever), SQLLOCK_PENDING, b);
+    CHECK(system(restart) == 0);
+    long long t0 = t_now_ms(), heard_a = -1, heard_b = -1;
+    sqllock_status sa = SQLLOCK_OK, sb = SQLLOCK_PENDING;
+    while ((heard_a < 0 || heard_b < 0) && t_now_ms() < t0 + 10000) {
+        struct pollfd p[2] = {
+            {.fd = heard_a < 0 ? sqllock_socket(a) : -1, .events = POLLIN},
+            {.fd = heard_b < 0 ? sqllock_socket(b) : -1, .events = poll_events(b)}};
+        CHECK(poll(p, 2, 1000) >= 0);
+        if (p[0].revents && (sa = sqllock_poll(NULL, a)) != SQLLOCK_OK)
+            heard_a = t_now_ms() - t0;
+        if (p[1].revents && (sb = sqllock_poll(&lb, b)) != SQLLOCK_PENDING)
+            heard_b = t_now_ms() - t0;
+    }
+    CHECK_ST(sa, SQLLOCK_LOST, a);
+    CHECK_ST(sb, SQLLOCK_ECONNECT, b);
+    CHECK(lb == NULL);
+    printf("after the restart command returned: the idle holder heard LOST after %lld ms, the "
+           "pending waiter ECONNECT after %lld ms\n",
+           heard_a, heard_b);
+    CHECK_ST(sqllock_release(la), SQLLOCK_LOST, a);
+    sqllock_client *c = t_client(t_tag("c"));
+    CHECK(c);
+    CHECK_ST(t_drive(&lb, c, sqllock_acquire_start(c, name, NULL)), SQLLOCK_OK, c);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, c);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+    sqllock_client_free(c);
+}
+
 static const struct tcase cases[] = {
+    {"server_restart_in_loop", t_server_restart_in_loop,
+     "a restart under an idle holder and a pending waiter, one loop: LOST and ECONNECT, no "
+     "hang; then a new client gets the lock"},
     {"connect_in_loop", t_connect_in_loop,
      "a connect started without blocking ends OK through the loop, or ECONNECT without the "
      "password; ODBC is ENOTSUP"},
