@@ -365,7 +365,8 @@ SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
 SQLLOCK_EXTERN sqllock_status sqllock_connect_start(sqllock_client **out, const char *url);
 
 /* As sqllock_acquire, sqllock_acquire_key, sqllock_release and
-   sqllock_check, started: SQLLOCK_PENDING, or the outcome at once. */
+   sqllock_check, started: SQLLOCK_PENDING, or a refusal before anything
+   started (see above). NULL c or l: SQLLOCK_EINVAL. */
 SQLLOCK_EXTERN sqllock_status sqllock_acquire_start(sqllock_client *c, const char *name,
                                                     const sqllock_acquire_opts *opts);
 SQLLOCK_EXTERN sqllock_status sqllock_acquire_key_start(sqllock_client *c, int64_t key,
