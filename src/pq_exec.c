@@ -163,22 +163,6 @@ void sqllock__pqx_sync(struct pqx *x)
     x->syncs++;
 }
 
-enum pq_wait sqllock__pq_wait(sqllock_client *c, struct pq_state *s, long long until_ms,
-                              int watch_cancel)
-{
-    struct sqllock_wait w = {PQsocket(s->conn), SQLLOCK_EV_READ, until_ms, watch_cancel};
-    for (;;) {
-        switch (sqllock__wait(c, &w)) {
-        case SQLLOCK_WOKE_FAILED: return PQ_WAIT_FAILED;
-        case SQLLOCK_WOKE_TIMEOUT: return PQ_WAIT_TIMEOUT;
-        case SQLLOCK_WOKE_READY: return PQ_WAIT_READABLE;
-        case SQLLOCK_WOKE_CANCEL:
-            if (sqllock__cancel_take(c))
-                return PQ_WAIT_CANCEL;
-        }
-    }
-}
-
 /*
  * The exchange needs input (and, when writing, to send what is queued)
  * before it can go on: x->wait says what to wait for. A cancel request
@@ -419,40 +403,6 @@ int sqllock__pq_notified(struct pq_state *s, const char *channel, const char *pa
         PQfreemem(n);
     }
     return hit;
-}
-
-/*
- * On a borrowed connection (or behind a pooler, where a LISTEN stays with a
- * server session that is not ours) the sleep is capped, because a
- * notification that libpq read during the last statement cannot be seen
- * without consuming it.
- */
-sqllock_status sqllock__pq_await_notify(sqllock_client *c, struct pq_state *s,
-                                        const char *channel, const char *payload,
-                                        long long timeout_ms, const char *what)
-{
-    if ((!s->owned || s->pooled) && timeout_ms > 200)
-        timeout_ms = 200;
-    long long until = sqllock__now_ms() + timeout_ms;
-    if (sqllock__pq_notified(s, channel, payload))
-        return SQLLOCK_OK;
-    for (;;) {
-        switch (sqllock__pq_wait(c, s, until, 1)) {
-        case PQ_WAIT_TIMEOUT: return SQLLOCK_OK;
-        case PQ_WAIT_CANCEL:
-            return sqllock__fail(c, SQLLOCK_CANCELED, "%s: wait canceled by sqllock_cancel()",
-                                 what);
-        case PQ_WAIT_FAILED:
-            return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: poll failed while waiting", what);
-        case PQ_WAIT_READABLE:
-            if (!PQconsumeInput(s->conn))
-                return sqllock__fail(c, SQLLOCK_ECONNECT,
-                                     "%s: the connection to the server was lost while waiting",
-                                     what);
-            if (!s->owned || sqllock__pq_notified(s, channel, payload))
-                return SQLLOCK_OK;
-        }
-    }
 }
 
 sqllock_status sqllock__pq_run_script(sqllock_client *c, struct pq_state *s, const char *script,

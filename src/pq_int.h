@@ -9,7 +9,8 @@
  * by the server. Backends register their statements at install; the
  * transport prepares each on a connection of ours the first time it is
  * sent (in the same round trip), so a program pays only for the statements
- * it runs. Every wait on the socket is sqllock__pq_wait.
+ * it runs. An exchange can stop wherever it would wait (nonblocking) and
+ * say what it waits for; the blocking ones wait in sqllock__wait.
  */
 #ifndef SQLLOCK_PQ_INT_H
 #define SQLLOCK_PQ_INT_H
@@ -85,20 +86,6 @@ struct pqx {
 /* pq_exec.c */
 /* 1 while the connection is up. */
 int sqllock__pq_connected(const struct pq_state *s);
-/* What sqllock__pq_wait saw first. */
-enum pq_wait { PQ_WAIT_FAILED = -1, PQ_WAIT_TIMEOUT, PQ_WAIT_READABLE, PQ_WAIT_CANCEL };
-/* The one wait on the connection: until its socket is readable, until_ms
-   (sqllock__now_ms() time; -1: none) passes, or, when watch_cancel, until
-   sqllock_cancel() is called (the request is consumed). */
-enum pq_wait sqllock__pq_wait(sqllock_client *c, struct pq_state *s, long long until_ms,
-                              int watch_cancel);
-/* Sleeps until a notification of channel with this payload arrives (on a
-   connection we did not open, any input at all, as its notifications are
-   not ours to read), timeout_ms passes, or sqllock_cancel(): OK for the
-   first two, CANCELED, or ECONNECT. Messages start with what. */
-sqllock_status sqllock__pq_await_notify(sqllock_client *c, struct pq_state *s,
-                                        const char *channel, const char *payload,
-                                        long long timeout_ms, const char *what);
 /* 1 when a notification of channel with payload has arrived; consumes
    them on a connection of ours, leaves them to the owner of another. */
 int sqllock__pq_notified(struct pq_state *s, const char *channel, const char *payload);

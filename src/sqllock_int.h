@@ -29,8 +29,8 @@
  *                        backends over ODBC: one vtable each (struct
  *                        sqllock_backend), with lease_owner.c, mssql_name.c
  *   pq_conn.c, pq_exec.c the libpq transport (pq_int.h): connection,
- *                        statements the backends registered, exchanges, the
- *                        one wait on the socket (sqllock__pq_wait)
+ *                        statements the backends registered, exchanges
+ *                        that stop where they would wait
  *   odbc_exec.c, odbc_connstr.c
  *                        the ODBC transport (odbc_int.h)
  *   client.c, op.c, held.c, status.c, redact.c, keyhash.c, sha256.c
