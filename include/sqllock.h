@@ -340,8 +340,9 @@ SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
  * While nothing is in flight the socket is still worth watching for READ:
  * when it becomes readable, sqllock_poll(NULL, c) reads what arrived and
  * returns SQLLOCK_LOST when the server closed the session and the client
- * held locks (every lock of the client is then lost: check and release say
- * LOST), SQLLOCK_ECONNECT when it held none, else SQLLOCK_OK.
+ * held session locks (all of them are then lost: check and release say
+ * LOST), SQLLOCK_ECONNECT when it held none (leases, rows that outlive the
+ * session, stay taken until their ttl), else SQLLOCK_OK.
  *
  * Backends: pg-advisory and leases over libpq, on connections of ours and
  * attached ones (a lease waiter sleeps on the socket until the holder's

@@ -111,12 +111,20 @@ static sqllock_status idle_poll(sqllock_client *c)
                              "(ODBC); use sqllock_check");
     if (c->conn_ops->alive(c->conn))
         return sqllock__done(c, SQLLOCK_OK);
-    for (const sqllock_lock *l = c->held.all; l; l = l->next)
-        if (l->kind == SQLLOCK_ENTRY_LIVE)
+    /* A lease is a row, which outlives the session until its ttl: only
+       session locks go with it. */
+    int leases = 0;
+    for (const sqllock_lock *l = c->held.all; l; l = l->next) {
+        if (l->kind == SQLLOCK_ENTRY_LIVE && !(l->be->caps & SQLLOCK_CAP_EXPIRY))
             return sqllock__fail(c, SQLLOCK_LOST,
-                                 "poll: the server closed the session, and every lock this "
-                                 "client held went with it");
-    return sqllock__fail(c, SQLLOCK_ECONNECT, "poll: the server closed the session");
+                                 "poll: the server closed the session, and every session "
+                                 "lock this client held went with it");
+        leases += l->kind == SQLLOCK_ENTRY_LIVE;
+    }
+    return sqllock__fail(c, SQLLOCK_ECONNECT,
+                         leases ? "poll: the server closed the session; the leases held stay "
+                                  "taken until their ttl runs out"
+                                : "poll: the server closed the session");
 }
 
 sqllock_status sqllock_poll(sqllock_lock **out, sqllock_client *c)

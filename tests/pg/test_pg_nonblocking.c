@@ -269,9 +269,20 @@ static void t_idle_loss_heard(void)
     CHECK(sqllock_socket(a) == -1); /* nothing left to watch */
     CHECK_ST(sqllock_check(la), SQLLOCK_LOST, a);
     CHECK_ST(sqllock_release(la), SQLLOCK_LOST, a);
-    /* A client that held nothing hears that its connection is gone. */
+    /* A client that held nothing hears that its connection is gone; one
+       that held a lease too, but the lease (a row) is still taken. */
+    sqllock_acquire_opts lease = t_lease(60000, 0);
+    sqllock_lock *lb;
+    const char *lname = t_tag("lease");
+    CHECK_ST(sqllock_acquire(&lb, b, lname, &lease), SQLLOCK_OK, b);
     CHECK(loss_heard_ms(admin, bname, b, &st) >= 0);
     CHECK_ST(st, SQLLOCK_ECONNECT, b);
+    CHECK(strstr(sqllock_errmsg(b), "leases held stay taken") != NULL);
+    sqllock_client *o = t_client(t_tag("other"));
+    sqllock_lock *lo = NULL;
+    CHECK(o);
+    CHECK_ST(sqllock_acquire(&lo, o, lname, &lease), SQLLOCK_BUSY, o);
+    sqllock_client_free(o);
     sqllock_client_free(a);
     sqllock_client_free(b);
     PQfinish(admin);
