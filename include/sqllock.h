@@ -349,9 +349,11 @@ SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
  * release notifies it, or sqllock_timeout_ms says its expiry is due). Over
  * ODBC, whose asynchronous mode is not reliable across drivers, the _start
  * calls are SQLLOCK_ENOTSUP and sqllock_socket is -1. Nothing on this path
- * sleeps or starts a thread; two rare repairs block for one round trip:
- * re-preparing statements after the application's DISCARD ALL, and
- * creating the lease tables on their first use.
+ * sleeps or starts a thread. Three rare cases block for one round trip:
+ * re-preparing statements after the application's DISCARD ALL, creating
+ * the lease tables on their first use, and an acquire of a lock this
+ * client already has an entry for that only the server can judge (a
+ * transaction-scoped one, or one the session held before it was attached).
  * Threads: as every call on c, one thread at a time; sqllock_socket,
  * sqllock_events and sqllock_timeout_ms read only c.
  */
