@@ -225,6 +225,15 @@ static void end_backends(sqllock_client *c, int abandon)
     c->be_state = c->lease_state = c->conn = NULL;
 }
 
+sqllock_status sqllock__client_revive(sqllock_client *c)
+{
+    const struct sqllock_conn_ops *ops = c->conn_ops;
+    if (!c->owns_connection || !c->conn || !ops->reconnect || !ops->broken(c->conn))
+        return SQLLOCK_OK;
+    sqllock__held_lose_session(&c->held);
+    return ops->reconnect(c, c->conn);
+}
+
 void sqllock__client_disconnect(sqllock_client *c)
 {
     end_backends(c, 0);

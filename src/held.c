@@ -87,6 +87,22 @@ void sqllock__held_end(struct sqllock_held *h, sqllock_lock *l)
     l->kind = SQLLOCK_ENTRY_ENDED;
 }
 
+void sqllock__held_lose_session(struct sqllock_held *h)
+{
+    for (sqllock_lock *l = h->all, *next; l; l = next) {
+        next = l->next;
+        if ((l->be->caps & SQLLOCK_CAP_EXPIRY) || l->kind == SQLLOCK_ENTRY_ENDED)
+            continue;
+        if (l->kind == SQLLOCK_ENTRY_LIVE) {
+            sqllock__held_end(h, l);
+            l->lost = 1;
+        } else {
+            sqllock__held_remove(h, l);
+            free(l);
+        }
+    }
+}
+
 void sqllock__held_remove(struct sqllock_held *h, sqllock_lock *l)
 {
     if (l->kind != SQLLOCK_ENTRY_ENDED)

@@ -161,6 +161,10 @@ sqllock_status sqllock__acquire_prepare(sqllock_lock **lp, sqllock_client *c, co
     sqllock_status st = check_opts(c, opts);
     if (st != SQLLOCK_OK)
         return st;
+    /* A connection of ours that broke opens again for the blocking calls
+       (the non-blocking ones say ECONNECT: a connect would block). */
+    if (!nonblocking && (st = sqllock__client_revive(c)) != SQLLOCK_OK)
+        return sqllock__done(c, st);
     const struct sqllock_backend *be = route(c, opts, is_key);
     if (!be)
         return c->last_status;
@@ -294,8 +298,14 @@ sqllock_status sqllock__handle_prepare(sqllock_lock *l, enum sqllock_op_kind kin
         return c->last_status;
     if (l->kind != SQLLOCK_ENTRY_ENDED)
         return SQLLOCK_OK;
-    sqllock__fail(c, SQLLOCK_LOST, "%s: the transaction that held the lock had already ended",
-                  what);
+    if (l->lost)
+        sqllock__fail(c, SQLLOCK_LOST,
+                      "%s: the connection was lost, and the lock with it (the client has "
+                      "connected again since)",
+                      what);
+    else
+        sqllock__fail(c, SQLLOCK_LOST,
+                      "%s: the transaction that held the lock had already ended", what);
     return kind == SQLLOCK_OP_RELEASE ? sqllock__release_end(l, SQLLOCK_LOST) : SQLLOCK_LOST;
 }
 

@@ -116,7 +116,8 @@ static void conn_abandon(void *s)
     sqllock__odbc_state_abandon(s);
 }
 
-static const struct sqllock_conn_ops odbc_conn_ops = {conn_close, conn_abandon, NULL, NULL};
+static const struct sqllock_conn_ops odbc_conn_ops = {conn_close, conn_abandon, NULL,
+                                                      NULL,       NULL,         NULL};
 
 /* Installs row's backend (and leases, when row is the DBMS's own) on c
    over s; on failure c is left without, and s is the caller's to free. An

@@ -25,6 +25,7 @@ static void state_free(struct pq_state *s)
         PQfinish(s->conn);
     PQfreeCancel(s->cancel);
     sqllock__secrets_free(&s->secrets);
+    free(s->conninfo);
     free(s);
 }
 
@@ -81,8 +82,20 @@ static int state_alive(void *conn)
     return 1;
 }
 
-const struct sqllock_conn_ops sqllock__pq_conn_ops = {state_close, state_abandon, state_socket,
-                                                      state_alive};
+static sqllock_status state_reconnect(sqllock_client *c, void *conn)
+{
+    return sqllock__pq_reconnect(c, conn);
+}
+
+static int state_broken(const void *conn)
+{
+    const struct pq_state *s = conn;
+    return PQstatus(s->conn) != CONNECTION_OK;
+}
+
+const struct sqllock_conn_ops sqllock__pq_conn_ops = {
+    state_close, state_abandon, state_socket, state_alive, state_reconnect, state_broken,
+};
 
 void sqllock__pq_register(struct pq_state *s, const struct pq_stmts *set)
 {
@@ -417,6 +430,10 @@ static sqllock_status open_begin(sqllock_client *c, const char *conninfo, int no
     }
     PQconninfoFree(opts);
     s->owned = 1;
+    if (!(s->conninfo = strdup(conninfo))) {
+        state_free(s);
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
+    }
 
     char appname[64];
     sqllock__appname(appname, sizeof(appname));
@@ -476,6 +493,30 @@ sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct 
     else
         *out = s;
     return st;
+}
+
+sqllock_status sqllock__pq_reconnect(sqllock_client *c, struct pq_state *s)
+{
+    struct pq_state *n;
+    sqllock_status st = sqllock__pq_open(c, s->conninfo, &n);
+    if (st != SQLLOCK_OK)
+        return st;
+    if (n->standby) {
+        state_free(n);
+        return sqllock__fail(c, SQLLOCK_ESTATE, "reconnect: " PG_STANDBY_REFUSED);
+    }
+    /* The backends hold s: the new session takes the old one's place. */
+    PQfinish(s->conn);
+    PQfreeCancel(s->cancel);
+    s->conn = n->conn;
+    s->cancel = n->cancel;
+    s->standby = n->standby;
+    s->pooled = n->pooled;
+    memset(s->have, 0, sizeof(s->have));
+    n->conn = NULL;
+    n->cancel = NULL;
+    state_free(n);
+    return SQLLOCK_OK;
 }
 
 sqllock_status sqllock__pq_open_start(sqllock_client *c, const char *conninfo,

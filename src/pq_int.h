@@ -38,6 +38,7 @@ struct pq_state {
     PGcancel *cancel;               /* built before any wait, used by the waiter */
     struct sqllock_secrets secrets; /* strings never to show in a message */
     int owned;                      /* opened by us: PQfinish when the client closes it */
+    char *conninfo;                 /* ours: what it was opened with, to reopen it */
     int pooled;                     /* a pooler is in the path: no session state of ours lasts */
     int standby;                    /* the server is in recovery */
     const struct pq_stmts *sets[PQ_STMT_SETS]; /* registered by the backends */
@@ -171,6 +172,11 @@ sqllock_status sqllock__pq_open_start(sqllock_client *c, const char *conninfo,
 sqllock_status sqllock__pq_open_step(sqllock_client *c, struct pq_opening *o,
                                      struct sqllock_wait *w);
 
+/* Opens a connection of ours again after it broke, as the first open did
+   (settings, standby and pooler checks; statements are prepared anew as
+   they are first sent), and puts it in s's place: OK, or the connect's
+   error with s still broken. */
+sqllock_status sqllock__pq_reconnect(sqllock_client *c, struct pq_state *s);
 /* The same for the caller's connection, which stays the caller's. */
 sqllock_status sqllock__pq_attach(sqllock_client *c, PGconn *conn, struct pq_state **out);
 /* Adds a backend's statements to those s knows. */

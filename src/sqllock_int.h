@@ -86,6 +86,7 @@ struct sqllock_lock {
     int64_t ttl_ms, ttl_min_ms; /* as acquired: 0 unless a lease */
     unsigned char mode, scope, kind, is_key;
     unsigned char space; /* enum sqllock_key_space */
+    unsigned char lost;  /* ENDED because the session went, not the transaction */
     uint32_t name_len;
     char name[]; /* NUL-terminated */
 };
@@ -267,6 +268,12 @@ struct sqllock_conn_ops {
        flight: 1 while the session lives, 0 once it is gone. NULL: the
        transport cannot tell without a round trip. */
     int (*alive)(void *conn);
+    /* A connection of ours that broke opens again, as the first open did:
+       OK, or the connect's error with the connection still broken. NULL:
+       this transport does not reconnect. Called only when broken says so. */
+    sqllock_status (*reconnect)(sqllock_client *c, void *conn);
+    /* 1 once the connection is known to be broken (no round trip). */
+    int (*broken)(const void *conn);
 };
 
 struct sqllock_client {
@@ -311,6 +318,11 @@ sqllock_status sqllock__fail(sqllock_client *c, sqllock_status st, const char *f
     SQLLOCK_PRINTF(3, 4);
 /* Sets the SQLSTATE shown by sqllock_errcode (NULL clears it). */
 void sqllock__set_errcode(sqllock_client *c, const char *sqlstate);
+/* Before a call that needs the server: a connection of ours that broke
+   is opened again (blocking), once every lock that went with the old
+   session is marked lost (never taken again behind the caller's back).
+   OK when there is nothing to do or it worked, else the connect's error. */
+sqllock_status sqllock__client_revive(sqllock_client *c);
 /* Empties c's error (message and SQLSTATE; last status OK): where every
    public call that can fail starts. */
 void sqllock__err_clear(sqllock_client *c);
@@ -408,6 +420,10 @@ void sqllock__held_remove(struct sqllock_held *h, sqllock_lock *l);
 /* Takes a live entry out of the hash (its lock is gone) but keeps it on the
    list, because the caller still owns the handle: kind becomes ENDED. */
 void sqllock__held_end(struct sqllock_held *h, sqllock_lock *l);
+/* The session is gone: every entry of a backend whose locks are the
+   session's (not leases, which are rows) ends (ENDED, lost set) or, when
+   no handle refers to it, goes. */
+void sqllock__held_lose_session(struct sqllock_held *h);
 /* Marks a live entry RETIRED: its handle is gone, the lock is not. */
 void sqllock__held_retire(struct sqllock_held *h, sqllock_lock *l);
 /* Removes and frees every RETIRED entry (their transaction has ended). */

@@ -142,6 +142,9 @@ SQL
   # Plain single quotes are enough: mktemp names contain only [A-Za-z0-9._/-].
   # Absolute runuser path because the test runner's PATH may lack /usr/sbin.
   export SQLLOCK_TEST_RESTART_CMD="cd / && '$runuser' -u postgres -- '$pgctl' restart -m immediate -w -t 60 -D '$PGTEST_DATA' -l '$PGTEST_LOG' >/dev/null"
+  # A server that is down for a while and comes back (the reconnect tests).
+  export SQLLOCK_TEST_STOP_CMD="cd / && '$runuser' -u postgres -- '$pgctl' stop -m immediate -w -t 60 -D '$PGTEST_DATA' >/dev/null"
+  export SQLLOCK_TEST_START_CMD="cd / && '$runuser' -u postgres -- '$pgctl' start -w -t 60 -D '$PGTEST_DATA' -l '$PGTEST_LOG' >/dev/null"
   echo "pg_start: PostgreSQL 15 on 127.0.0.1:$PGTEST_PORT and $PGTEST_SOCKDIR (log: $PGTEST_LOG)"
 }
 
@@ -168,7 +171,7 @@ pg_stop() {
   rm -rf "$PGTEST_DIR" || true
   unset PGTEST_DIR PGTEST_PORT PGTEST_SOCKDIR PGTEST_DATA PGTEST_LOG PGTEST_PGCTL \
     SQLLOCK_TEST_URL SQLLOCK_TEST_TCP_URL SQLLOCK_TEST_ADMIN_URL \
-    SQLLOCK_TEST_WRONGPW_URL SQLLOCK_TEST_RESTART_CMD \
+    SQLLOCK_TEST_WRONGPW_URL SQLLOCK_TEST_RESTART_CMD SQLLOCK_TEST_STOP_CMD SQLLOCK_TEST_START_CMD \
     SQLLOCK_TEST_ODBC_PG_URL SQLLOCK_TEST_ODBC_MSSQL_URL SQLLOCK_TEST_ODBC_SQLITE_DRIVER
   return 0
 }

@@ -256,7 +256,36 @@ static void t_attach_bad_states(void)
     PQfinish(dead);
 }
 
+/* The caller's connection is the caller's: after its session is
+   terminated every acquire is ECONNECT, and the PGconn is still the same
+   one, never reopened behind the caller's back. */
+static void t_attached_never_reconnects(void)
+{
+    const char *app = t_tag("att");
+    PGconn *pc = t_pq(app), *admin = t_admin();
+    CHECK(pc && admin);
+    sqllock_client *c;
+    CHECK_ST(sqllock_attach_pg(&c, pc), SQLLOCK_OK, c);
+    sqllock_lock *l;
+    CHECK_ST(sqllock_acquire(&l, c, t_tag("a"), NULL), SQLLOCK_OK, c);
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", t_pid(admin, app));
+    CHECK(t_sql_ll(admin, "SELECT pg_terminate_backend($1::int, 5000)::int", pid, NULL) == 1);
+    CHECK_ST(sqllock_check(l), SQLLOCK_LOST, c);
+    sqllock_lock *l2 = NULL;
+    for (int i = 0; i < 2; i++)
+        CHECK_ST(sqllock_acquire(&l2, c, t_tag("b"), NULL), SQLLOCK_ECONNECT, c);
+    CHECK(PQstatus(pc) == CONNECTION_BAD);
+    CHECK(t_pid(admin, app) == 0);
+    CHECK_ST(sqllock_release(l), SQLLOCK_LOST, c);
+    sqllock_client_free(c);
+    PQfinish(pc);
+    PQfinish(admin);
+}
+
 static const struct tcase cases[] = {
+    {"attached_never_reconnects", t_attached_never_reconnects,
+     "an attached connection whose session was terminated is never reopened: ECONNECT"},
     {"borrowed_stays_open", t_borrowed_stays_open,
      "an attached connection is never closed; client_free unlocks what the client held"},
     {"preheld_detected", t_preheld_detected,

@@ -243,7 +243,104 @@ static void t_many_passwords(void)
     }
 }
 
+/* The backend pid of c's session (through c's own connection, as an
+   attached admin would see it): by name through the admin connection. */
+static int pid_of(PGconn *admin, const char *appname)
+{
+    return t_pid(admin, appname);
+}
+
+/*
+ * After the session is terminated the held lock is LOST, and the same
+ * client's next acquire opens a new session (a new backend, the same
+ * application_name) and takes locks again: the lost one too, once its
+ * handle says LOST, never behind the caller's back.
+ */
+static void t_reconnect_after_terminate(void)
+{
+    const char *app = t_tag("re"), *name = t_tag("held"), *other = t_tag("other");
+    sqllock_client *c = t_client(app);
+    PGconn *admin = t_admin();
+    CHECK(c && admin);
+    sqllock_lock *l, *l2, *l3;
+    CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
+    int before = pid_of(admin, app);
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", before);
+    CHECK(t_sql_ll(admin, "SELECT pg_terminate_backend($1::int, 5000)::int", pid, NULL) == 1);
+    CHECK_ST(sqllock_check(l), SQLLOCK_LOST, c);
+    long long t0 = t_now_ms();
+    CHECK_ST(sqllock_acquire(&l2, c, other, NULL), SQLLOCK_OK, c);
+    printf("reconnected and acquired %lld ms after the loss was seen\n", t_now_ms() - t0);
+    int after = pid_of(admin, app);
+    CHECK(after != 0 && after != before);
+    /* Nothing of the old session was taken again. */
+    CHECK(t_free_for_others(name));
+    CHECK_ST(sqllock_check(l), SQLLOCK_LOST, c);
+    CHECK(strstr(sqllock_errmsg(c), "connected again") != NULL);
+    CHECK_ST(sqllock_acquire(&l3, c, name, NULL), SQLLOCK_OK, c);
+    CHECK_ST(sqllock_release(l), SQLLOCK_LOST, c);
+    CHECK_ST(sqllock_release(l3), SQLLOCK_OK, c);
+    CHECK_ST(sqllock_release(l2), SQLLOCK_OK, c);
+    sqllock_client_free(c);
+    PQfinish(admin);
+}
+
+/* An immediate restart: the first call sees the break, the next one
+   reconnects and works. */
+static void t_reconnect_after_restart(void)
+{
+    const char *restart = t_env("SQLLOCK_TEST_RESTART_CMD"), *name = t_tag("rr");
+    sqllock_client *c = t_client(t_tag("rr"));
+    CHECK(restart && c);
+    sqllock_lock *l, *l2 = NULL;
+    CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
+    CHECK(system(restart) == 0);
+    CHECK_ST(sqllock_check(l), SQLLOCK_LOST, c);
+    long long t0 = t_now_ms();
+    CHECK_ST(sqllock_acquire(&l2, c, name, NULL), SQLLOCK_OK, c);
+    printf("after the restart: reconnected and acquired in %lld ms\n", t_now_ms() - t0);
+    CHECK_ST(sqllock_release(l), SQLLOCK_LOST, c);
+    CHECK_ST(sqllock_release(l2), SQLLOCK_OK, c);
+    sqllock_client_free(c);
+}
+
+/* The server is down for 3 s: calls meanwhile say ECONNECT at once (a
+   refused connect), and the first call after it is back reconnects. */
+static void t_reconnect_after_down(void)
+{
+    const char *stop = t_env("SQLLOCK_TEST_STOP_CMD"), *start = t_env("SQLLOCK_TEST_START_CMD");
+    const char *name = t_tag("down");
+    sqllock_client *c = t_client(t_tag("down"));
+    CHECK(stop && start && c);
+    sqllock_lock *l, *l2 = NULL;
+    CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
+    CHECK(system(stop) == 0);
+    CHECK_ST(sqllock_check(l), SQLLOCK_LOST, c);
+    long long t0 = t_now_ms();
+    sqllock_status st = sqllock_acquire(&l2, c, name, NULL);
+    long long refused = t_now_ms() - t0;
+    usleep(3000 * 1000); /* the fault: the server stays down */
+    CHECK(system(start) == 0);
+    CHECK_ST(st, SQLLOCK_ECONNECT, c);
+    CHECK(refused < 5000);
+    t0 = t_now_ms();
+    CHECK_ST(sqllock_acquire(&l2, c, name, NULL), SQLLOCK_OK, c);
+    printf("down 3 s: refused in %lld ms; back: reconnected and acquired in %lld ms\n", refused,
+           t_now_ms() - t0);
+    CHECK_ST(sqllock_release(l), SQLLOCK_LOST, c);
+    CHECK_ST(sqllock_release(l2), SQLLOCK_OK, c);
+    sqllock_client_free(c);
+}
+
 static const struct tcase cases[] = {
+    {"reconnect_after_terminate", t_reconnect_after_terminate,
+     "a terminated session: its lock is LOST, and the next acquire reconnects and works, "
+     "never taking the lost lock again unasked"},
+    {"reconnect_after_restart", t_reconnect_after_restart,
+     "after pg_ctl restart -m immediate the same client reconnects on its next acquire"},
+    {"reconnect_after_down", t_reconnect_after_down,
+     "server down 3 s: ECONNECT meanwhile, then the same client reconnects and takes the lock"},
     {"url_forms", t_url_forms,
      "postgresql://, postgres:// and key=value strings connect; a URL's application_name wins"},
     {"bad_urls", t_bad_urls,
