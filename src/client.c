@@ -273,12 +273,20 @@ void sqllock_client_free(sqllock_client *c)
 {
     if (!c)
         return;
-    if (c->be && (long)getpid() != c->owner_pid) {
+    if ((long)getpid() != c->owner_pid) {
         /* Another process's session: not one lock (or lease row) of it is
-           released, and the connection is not closed on the server. */
-        end_backends(c, 1);
-    } else if (c->be) {
-        settle(c);
+           released, and the connection is not closed on the server. An
+           operation in flight is the parent's: only its memory goes (a
+           connect's half-open connection stays allocated). */
+        if (c->op.kind == SQLLOCK_OP_ACQUIRE)
+            free(c->op.lock);
+        sqllock__op_end(&c->op);
+        if (c->be)
+            end_backends(c, 1);
+    } else {
+        settle(c); /* a connect in flight, too, ends first */
+    }
+    if (c->be && (long)getpid() == c->owner_pid) {
         for (sqllock_lock *l = c->held.all; l; l = l->next) {
             /* On our own connection the server releases session locks when
                the session closes; on a borrowed one we must unlock what we

@@ -108,9 +108,13 @@ sqllock_client *t_client(const char *appname)
     char *full = with_appname(url, appname);
     sqllock_client *c = NULL;
     /* The non-blocking run connects without blocking too (libpq URLs). */
-    sqllock_status st = t_nonblocking() && strncmp(full, "odbc:", 5) != 0
-                            ? t_drive(NULL, c, sqllock_connect_start(&c, full))
-                            : sqllock_connect(&c, full);
+    sqllock_status st;
+    if (t_nonblocking() && strncmp(full, "odbc:", 5) != 0) {
+        st = sqllock_connect_start(&c, full); /* before c is read */
+        st = t_drive(NULL, c, st);
+    } else {
+        st = sqllock_connect(&c, full);
+    }
     free(full);
     if (st != SQLLOCK_OK) {
         t_fail(__FILE__, __LINE__, "connect failed: %s", sqllock_errmsg(c));

@@ -450,7 +450,8 @@ static void t_connect_in_loop(void)
              ntohs(sa.sin_port));
     c = NULL;
     long long t0 = t_now_ms();
-    CHECK_ST(t_drive(NULL, c, sqllock_connect_start(&c, silent)), SQLLOCK_ECONNECT, c);
+    st = sqllock_connect_start(&c, silent); /* before c is read */
+    CHECK_ST(t_drive(NULL, c, st), SQLLOCK_ECONNECT, c);
     long long took = t_now_ms() - t0;
     close(ls);
     CHECK(took >= 900 && took < 5000);
