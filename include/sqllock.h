@@ -112,9 +112,10 @@ typedef struct sqllock_client sqllock_client;
  * client could exist is *out NULL. No message ever contains a password.
  *
  * Reconnecting: when a libpq connection the library opened has broken (the
- * session terminated, the server restarted), the client's next blocking
- * acquire opens it again with the same string and the same setup, within
- * connect_timeout, before it asks for the lock; while the server cannot
+ * session terminated, the server restarted), the client's next acquire
+ * opens it again with the same string and the same setup, within
+ * connect_timeout, before it asks for the lock (sqllock_acquire_start
+ * does it as its first steps, without blocking); while the server cannot
  * be reached that acquire is ECONNECT, and the one after tries again. The
  * locks of the old session are not taken again: their handles say LOST
  * (check, release) and their names are free to acquire anew. Leases are
@@ -122,9 +123,7 @@ typedef struct sqllock_client sqllock_client;
  * connection says so (a check or acquire that failed, or an idle
  * sqllock_poll): the acquire that finds it is the one that fails. An
  * attached connection is the caller's and is never reopened (ECONNECT);
- * an ODBC one is not reopened either (free the client and connect again);
- * nor are the non-blocking calls' (sqllock_acquire_start says ECONNECT: a
- * connect would block).
+ * an ODBC one is not reopened either (free the client and connect again).
  */
 SQLLOCK_EXTERN sqllock_status sqllock_connect(sqllock_client **out, const char *url);
 

@@ -225,10 +225,16 @@ static void end_backends(sqllock_client *c, int abandon)
     c->be_state = c->lease_state = c->conn = NULL;
 }
 
+int sqllock__client_broken(const sqllock_client *c)
+{
+    const struct sqllock_conn_ops *ops = c->conn_ops;
+    return c->owns_connection && c->conn && ops->reconnect && ops->broken(c->conn);
+}
+
 sqllock_status sqllock__client_revive(sqllock_client *c)
 {
     const struct sqllock_conn_ops *ops = c->conn_ops;
-    if (!c->owns_connection || !c->conn || !ops->reconnect || !ops->broken(c->conn))
+    if (!sqllock__client_broken(c))
         return SQLLOCK_OK;
     sqllock__held_lose_session(&c->held);
     return ops->reconnect(c, c->conn);

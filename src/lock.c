@@ -161,9 +161,12 @@ sqllock_status sqllock__acquire_prepare(sqllock_lock **lp, sqllock_client *c, co
     sqllock_status st = check_opts(c, opts);
     if (st != SQLLOCK_OK)
         return st;
-    /* A connection of ours that broke opens again for the blocking calls
-       (the non-blocking ones say ECONNECT: a connect would block). */
-    if (!nonblocking && (st = sqllock__client_revive(c)) != SQLLOCK_OK)
+    /* A connection of ours that broke opens again: here for the blocking
+       calls, as the first steps of the operation for the non-blocking ones
+       (nonblock.c); either way the old session's locks are lost first. */
+    if (nonblocking && sqllock__client_broken(c))
+        sqllock__held_lose_session(&c->held);
+    else if (!nonblocking && (st = sqllock__client_revive(c)) != SQLLOCK_OK)
         return sqllock__done(c, st);
     const struct sqllock_backend *be = route(c, opts, is_key);
     if (!be)

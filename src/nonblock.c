@@ -42,6 +42,21 @@ sqllock_status sqllock__op_launch(sqllock_client *c)
     return sqllock__done(c, SQLLOCK_PENDING);
 }
 
+/* The first steps of an acquire on a connection of ours that broke: it
+   opens again (the old session's locks were marked lost when the acquire
+   was checked), then the backend's own steps run from their start. */
+static sqllock_status revive_step(sqllock_client *c, struct sqllock_op *op)
+{
+    sqllock_status st =
+        c->conn_ops->reconnect_step(c, c->conn, op->space, op->stage == 0, &op->wait);
+    op->stage = 1;
+    if (st != SQLLOCK_OK)
+        return st;
+    op->step = op->lock->be->step;
+    op->stage = 0;
+    return op->step(c, op);
+}
+
 static sqllock_status start_acquire(sqllock_client *c, const char *name, int is_key, int64_t key,
                                     const sqllock_acquire_opts *opts)
 {
@@ -52,8 +67,12 @@ static sqllock_status start_acquire(sqllock_client *c, const char *name, int is_
         sqllock__acquire_prepare(&l, c, name, is_key, key, SQLLOCK_SPACE_INT8, opts, 1);
     if (st != SQLLOCK_OK)
         return st;
-    st = sqllock__op_begin(c, &c->op, l->be->step, l->be->op_size, SQLLOCK_OP_ACQUIRE, l,
-                           opts ? opts->wait_ms : 0);
+    int revive = sqllock__client_broken(c) && c->conn_ops->reconnect_step;
+    size_t size = l->be->op_size;
+    if (revive && c->conn_ops->reconnect_size > size)
+        size = c->conn_ops->reconnect_size;
+    st = sqllock__op_begin(c, &c->op, revive ? revive_step : l->be->step, size,
+                           SQLLOCK_OP_ACQUIRE, l, opts ? opts->wait_ms : 0);
     if (st != SQLLOCK_OK)
         return sqllock__acquire_end(c, l, st, NULL);
     return sqllock__op_launch(c);

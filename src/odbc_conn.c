@@ -116,8 +116,9 @@ static void conn_abandon(void *s)
     sqllock__odbc_state_abandon(s);
 }
 
-static const struct sqllock_conn_ops odbc_conn_ops = {conn_close, conn_abandon, NULL,
-                                                      NULL,       NULL,         NULL};
+/* ODBC connections are not watched, nor reopened: the rest stays NULL. */
+static const struct sqllock_conn_ops odbc_conn_ops = {.close = conn_close,
+                                                      .abandon = conn_abandon};
 
 /* Installs row's backend (and leases, when row is the DBMS's own) on c
    over s; on failure c is left without, and s is the caller's to free. An

@@ -93,8 +93,21 @@ static int state_broken(const void *conn)
     return PQstatus(s->conn) != CONNECTION_OK;
 }
 
+static sqllock_status state_reconnect_step(sqllock_client *c, void *conn, void *space, int start,
+                                           struct sqllock_wait *w)
+{
+    return sqllock__pq_reconnect_step(c, conn, space, start, w);
+}
+
 const struct sqllock_conn_ops sqllock__pq_conn_ops = {
-    state_close, state_abandon, state_socket, state_alive, state_reconnect, state_broken,
+    .close = state_close,
+    .abandon = state_abandon,
+    .socket = state_socket,
+    .alive = state_alive,
+    .reconnect = state_reconnect,
+    .broken = state_broken,
+    .reconnect_size = sizeof(struct pq_opening),
+    .reconnect_step = state_reconnect_step,
 };
 
 void sqllock__pq_register(struct pq_state *s, const struct pq_stmts *set)
@@ -495,17 +508,13 @@ sqllock_status sqllock__pq_open(sqllock_client *c, const char *conninfo, struct 
     return st;
 }
 
-sqllock_status sqllock__pq_reconnect(sqllock_client *c, struct pq_state *s)
+/* The reopened connection n takes s's place (the backends hold s). */
+static sqllock_status adopt(sqllock_client *c, struct pq_state *s, struct pq_state *n)
 {
-    struct pq_state *n;
-    sqllock_status st = sqllock__pq_open(c, s->conninfo, &n);
-    if (st != SQLLOCK_OK)
-        return st;
     if (n->standby) {
         state_free(n);
         return sqllock__fail(c, SQLLOCK_ESTATE, "reconnect: " PG_STANDBY_REFUSED);
     }
-    /* The backends hold s: the new session takes the old one's place. */
     PQfinish(s->conn);
     PQfreeCancel(s->cancel);
     s->conn = n->conn;
@@ -517,6 +526,27 @@ sqllock_status sqllock__pq_reconnect(sqllock_client *c, struct pq_state *s)
     n->cancel = NULL;
     state_free(n);
     return SQLLOCK_OK;
+}
+
+sqllock_status sqllock__pq_reconnect(sqllock_client *c, struct pq_state *s)
+{
+    struct pq_state *n;
+    sqllock_status st = sqllock__pq_open(c, s->conninfo, &n);
+    return st == SQLLOCK_OK ? adopt(c, s, n) : st;
+}
+
+sqllock_status sqllock__pq_reconnect_step(sqllock_client *c, struct pq_state *s,
+                                          struct pq_opening *o, int start,
+                                          struct sqllock_wait *w)
+{
+    sqllock_status st = start ? sqllock__pq_open_start(c, s->conninfo, o) : SQLLOCK_OK;
+    if (st == SQLLOCK_OK)
+        st = sqllock__pq_open_step(c, o, w);
+    if (st != SQLLOCK_OK)
+        return st;
+    st = adopt(c, s, o->s);
+    o->s = NULL;
+    return st;
 }
 
 sqllock_status sqllock__pq_open_start(sqllock_client *c, const char *conninfo,

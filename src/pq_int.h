@@ -177,6 +177,10 @@ sqllock_status sqllock__pq_open_step(sqllock_client *c, struct pq_opening *o,
    they are first sent), and puts it in s's place: OK, or the connect's
    error with s still broken. */
 sqllock_status sqllock__pq_reconnect(sqllock_client *c, struct pq_state *s);
+/* The same without blocking (struct pq_opening *o): start, then steps. */
+sqllock_status sqllock__pq_reconnect_step(sqllock_client *c, struct pq_state *s,
+                                          struct pq_opening *o, int start,
+                                          struct sqllock_wait *w);
 /* The same for the caller's connection, which stays the caller's. */
 sqllock_status sqllock__pq_attach(sqllock_client *c, PGconn *conn, struct pq_state **out);
 /* Adds a backend's statements to those s knows. */

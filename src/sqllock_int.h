@@ -274,6 +274,11 @@ struct sqllock_conn_ops {
     sqllock_status (*reconnect)(sqllock_client *c, void *conn);
     /* 1 once the connection is known to be broken (no round trip). */
     int (*broken)(const void *conn);
+    /* reconnect without blocking, in reconnect_size bytes of space: start
+       (first call) or go on; PENDING with *w set, OK, or the error. */
+    size_t reconnect_size;
+    sqllock_status (*reconnect_step)(sqllock_client *c, void *conn, void *space, int start,
+                                     struct sqllock_wait *w);
 };
 
 struct sqllock_client {
@@ -323,6 +328,8 @@ void sqllock__set_errcode(sqllock_client *c, const char *sqlstate);
    session is marked lost (never taken again behind the caller's back).
    OK when there is nothing to do or it worked, else the connect's error. */
 sqllock_status sqllock__client_revive(sqllock_client *c);
+/* 1 when c's connection is ours, can be reopened, and is broken. */
+int sqllock__client_broken(const sqllock_client *c);
 /* Empties c's error (message and SQLSTATE; last status OK): where every
    public call that can fail starts. */
 void sqllock__err_clear(sqllock_client *c);

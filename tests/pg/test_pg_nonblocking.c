@@ -288,6 +288,36 @@ static void t_idle_loss_heard(void)
     PQfinish(admin);
 }
 
+/* A terminated session heard in the loop; the next acquire started
+   reconnects without blocking, in the loop, and takes its lock, while the
+   lost one stays lost until the caller takes it again. */
+static void t_reconnect_in_loop(void)
+{
+    const char *app = t_tag("re"), *name = t_tag("held"), *other = t_tag("other");
+    sqllock_client *c = t_client(app);
+    PGconn *admin = t_admin();
+    CHECK(c && admin);
+    sqllock_lock *l, *l2 = NULL, *l3 = NULL;
+    CHECK_ST(t_drive(&l, c, sqllock_acquire_start(c, name, NULL)), SQLLOCK_OK, c);
+    int before = t_pid(admin, app);
+    sqllock_status st;
+    CHECK(loss_heard_ms(admin, app, c, &st) >= 0);
+    CHECK_ST(st, SQLLOCK_LOST, c);
+    CHECK_ST(sqllock_acquire_start(c, other, NULL), SQLLOCK_PENDING, c);
+    CHECK(sqllock_socket(c) >= 0); /* the new connection's, while it connects */
+    CHECK_ST(t_drive(&l2, c, SQLLOCK_PENDING), SQLLOCK_OK, c);
+    int after = t_pid(admin, app);
+    CHECK(after != 0 && after != before);
+    CHECK(t_free_for_others(name));
+    CHECK_ST(t_drive(NULL, c, sqllock_check_start(l)), SQLLOCK_LOST, c);
+    CHECK_ST(t_drive(&l3, c, sqllock_acquire_start(c, name, NULL)), SQLLOCK_OK, c);
+    CHECK_ST(sqllock_release(l), SQLLOCK_LOST, c);
+    CHECK_ST(t_drive(NULL, c, sqllock_release_start(l3)), SQLLOCK_OK, c);
+    CHECK_ST(t_drive(NULL, c, sqllock_release_start(l2)), SQLLOCK_OK, c);
+    sqllock_client_free(c);
+    PQfinish(admin);
+}
+
 static void t_pending_wait_terminated(void)
 {
     const char *name = t_tag("term"), *bname = t_tag("b");
@@ -525,6 +555,9 @@ static const struct tcase cases[] = {
     {"timed_wait", t_timed_wait, "a bounded wait driven by the loop ends TIMEOUT on time"},
     {"idle_loss_heard", t_idle_loss_heard,
      "a terminated session makes the idle socket readable; poll says LOST (ECONNECT: no locks)"},
+    {"reconnect_in_loop", t_reconnect_in_loop,
+     "after a terminated session the next acquire started reconnects in the loop and works; "
+     "the lost lock stays lost"},
     {"pending_wait_terminated", t_pending_wait_terminated,
      "a wait whose session is terminated ends ECONNECT through the loop, without a hang"},
     {"lease_in_loop", t_lease_in_loop,

@@ -159,11 +159,11 @@ static sqllock_status chk(sqllock_client *c, sqllock_lock *l)
 }
 
 /* Whether a client whose connection broke opens it again on its next
-   acquire: the blocking calls on a libpq connection of its own do (see
-   sqllock_connect); ODBC and the non-blocking calls say ECONNECT. */
+   acquire: on a libpq connection of its own it does (see sqllock_connect);
+   over ODBC it says ECONNECT. */
 static int reconnects(void)
 {
-    return !t_nonblocking() && strncmp(t_url(), "odbc:", 5) != 0;
+    return strncmp(t_url(), "odbc:", 5) != 0;
 }
 
 /* The options acq() uses for NULL, for sqllock_with and SQLLOCK_USING. */
