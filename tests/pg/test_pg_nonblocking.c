@@ -39,6 +39,24 @@ static long long advisory_of(PGconn *admin, int pid, const char *granted)
                     p, granted);
 }
 
+/* Starts b's wait forever for name and sees the server queue it (b's
+   session is appname): 1, or 0 with the case failed. */
+static int wait_queued(sqllock_client *b, const char *name, PGconn *admin, const char *appname)
+{
+    sqllock_acquire_opts forever = t_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
+    sqllock_status st = sqllock_acquire_start(b, name, &forever);
+    if (st != SQLLOCK_PENDING) {
+        t_fail(__FILE__, __LINE__, "acquire_start returned %s: %s", sqllock_status_str(st),
+               sqllock_errmsg(b));
+        return 0;
+    }
+    if (!blocked_on_server(admin, appname)) {
+        t_fail(__FILE__, __LINE__, "the wait was never queued on the server");
+        return 0;
+    }
+    return 1;
+}
+
 #define NCLIENTS 24
 #define NNAMES 4
 #define ROUNDS 5
@@ -190,9 +208,7 @@ static void t_cancel_through_loop(void)
     CHECK(a && b && admin);
     sqllock_lock *la, *lb = NULL;
     CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
-    sqllock_acquire_opts forever = t_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
-    CHECK_ST(sqllock_acquire_start(b, name, &forever), SQLLOCK_PENDING, b);
-    CHECK(blocked_on_server(admin, bname));
+    CHECK(wait_queued(b, name, admin, bname));
     sqllock_cancel(b);
     CHECK(sqllock_timeout_ms(b) == 0); /* the loop must come back to act on it */
     CHECK_ST(t_drive(&lb, b, SQLLOCK_PENDING), SQLLOCK_CANCELED, b);
@@ -326,9 +342,7 @@ static void t_pending_wait_terminated(void)
     CHECK(a && b && admin);
     sqllock_lock *la, *lb = NULL;
     CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
-    sqllock_acquire_opts forever = t_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
-    CHECK_ST(sqllock_acquire_start(b, name, &forever), SQLLOCK_PENDING, b);
-    CHECK(blocked_on_server(admin, bname));
+    CHECK(wait_queued(b, name, admin, bname));
     char pid[16];
     snprintf(pid, sizeof(pid), "%d", t_pid(admin, bname));
     CHECK(t_sql_ll(admin, "SELECT pg_terminate_backend($1::int, 5000)::int", pid, NULL) == 1);
@@ -427,9 +441,7 @@ static void t_free_with_pending_attached(void)
     CHECK_ST(sqllock_acquire(&la, a, name, NULL), SQLLOCK_OK, a);
     sqllock_client *b;
     CHECK_ST(sqllock_attach_pg(&b, pc), SQLLOCK_OK, b);
-    sqllock_acquire_opts forever = t_opts(SQLLOCK_WAIT_FOREVER, SQLLOCK_SESSION);
-    CHECK_ST(sqllock_acquire_start(b, name, &forever), SQLLOCK_PENDING, b);
-    CHECK(blocked_on_server(admin, pname));
+    CHECK(wait_queued(b, name, admin, pname));
     /* The caller's connection comes back idle, waiting for nothing. */
     sqllock_client_free(b);
     CHECK(PQstatus(pc) == CONNECTION_OK && PQtransactionStatus(pc) == PQTRANS_IDLE);
