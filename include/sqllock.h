@@ -292,6 +292,50 @@ SQLLOCK_EXTERN sqllock_status sqllock_check(sqllock_lock *l);
 SQLLOCK_EXTERN sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms);
 
 /*
+ * When lease l could expire at the earliest, as a CLOCK_MONOTONIC time in
+ * milliseconds: the moment the statement that took or last renewed it was
+ * sent, plus its ttl. The server stamps the expiry later than that by its
+ * own clock, so until then the lease is certainly held; stop the work it
+ * guards before then unless it was renewed. -1 for a lock that does not
+ * expire, or NULL. Any thread may call it at any time, also while another
+ * renews l.
+ */
+SQLLOCK_EXTERN int64_t sqllock_lease_deadline(const sqllock_lock *l);
+
+/*
+ * Keeps lease l alive for its holder (on != 0), or no longer (0): once a
+ * third of its ttl has passed since it was taken or last renewed, the
+ * library renews it to its ttl, until it is released. A renewal that fails
+ * without the lease being lost (the server unreachable, the connection
+ * broken) is tried again, reconnecting first as an acquire does, until the
+ * lease's deadline; a renewal that finds the lease gone, or a deadline
+ * passed without one, is a loss (LOST), and the library stops renewing it.
+ * Renewals are made by whoever drives the client:
+ * - an event loop: while nothing is in flight, sqllock_timeout_ms counts
+ *   down to the next renewal, and sqllock_poll then begins it and returns
+ *   PENDING; until a poll returns its outcome (OK, LOST with *out the lost
+ *   lease, or the error of a try that will be retried) the client is busy,
+ *   as with an operation of the caller's own;
+ * - a blocking program: sqllock_keep_alive_run, on a thread of its own.
+ * Returns OK; ENOTSUP for a lock that does not expire; LOST when l is no
+ * longer held; EINVAL for NULL.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_keep_alive(sqllock_lock *l, int on);
+
+/*
+ * Makes the renewals of c's kept-alive leases as they fall due, blocking,
+ * until stop_fd is readable (OK) or one of them is lost (LOST, with
+ * *lost_out that lease, which is still the caller's to release). EINVAL
+ * when c keeps no lease alive or stop_fd is not open.
+ * Thread-safety: it is a call on c like any other, so run it on a thread
+ * of its own while no other thread uses c or its locks (sqllock_cancel and
+ * sqllock_lease_deadline excepted), and write to stop_fd to make it return
+ * before c is used again.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_keep_alive_run(sqllock_lock **lost_out, sqllock_client *c,
+                                                     int stop_fd);
+
+/*
  * A number that is > 0 and strictly increases with every acquisition of the
  * name, for fencing writes; 0 when the backend has none (advisory locks).
  * Leases: the row's token + 1, computed by the server in the acquiring

@@ -113,6 +113,11 @@ sqllock_status sqllock__check_usable(sqllock_client *c, const char *what)
 {
     if (sqllock__check_owner(c, what) != SQLLOCK_OK)
         return SQLLOCK_ESTATE;
+    if (c->op.kind == SQLLOCK_OP_EXTEND)
+        return sqllock__fail(c, SQLLOCK_ESTATE,
+                             "%s: a lease renewal begun by sqllock_poll is in flight on this "
+                             "client (sqllock_poll it to its end first; one at a time)",
+                             what);
     if (c->op.kind != SQLLOCK_OP_NONE)
         return sqllock__fail(c, SQLLOCK_ESTATE,
                              "%s: another operation is in flight on this client "

@@ -315,6 +315,7 @@ static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, int want_left
     char col[2][32];
     long long rows;
     *left_ms = -1;
+    long long sent = sqllock__now_ms();
     sqllock_status st = run(c, L_ACQUIRE, &a, col, &rows, "acquire");
     if (st != SQLLOCK_OK)
         return st;
@@ -339,8 +340,10 @@ static sqllock_status try_once(sqllock_client *c, sqllock_lock *l, int want_left
             rows == 1 && col[0][0])
             *left_ms = strtoll(col[0], NULL, 10);
     }
-    return took ? SQLLOCK_OK
-                : sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lease is held by another owner");
+    if (!took)
+        return sqllock__fail(c, SQLLOCK_BUSY, "acquire: the lease is held by another owner");
+    sqllock__lease_granted(l, sent, l->ttl_ms);
+    return SQLLOCK_OK;
 }
 
 /* Sleeps ms unless sqllock_cancel() is called first (CANCELED). */
@@ -420,7 +423,11 @@ static sqllock_status lease_check(sqllock_client *c, sqllock_lock *l)
 
 static sqllock_status lease_extend(sqllock_client *c, sqllock_lock *l, int64_t ttl_ms)
 {
-    return on_mine(c, l, L_EXTEND, ttl_ms, "extend");
+    long long sent = sqllock__now_ms();
+    sqllock_status st = on_mine(c, l, L_EXTEND, ttl_ms, "extend");
+    if (st == SQLLOCK_OK)
+        sqllock__lease_granted(l, sent, ttl_ms);
+    return st;
 }
 
 /* driver: free the statement handles too (not in a child after fork()). */

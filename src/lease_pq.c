@@ -167,6 +167,7 @@ struct stmt {
     const char *params[7];
     const char *what;
     int begun, restaled, installed;
+    long long sent_ms; /* when it was last sent: a lease's deadline counts from it */
     sqllock_status st;
 };
 
@@ -217,6 +218,7 @@ static int stmt_step(sqllock_client *c, struct stmt *t)
                 return 1;
             }
             sqllock__pqx_nonblocking(&t->x);
+            t->sent_ms = sqllock__now_ms();
             if (t->id < 0)
                 sqllock__pqx_send_sql(&t->x, t->text, t->n, t->params);
             else
@@ -253,7 +255,7 @@ static int stmt_step(sqllock_client *c, struct stmt *t)
     }
 }
 
-/* A statement of the blocking calls (extend, run-once markers): the same
+/* A statement of the blocking calls (run-once markers): the same
    steps, waited for here. */
 static sqllock_status run(sqllock_client *c, int stmt, int n, const char *const *params,
                           struct pqx_step *r, const char *what)
@@ -316,6 +318,7 @@ static sqllock_status took(sqllock_client *c, sqllock_lock *l, struct lease_op *
         return p->s.st;
     if (p->s.r.value[0][0]) {
         l->token = strtoll(p->s.r.value[0], NULL, 10);
+        sqllock__lease_granted(l, p->s.sent_ms, l->ttl_ms);
         return SQLLOCK_OK;
     }
     p->left_ms = p->s.r.value[1][0] ? strtoll(p->s.r.value[1], NULL, 10) : -1;
@@ -466,20 +469,27 @@ static sqllock_status start_acquire(sqllock_client *c, struct sqllock_op *op, st
     return try_begin(op, p, p->how, NULL, L_TRY);
 }
 
-/* The row statement of a release or check: OK when it touched this lease,
-   LOST otherwise. */
+/* The row statement of a release, check or extend: OK when it touched this
+   lease, LOST otherwise. */
 static sqllock_status start_mine(sqllock_client *c, struct sqllock_op *op, struct lease_op *p)
 {
+    static const struct {
+        int stmt, n;
+        const char *what;
+    } mine[] = {[SQLLOCK_OP_RELEASE] = {L_RELEASE, 5, "release"},
+                [SQLLOCK_OP_CHECK] = {L_CHECK, 3, "check"},
+                [SQLLOCK_OP_EXTEND] = {L_EXTEND, 4, "extend"}};
     sqllock_lock *l = op->lock;
-    int release = op->kind == SQLLOCK_OP_RELEASE;
     sqllock__lease_hex(p->hex, l->name, l->name_len);
     snprintf(p->token, sizeof(p->token), "%lld", (long long)l->token);
     snprintf(p->key, sizeof(p->key), "%016llx", (unsigned long long)l->ident);
+    snprintf(p->ttl, sizeof(p->ttl), "%lld", (long long)op->wait_ms);
     snprintf(p->q.key, sizeof(p->q.key), "%lld", (long long)(int64_t)LEASE_QUEUE_KEY(l->ident));
-    const char *params[5] = {p->hex, lease_of(c)->owner.id, p->token, p->key, p->q.key};
+    /* An extend's fourth parameter is its ttl; a release's, the key. */
+    const char *params[5] = {p->hex, lease_of(c)->owner.id, p->token,
+                             op->kind == SQLLOCK_OP_EXTEND ? p->ttl : p->key, p->q.key};
     memcpy(p->s.params, params, sizeof(params));
-    stmt_begin(&p->s, release ? L_RELEASE : L_CHECK, NULL, release ? 5 : 3, NULL,
-               release ? "release" : "check");
+    stmt_begin(&p->s, mine[op->kind].stmt, NULL, mine[op->kind].n, NULL, mine[op->kind].what);
     op->stage = L_MINE;
     return AGAIN;
 }
@@ -569,6 +579,8 @@ static sqllock_status stage(sqllock_client *c, struct sqllock_op *op, struct lea
         if (!stmt_step(c, t))
             return SQLLOCK_PENDING;
         st = mine_outcome(c, t);
+        if (st == SQLLOCK_OK && op->kind == SQLLOCK_OP_EXTEND)
+            sqllock__lease_granted(l, t->sent_ms, op->wait_ms);
         return op->kind == SQLLOCK_OP_RELEASE ? sqllock__lease_release_outcome(c, st) : st;
     }
     return sqllock__fail(c, SQLLOCK_ESTATE, "internal: unknown lease stage %d", op->stage);
@@ -583,21 +595,6 @@ static sqllock_status lease_step(sqllock_client *c, struct sqllock_op *op)
     if (st == SQLLOCK_PENDING && op->stage != L_SLEEP)
         op->wait = p->s.x.wait;
     return st;
-}
-
-static sqllock_status lease_extend(sqllock_client *c, sqllock_lock *l, int64_t ttl_ms)
-{
-    char hex[HEXNAME_MAX], token[24], ttl[24];
-    sqllock__lease_hex(hex, l->name, l->name_len);
-    snprintf(token, sizeof(token), "%lld", (long long)l->token);
-    snprintf(ttl, sizeof(ttl), "%lld", (long long)ttl_ms);
-    const char *params[4] = {hex, lease_of(c)->owner.id, token, ttl};
-    struct stmt t;
-    stmt_begin(&t, L_EXTEND, NULL, 4, NULL, "extend");
-    memcpy(t.params, params, sizeof(params));
-    while (!stmt_step(c, &t))
-        (void)sqllock__wait(c, &t.x.wait);
-    return mine_outcome(c, &t);
 }
 
 static void lease_close(sqllock_client *c)
@@ -658,7 +655,7 @@ static const struct sqllock_backend lease_pg = {
     .ident = lease_ident,
     .step = lease_step,
     .op_size = sizeof(struct lease_op),
-    .extend = lease_extend,
+    .extend = NULL,     /* step extends */
     .still_held = NULL, /* leases are live session entries: never asked */
     .in_transaction = sqllock__lease_no_transaction,
     .close = lease_close,

@@ -342,7 +342,7 @@ sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms)
     clear_error(c);
     if (sqllock__check_usable(c, "extend") != SQLLOCK_OK)
         return c->last_status;
-    if (!l->be->extend)
+    if (!(l->be->caps & SQLLOCK_CAP_EXPIRY))
         return sqllock__fail(c, SQLLOCK_ENOTSUP,
                              "extend: %s locks do not expire, so there "
                              "is nothing to extend",
@@ -350,7 +350,7 @@ sqllock_status sqllock_extend(sqllock_lock *l, int64_t ttl_ms)
     if (ttl_ms <= 0 || ttl_ms > SQLLOCK_TTL_MAX_MS)
         return sqllock__fail(c, SQLLOCK_EINVAL, "extend: ttl_ms must be > 0 and at most %lld",
                              (long long)SQLLOCK_TTL_MAX_MS);
-    return done(c, l->be->extend(c, l, ttl_ms));
+    return done(c, sqllock__op_run(c, SQLLOCK_OP_EXTEND, l, ttl_ms));
 }
 
 int64_t sqllock_fencing_token(const sqllock_lock *l)

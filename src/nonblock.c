@@ -23,6 +23,11 @@ static sqllock_status finish(sqllock_client *c, sqllock_status st, sqllock_lock 
         return sqllock__acquire_end(c, l, st, out);
     if (kind == SQLLOCK_OP_RELEASE)
         return sqllock__release_end(l, st);
+    if (kind == SQLLOCK_OP_EXTEND) { /* a renewal idle_poll began */
+        st = sqllock__renew_end(l, st);
+        if (st == SQLLOCK_LOST && out)
+            *out = l;
+    }
     return sqllock__done(c, st); /* a check's, or a connect's */
 }
 
@@ -42,9 +47,9 @@ sqllock_status sqllock__op_launch(sqllock_client *c)
     return sqllock__done(c, SQLLOCK_PENDING);
 }
 
-/* The first steps of an acquire on a connection of ours that broke: it
-   opens again (the old session's locks were marked lost when the acquire
-   was checked), then the backend's own steps run from their start. */
+/* The first steps of an acquire or renewal on a connection of ours that
+   broke: it opens again (the old session's locks were marked lost first),
+   then the backend's own steps run from their start. */
 static sqllock_status revive_step(sqllock_client *c, struct sqllock_op *op)
 {
     sqllock_status st =
@@ -57,6 +62,21 @@ static sqllock_status revive_step(sqllock_client *c, struct sqllock_op *op)
     return op->step(c, op);
 }
 
+/* Begins an operation of l's backend, behind a reconnect when the
+   connection broke. */
+static sqllock_status begin_on_connection(sqllock_client *c, sqllock_lock *l,
+                                          enum sqllock_op_kind kind, int64_t wait_ms)
+{
+    int revive = sqllock__client_broken(c) && c->conn_ops->reconnect_step;
+    size_t size = l->be->op_size;
+    if (revive && c->conn_ops->reconnect_size > size)
+        size = c->conn_ops->reconnect_size;
+    if (revive)
+        sqllock__held_lose_session(&c->held);
+    return sqllock__op_begin(c, &c->op, revive ? revive_step : l->be->step, size, kind, l,
+                             wait_ms);
+}
+
 static sqllock_status start_acquire(sqllock_client *c, const char *name, int is_key, int64_t key,
                                     const sqllock_acquire_opts *opts)
 {
@@ -67,12 +87,7 @@ static sqllock_status start_acquire(sqllock_client *c, const char *name, int is_
         sqllock__acquire_prepare(&l, c, name, is_key, key, SQLLOCK_SPACE_INT8, opts, 1);
     if (st != SQLLOCK_OK)
         return st;
-    int revive = sqllock__client_broken(c) && c->conn_ops->reconnect_step;
-    size_t size = l->be->op_size;
-    if (revive && c->conn_ops->reconnect_size > size)
-        size = c->conn_ops->reconnect_size;
-    st = sqllock__op_begin(c, &c->op, revive ? revive_step : l->be->step, size,
-                           SQLLOCK_OP_ACQUIRE, l, opts ? opts->wait_ms : 0);
+    st = begin_on_connection(c, l, SQLLOCK_OP_ACQUIRE, opts ? opts->wait_ms : 0);
     if (st != SQLLOCK_OK)
         return sqllock__acquire_end(c, l, st, NULL);
     return sqllock__op_launch(c);
@@ -118,12 +133,20 @@ sqllock_status sqllock_check_start(sqllock_lock *l)
     return start_on(l, SQLLOCK_OP_CHECK);
 }
 
-/* Nothing in flight: what arrived on the socket says whether the session
-   still lives. */
+/* Nothing in flight: a kept-alive lease due for renewal has it begun;
+   otherwise what arrived on the socket says whether the session still
+   lives. */
 static sqllock_status idle_poll(sqllock_client *c)
 {
     if (!c->be)
         return sqllock__fail(c, SQLLOCK_ESTATE, "poll: the client is not connected");
+    long long at = 0;
+    sqllock_lock *due = sqllock__renew_next(c, &at);
+    if (due && at <= sqllock__now_ms() && due->be->step) {
+        if (begin_on_connection(c, due, SQLLOCK_OP_EXTEND, due->ttl_ms) != SQLLOCK_OK)
+            return c->last_status;
+        return sqllock__op_launch(c);
+    }
     if (!c->conn_ops->alive)
         return sqllock__fail(c, SQLLOCK_ENOTSUP,
                              "poll: this connection cannot be watched without a round trip "
@@ -131,13 +154,16 @@ static sqllock_status idle_poll(sqllock_client *c)
     if (c->conn_ops->alive(c->conn))
         return sqllock__done(c, SQLLOCK_OK);
     /* A lease is a row, which outlives the session until its ttl: only
-       session locks go with it. */
+       session locks go with it. One kept alive is renewed (through a new
+       session) at the next poll. */
     int leases = 0;
-    for (const sqllock_lock *l = c->held.all; l; l = l->next) {
+    for (sqllock_lock *l = c->held.all; l; l = l->next) {
         if (l->kind == SQLLOCK_ENTRY_LIVE && !(l->be->caps & SQLLOCK_CAP_EXPIRY))
             return sqllock__fail(c, SQLLOCK_LOST,
                                  "poll: the server closed the session, and every session "
                                  "lock this client held went with it");
+        if (l->kind == SQLLOCK_ENTRY_LIVE && l->keep)
+            l->renew_at_ms = sqllock__now_ms();
         leases += l->kind == SQLLOCK_ENTRY_LIVE;
     }
     return sqllock__fail(c, SQLLOCK_ECONNECT,
@@ -190,6 +216,11 @@ int sqllock_events(const sqllock_client *c)
 
 int64_t sqllock_timeout_ms(const sqllock_client *c)
 {
+    long long at = 0;
+    if (c && c->op.kind == SQLLOCK_OP_NONE && sqllock__renew_next(c, &at)) {
+        long long left = at - sqllock__now_ms();
+        return left > 0 ? left : 0;
+    }
     if (!c || c->op.kind == SQLLOCK_OP_NONE)
         return -1;
     const struct sqllock_op *op = &c->op;

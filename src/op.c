@@ -49,6 +49,7 @@ sqllock_status sqllock__op_run(sqllock_client *c, enum sqllock_op_kind kind, sql
     if (!be->step)
         return kind == SQLLOCK_OP_ACQUIRE   ? be->acquire(c, l, wait_ms)
                : kind == SQLLOCK_OP_RELEASE ? be->release(c, l)
+               : kind == SQLLOCK_OP_EXTEND  ? be->extend(c, l, wait_ms)
                                             : be->check(c, l);
     sqllock_status st = sqllock__op_begin(c, &c->op, be->step, be->op_size, kind, l, wait_ms);
     return st == SQLLOCK_OK ? sqllock__op_block(c, &c->op) : st;

@@ -87,6 +87,11 @@ struct sqllock_lock {
     unsigned char mode, scope, kind, is_key;
     unsigned char space; /* enum sqllock_key_space */
     unsigned char lost;  /* ENDED because the session went, not the transaction */
+    unsigned char keep;  /* a lease the library renews (keepalive.c) */
+    /* A lease's client-side deadline (sqllock__now_ms() time; read and
+       written atomically: sqllock_lease_deadline may run on any thread),
+       and when it is next renewed, while keep is set. */
+    int64_t deadline_ms, renew_at_ms;
     uint32_t name_len;
     char name[]; /* NUL-terminated */
 };
@@ -151,6 +156,7 @@ enum sqllock_op_kind {
     SQLLOCK_OP_ACQUIRE,
     SQLLOCK_OP_RELEASE,
     SQLLOCK_OP_CHECK,
+    SQLLOCK_OP_EXTEND, /* a lease's, with op->wait_ms the ttl */
     SQLLOCK_OP_CONNECT /* a connector's, before any backend is installed */
 };
 
@@ -167,7 +173,7 @@ struct sqllock_op {
     enum sqllock_op_kind kind;
     sqllock_step_fn step; /* the backend's, or the connector's */
     sqllock_lock *lock;
-    int64_t wait_ms; /* an acquire's */
+    int64_t wait_ms; /* an acquire's wait; an extend's ttl */
     int stage;       /* 0 to start; after that the backend's own */
     /* The outcome, once known but not yet taken by sqllock_poll (an
        operation that ended within its _start), and its error. */
@@ -203,8 +209,9 @@ struct sqllock_backend {
     sqllock_status (*check)(sqllock_client *c, sqllock_lock *l);
 
     /*
-     * Advances op, an acquire (op->lock, op->wait_ms as acquire's), release
-     * or check, without blocking: SQLLOCK_PENDING with op->wait set, or the
+     * Advances op, an acquire (op->lock, op->wait_ms as acquire's), release,
+     * check, or extend when the backend has SQLLOCK_CAP_EXPIRY (op->wait_ms
+     * the ttl), without blocking: SQLLOCK_PENDING with op->wait set, or the
      * outcome the blocking member would have returned, with the same
      * guarantees. Stage 0 starts it. NULL when the backend can only block
      * (the non-blocking calls are then ENOTSUP). A backend that has it
@@ -215,7 +222,8 @@ struct sqllock_backend {
     sqllock_step_fn step;
     size_t op_size; /* the state step keeps in op->space */
 
-    /* Moves a lease's expiry; NULL when locks do not expire. */
+    /* Moves a lease's expiry; NULL when locks do not expire or when step
+       does it. */
     sqllock_status (*extend)(sqllock_client *c, sqllock_lock *l, int64_t ttl_ms);
 
     /*
@@ -366,8 +374,9 @@ sqllock_status sqllock__op_launch(sqllock_client *c);
 void sqllock__op_end(struct sqllock_op *op);
 /* Steps op until it ends, waiting in between. */
 sqllock_status sqllock__op_block(sqllock_client *c, struct sqllock_op *op);
-/* The blocking acquire, release or check of l: the backend's step function
-   run to its end (in c->op), or its blocking member when it has none. */
+/* The blocking acquire, release, check or extend (wait_ms: the ttl) of l:
+   the backend's step function run to its end (in c->op), or its blocking
+   member when it has none. */
 sqllock_status sqllock__op_run(sqllock_client *c, enum sqllock_op_kind kind, sqllock_lock *l,
                                int64_t wait_ms);
 /* How long to wait before asking the server to cancel again, after sent
@@ -409,6 +418,18 @@ sqllock_status sqllock__acquire_end(sqllock_client *c, sqllock_lock *l, sqllock_
 sqllock_status sqllock__handle_prepare(sqllock_lock *l, enum sqllock_op_kind kind);
 /* Records the outcome st of the backend's release of l. */
 sqllock_status sqllock__release_end(sqllock_lock *l, sqllock_status st);
+
+/* keepalive.c */
+/* Lease l was taken or renewed, for ttl_ms, by a statement sent at sent_ms
+   (sqllock__now_ms()): sets its client-side deadline and next renewal. */
+void sqllock__lease_granted(sqllock_lock *l, long long sent_ms, int64_t ttl_ms);
+/* The kept-alive lease of c renewed soonest, with *at its time; NULL when
+   c keeps none alive. */
+sqllock_lock *sqllock__renew_next(const sqllock_client *c, long long *at);
+/* What the renewal of l that ended with st means: OK; LOST once the lease
+   is gone or its deadline passed unrenewed (the library stops renewing
+   it); another failure is st, with a retry scheduled before the deadline. */
+sqllock_status sqllock__renew_end(sqllock_lock *l, sqllock_status st);
 
 /* held.c: records a lock the session held before sqllock saw it. */
 sqllock_status sqllock__add_foreign(sqllock_client *c, uint64_t ident, int space);

@@ -561,6 +561,134 @@ static void t_free_releases(void)
     sqllock_client_free(b);
 }
 
+/* The client-side deadline: from when the acquiring (or extending)
+   statement was sent, plus the ttl; -1 for what does not expire. */
+static void t_deadline(void)
+{
+    sqllock_client *a = t_client(t_tag("dl"));
+    CHECK(a);
+    sqllock_acquire_opts o = t_lease(60000, 0);
+    sqllock_lock *l, *adv;
+    long long t0 = t_now_ms();
+    CHECK_ST(sqllock_acquire(&l, a, t_tag("deadline"), &o), SQLLOCK_OK, a);
+    long long t1 = t_now_ms(), d = sqllock_lease_deadline(l);
+    CHECKF(d >= t0 + 60000 && d <= t1 + 60000, "deadline %lld, acquire in [%lld, %lld]", d, t0,
+           t1);
+    t0 = t_now_ms();
+    CHECK_ST(sqllock_extend(l, 120000), SQLLOCK_OK, a);
+    t1 = t_now_ms();
+    d = sqllock_lease_deadline(l);
+    CHECKF(d >= t0 + 120000 && d <= t1 + 120000, "deadline %lld, extend in [%lld, %lld]", d, t0,
+           t1);
+    CHECK(sqllock_lease_deadline(NULL) == -1);
+    if (!lease_only(a)) {
+        CHECK_ST(sqllock_acquire(&adv, a, t_tag("deadline"), NULL), SQLLOCK_OK, a);
+        CHECK(sqllock_lease_deadline(adv) == -1);
+        CHECK_ST(sqllock_keep_alive(adv, 1), SQLLOCK_ENOTSUP, a);
+        CHECK_ST(sqllock_release(adv), SQLLOCK_OK, a);
+    }
+    CHECK_ST(sqllock_keep_alive(NULL, 1), SQLLOCK_EINVAL, a);
+    CHECK_ST(sqllock_release(l), SQLLOCK_OK, a);
+    sqllock_client_free(a);
+}
+
+struct keeper {
+    sqllock_client *c;
+    int stop[2];
+    sqllock_lock *lost;
+    sqllock_status st;
+    pthread_t thread;
+};
+
+static void *keep_thread(void *arg)
+{
+    struct keeper *k = arg;
+    k->st = sqllock_keep_alive_run(&k->lost, k->c, k->stop[0]);
+    return NULL;
+}
+
+static int keeper_start(struct keeper *k, sqllock_client *c)
+{
+    *k = (struct keeper){.c = c};
+    if (pipe(k->stop) != 0)
+        return 0;
+    return pthread_create(&k->thread, NULL, keep_thread, k) == 0;
+}
+
+static void keeper_stop(struct keeper *k)
+{
+    (void)!write(k->stop[1], "x", 1);
+    pthread_join(k->thread, NULL);
+    close(k->stop[0]);
+    close(k->stop[1]);
+}
+
+/* A 600 ms lease kept alive by sqllock_keep_alive_run on a thread lives
+   for 2.5 s: another client is refused throughout, and its deadline, read
+   on another thread, is never reached and moves on. */
+static void t_keep_alive_run(void)
+{
+    const char *name = t_tag("kept");
+    sqllock_client *a = t_client(t_tag("ka")), *b = t_client(t_tag("kb"));
+    CHECK(a && b);
+    sqllock_acquire_opts o = t_lease(600, 0);
+    sqllock_lock *la, *lb;
+    CHECK_ST(sqllock_acquire(&la, a, name, &o), SQLLOCK_OK, a);
+    long long first = sqllock_lease_deadline(la);
+    CHECK_ST(sqllock_keep_alive(la, 1), SQLLOCK_OK, a);
+    struct keeper k;
+    CHECK(keeper_start(&k, a));
+    int tries = 0, busy = 0, late = 0;
+    for (long long end = t_now_ms() + 2500; t_now_ms() < end; tries++) {
+        busy += sqllock_acquire(&lb, b, name, &o) == SQLLOCK_BUSY;
+        late += sqllock_lease_deadline(la) <= t_now_ms();
+        usleep(100 * 1000); /* pacing of the other client's tries */
+    }
+    keeper_stop(&k);
+    CHECK_ST(k.st, SQLLOCK_OK, a);
+    CHECK(k.lost == NULL);
+    long long last = sqllock_lease_deadline(la);
+    printf("keep alive: %d of %d tries by another client refused; the deadline moved %lld ms\n",
+           busy, tries, last - first);
+    CHECKF(busy == tries && late == 0, "busy %d late %d of %d", busy, late, tries);
+    CHECK(last - first >= 1500);
+    CHECK_ST(sqllock_check(la), SQLLOCK_OK, a);
+    /* Nothing kept alive: the call says so rather than waiting for nothing. */
+    CHECK_ST(sqllock_keep_alive(la, 0), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_keep_alive_run(NULL, a, k.stop[0]), SQLLOCK_EINVAL, a);
+    CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
+/* A kept-alive lease that expired before its renewal (nobody drove the
+   client) and was taken over: the renewal is a loss, named in lost_out,
+   and the library stops renewing it. */
+static void t_keep_alive_lost(void)
+{
+    const char *name = t_tag("lapsed");
+    sqllock_client *a = t_client(t_tag("ka")), *b = t_client(t_tag("kb"));
+    CHECK(a && b);
+    sqllock_acquire_opts short_ = t_lease(200, 0), wait = t_lease(60000, 10000);
+    sqllock_lock *la, *lb;
+    CHECK_ST(sqllock_acquire(&la, a, name, &short_), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_keep_alive(la, 1), SQLLOCK_OK, a);
+    CHECK_ST(sqllock_acquire(&lb, b, name, &wait), SQLLOCK_OK, b);
+    struct keeper k;
+    CHECK(keeper_start(&k, a));
+    pthread_join(k.thread, NULL); /* returns by itself: the loss */
+    close(k.stop[0]);
+    close(k.stop[1]);
+    CHECK_ST(k.st, SQLLOCK_LOST, a);
+    CHECK(k.lost == la);
+    CHECK_ST(sqllock_keep_alive_run(NULL, a, k.stop[0]), SQLLOCK_EINVAL, a);
+    CHECK_ST(sqllock_release(la), SQLLOCK_LOST, a);
+    CHECK_ST(sqllock_check(lb), SQLLOCK_OK, b);
+    CHECK_ST(sqllock_release(lb), SQLLOCK_OK, b);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+}
+
 static void t_unsupported(void)
 {
     sqllock_client *a = t_client(t_tag("la"));
@@ -602,6 +730,12 @@ static const struct tcase cases[] = {
     {"timeout_and_cancel", t_timeout_and_cancel,
      "a lease wait is bounded by wait_ms and ended by sqllock_cancel"},
     {"free_releases", t_free_releases, "sqllock_client_free releases the leases it holds"},
+    {"deadline", t_deadline,
+     "sqllock_lease_deadline: from the statement's sending plus the ttl; -1 without expiry"},
+    {"keep_alive_run", t_keep_alive_run,
+     "a kept-alive 600 ms lease outlives 2.5 s; another client is refused throughout"},
+    {"keep_alive_lost", t_keep_alive_lost,
+     "a kept-alive lease taken over before its renewal: LOST, naming the lease"},
     {"unsupported", t_unsupported, "shared, transaction and numeric leases are ENOTSUP"},
 };
 

@@ -412,6 +412,84 @@ static void t_lease_in_loop(void)
     PQfinish(admin);
 }
 
+/* Runs c's loop (socket and timer, no other work) for ms; counts the
+   renewals: polls that began one (PENDING from idle) and their outcomes.
+   0 when a poll failed otherwise than as *failed allows (counted there). */
+static int run_loop(sqllock_client *c, long long ms, int *renewals, int *failed)
+{
+    int in_flight = 0;
+    for (long long end = t_now_ms() + ms; t_now_ms() < end;) {
+        int64_t t = sqllock_timeout_ms(c);
+        long long left = end - t_now_ms();
+        struct pollfd p = {.fd = sqllock_socket(c), .events = poll_events(c)};
+        int r = poll(&p, p.fd >= 0, t < 0 || t > left ? (int)left : (int)t);
+        if (r < 0)
+            return 0;
+        if (r == 0 && !(t >= 0 && t <= left))
+            continue; /* the loop's own end */
+        sqllock_lock *out = NULL;
+        sqllock_status st = sqllock_poll(&out, c);
+        if (st == SQLLOCK_PENDING) {
+            *renewals += !in_flight;
+            in_flight = 1;
+            continue;
+        }
+        if (st != SQLLOCK_OK && st != SQLLOCK_ECONNECT) {
+            printf("loop: poll said %s: %s\n", sqllock_status_str(st), sqllock_errmsg(c));
+            return 0;
+        }
+        *failed += st != SQLLOCK_OK;
+        in_flight = 0;
+    }
+    return 1;
+}
+
+/* A 600 ms lease kept alive by the loop alone lives on: the loop's timer
+   brings each renewal, another client is refused, and after its backend
+   is terminated the next renewal reconnects and renews in time. */
+static void t_keep_alive_in_loop(void)
+{
+    const char *name = t_tag("kept"), *app = t_tag("ka");
+    sqllock_client *a = t_client(app), *b = t_client(t_tag("kb"));
+    PGconn *admin = t_admin();
+    CHECK(a && b && admin);
+    sqllock_acquire_opts o = t_lease(600, 0);
+    sqllock_lock *la, *lb;
+    CHECK_ST(t_drive(&la, a, sqllock_acquire_start(a, name, &o)), SQLLOCK_OK, a);
+    CHECK(sqllock_timeout_ms(a) == -1); /* not kept alive: no timer */
+    CHECK_ST(sqllock_keep_alive(la, 1), SQLLOCK_OK, a);
+    int64_t t = sqllock_timeout_ms(a);
+    CHECKF(t >= 0 && t <= 200, "timeout %lld", (long long)t);
+    /* Once due, a poll begins the renewal, and the client is busy with it. */
+    (void)poll(NULL, 0, (int)t);
+    CHECK_ST(sqllock_poll(NULL, a), SQLLOCK_PENDING, a);
+    CHECK_ST(sqllock_check_start(la), SQLLOCK_ESTATE, a);
+    CHECK(strstr(sqllock_errmsg(a), "renewal") != NULL);
+    CHECK_ST(t_drive(NULL, a, SQLLOCK_PENDING), SQLLOCK_OK, a);
+    int renewals = 0, failed = 0;
+    CHECK(run_loop(a, 1500, &renewals, &failed));
+    CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_BUSY, b);
+    CHECKF(renewals >= 5 && failed == 0, "renewals %d, failed %d", renewals, failed);
+    int before = t_pid(admin, app);
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", before);
+    CHECK(t_sql_ll(admin, "SELECT pg_terminate_backend($1::int, 5000)::int", pid, NULL) == 1);
+    int again = 0;
+    CHECK(run_loop(a, 1500, &again, &failed));
+    int after = t_pid(admin, app);
+    printf("keep alive in a loop: %d renewals in 1.5 s; after the backend was terminated %d "
+           "more (%d failed), on a new backend\n",
+           renewals, again, failed);
+    CHECK(after != 0 && after != before);
+    CHECK(sqllock_lease_deadline(la) > t_now_ms());
+    CHECK_ST(sqllock_acquire(&lb, b, name, &o), SQLLOCK_BUSY, b);
+    CHECK_ST(t_drive(NULL, a, sqllock_check_start(la)), SQLLOCK_OK, a);
+    CHECK_ST(t_drive(NULL, a, sqllock_release_start(la)), SQLLOCK_OK, a);
+    sqllock_client_free(a);
+    sqllock_client_free(b);
+    PQfinish(admin);
+}
+
 static void t_not_without_blocking(void)
 {
     sqllock_client *c = t_client(t_tag("c"));
@@ -574,6 +652,8 @@ static const struct tcase cases[] = {
      "a wait whose session is terminated ends ECONNECT through the loop, without a hang"},
     {"lease_in_loop", t_lease_in_loop,
      "a lease waiter driven by the loop is canceled with nothing queued, then handed the lease"},
+    {"keep_alive_in_loop", t_keep_alive_in_loop,
+     "a kept-alive lease renewed by the loop's timer outlives its ttl, across a terminate"},
     {"not_without_blocking", t_not_without_blocking,
      "a refused _start leaves nothing in flight; NULLs are EINVAL"},
     {"free_with_pending_attached", t_free_with_pending_attached,
