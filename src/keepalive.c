@@ -56,7 +56,9 @@ sqllock_status sqllock__renew_end(sqllock_lock *l, sqllock_status st)
     long long now = sqllock__now_ms(), deadline = sqllock_lease_deadline(l);
     if (st != SQLLOCK_LOST && now < deadline) {
         long long retry = l->ttl_ms / 10;
-        retry = retry < RETRY_MIN_MS ? RETRY_MIN_MS : retry > RETRY_MAX_MS ? RETRY_MAX_MS : retry;
+        retry = retry < RETRY_MIN_MS   ? RETRY_MIN_MS
+                : retry > RETRY_MAX_MS ? RETRY_MAX_MS
+                                       : retry;
         l->renew_at_ms = now + retry < deadline ? now + retry : deadline;
         return st;
     }

@@ -5,8 +5,11 @@
  * for as long as TCP takes to give up; the checks therefore run on a thread
  * of their own, so that the main loop keeps passing signals on and reaping
  * PROGRAM whatever the database does. While the thread runs it is the only
- * user of the client, as the library requires.
+ * user of the client, as the library requires. A lease is not checked but
+ * kept alive (sqllock_keep_alive_run): each renewal is a check, and the
+ * renewals keep PROGRAM protected past the ttl.
  */
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -16,27 +19,43 @@
 
 #include "cli.h"
 
+/* How long checker_stop waits for a check or renewal in flight. */
+#define CHECKER_STOP_MS 3000
+
 struct checker {
     pthread_t thread;
     int stop[2]; /* written by checker_stop() */
     int lost[2]; /* written by the thread when the lock is gone */
+    int done[2]; /* written by the thread as it ends */
     sqllock_client *client;
     sqllock_lock *lock;
     int every_ms;
     char reason[512]; /* written before lost[1], read after lost[0] */
 };
 
+static void gone(struct checker *k)
+{
+    snprintf(k->reason, sizeof(k->reason), "%s", sqllock_errmsg(k->client));
+    (void)!write(k->lost[1], "x", 1);
+}
+
 static void *run_checks(void *arg)
 {
     struct checker *k = arg;
     struct pollfd p = {.fd = k->stop[0], .events = POLLIN};
-    while (poll(&p, 1, k->every_ms) == 0) {
-        if (sqllock_check(k->lock) != SQLLOCK_OK) {
-            snprintf(k->reason, sizeof(k->reason), "%s", sqllock_errmsg(k->client));
-            (void)!write(k->lost[1], "x", 1);
-            break;
+    if (sqllock_lease_deadline(k->lock) >= 0) {
+        if (sqllock_keep_alive(k->lock, 1) != SQLLOCK_OK ||
+            sqllock_keep_alive_run(NULL, k->client, k->stop[0]) != SQLLOCK_OK)
+            gone(k);
+    } else {
+        while (poll(&p, 1, k->every_ms) == 0) {
+            if (sqllock_check(k->lock) != SQLLOCK_OK) {
+                gone(k);
+                break;
+            }
         }
     }
+    (void)!write(k->done[1], "x", 1);
     return NULL;
 }
 
@@ -47,6 +66,8 @@ static void free_checker(struct checker *k)
             close(k->stop[i]);
         if (k->lost[i] >= 0)
             close(k->lost[i]);
+        if (k->done[i] >= 0)
+            close(k->done[i]);
     }
     free(k);
 }
@@ -56,9 +77,13 @@ struct checker *checker_start(sqllock_client *c, sqllock_lock *l, int every_ms)
     struct checker *k = malloc(sizeof(*k));
     if (!k)
         return NULL;
-    *k = (struct checker){
-        .stop = {-1, -1}, .lost = {-1, -1}, .client = c, .lock = l, .every_ms = every_ms};
-    if (pipe(k->stop) != 0 || pipe(k->lost) != 0) {
+    *k = (struct checker){.stop = {-1, -1},
+                          .lost = {-1, -1},
+                          .done = {-1, -1},
+                          .client = c,
+                          .lock = l,
+                          .every_ms = every_ms};
+    if (pipe(k->stop) != 0 || pipe(k->lost) != 0 || pipe(k->done) != 0) {
         free_checker(k);
         return NULL;
     }
@@ -89,9 +114,19 @@ const char *checker_reason(struct checker *k)
     return k->reason;
 }
 
-void checker_stop(struct checker *k)
+int checker_stop(struct checker *k)
 {
     (void)!write(k->stop[1], "x", 1);
+    /* A check or renewal in flight ends within a round trip, unless the
+       server has stopped answering: then the thread is left to exit(). */
+    struct pollfd p = {.fd = k->done[0], .events = POLLIN};
+    int r;
+    do
+        r = poll(&p, 1, CHECKER_STOP_MS);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0)
+        return -1;
     pthread_join(k->thread, NULL);
     free_checker(k);
+    return 0;
 }

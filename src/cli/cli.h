@@ -246,14 +246,17 @@ void waitreport_once(const char *url, const char *what, const struct cli_key *ke
 struct checker;
 
 /* Calls sqllock_check(l) every every_ms on a thread of its own, which is
-   the only user of c until checker_stop(). NULL if it could not start. */
+   the only user of c until checker_stop(); a lease is kept alive instead
+   (sqllock_keep_alive_run). NULL if it could not start. */
 struct checker *checker_start(sqllock_client *c, sqllock_lock *l, int every_ms);
 /* Becomes readable once a check found the lock gone; the thread then ends. */
 int checker_fd(const struct checker *k);
 /* Why the lock was found gone; call once, after checker_fd() is readable. */
 const char *checker_reason(struct checker *k);
-/* Ends the thread (after the check in progress, if any) and frees k. */
-void checker_stop(struct checker *k);
+/* Ends the thread (after the check in progress, if any) and frees k: 0;
+   -1 when that check has not ended in seconds (the server does not
+   answer), and the thread still uses c. */
+int checker_stop(struct checker *k);
 
 /* ---- signals and the child (signals.c) ------------------------------------- */
 

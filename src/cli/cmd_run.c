@@ -6,8 +6,10 @@
  * releases the lock once it has exited. While PROGRAM runs the lock is
  * checked every --check-every; a lock that is gone means another holder may
  * already be running, so PROGRAM is stopped (SIGTERM, then SIGKILL after
- * --grace) and the exit status says so (70). A lease (--ttl) ends at a time
- * known in advance, so there PROGRAM is stopped before it ends, not after.
+ * --grace) and the exit status says so (70). A lease (--ttl) is renewed
+ * every third of its ttl while PROGRAM runs (sqllock_keep_alive_run); its
+ * deadline is known in advance, so when renewals fail PROGRAM is stopped
+ * before the lease could end, not after.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +35,7 @@ const char cmd_run_help[] =
     "Takes the lock NAME (or a numeric key), runs PROGRAM (not through a shell)\n"
     "while holding it and releases it once PROGRAM has exited. SIGINT, SIGTERM and\n"
     "SIGHUP are passed on to PROGRAM. The lock is checked every --check-every while PROGRAM runs; if it\n"
-    "is lost (connection killed, server restarted, lease expired), PROGRAM gets\n"
+    "is lost (connection killed, server restarted, lease not renewed), PROGRAM gets\n"
     "SIGTERM, then SIGKILL after --grace, and sqllock exits 70.\n"
     "\n"
     "Options:\n"
@@ -45,16 +47,19 @@ const char cmd_run_help[] =
     "                           integers; a different lock from any bigint)\n"
     "  -s, --shared             a shared lock: other shared holders may run too,\n"
     "                           exclusive ones may not\n"
-    "      --ttl DURATION       a lease that expires DURATION after it was taken,\n"
-    "                           even while PROGRAM runs: PROGRAM gets SIGTERM\n"
-    "                           --grace (at most DURATION/2) before the lease\n"
-    "                           ends, SIGKILL just before (100ms at most), and\n"
-    "                           sqllock exits 70; never two PROGRAMs at once\n"
+    "      --ttl DURATION       a lease that expires DURATION after it was taken\n"
+    "                           or renewed; it is renewed every DURATION/3 while\n"
+    "                           PROGRAM runs (reconnecting if need be). If the\n"
+    "                           renewals fail, PROGRAM gets SIGTERM --grace (at\n"
+    "                           most DURATION/2) before the lease could end,\n"
+    "                           SIGKILL just before (100ms at most), and sqllock\n"
+    "                           exits 70; never two PROGRAMs at once\n"
     "  -E, --conflict-exit-code CODE\n"
     "                           exit CODE (0-255) instead of 75 when the lock\n"
     "                           could not be had\n"
     "      --check-every DURATION\n"
-    "                           how often to check that the lock is held (5s)\n"
+    "                           how often to check that the lock is held (5s;\n"
+    "                           a lease is checked by each renewal instead)\n"
     "      --grace DURATION     time PROGRAM has to exit after SIGTERM once the\n"
     "                           lock is lost or its lease ends, before SIGKILL (5s)\n"
     "  -v, --verbose            say what it waits for and who holds the lock\n"
@@ -124,7 +129,6 @@ static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock
         if (cli->verbose)
             cli_err("gave up waiting for %s after %lldms", o->what, (long long)o->wait_ms);
         return o->busy_code;
-    case SQLLOCK_LOST: /* the renewal after a waited-for lease */ return lease_too_short(o);
     case SQLLOCK_CANCELED: /* only our signal handler cancels */
         return 128 + signals_terminating();
     case SQLLOCK_DEADLOCK: cli_err("%s", sqllock_errmsg(c)); return o->busy_code;
@@ -132,29 +136,9 @@ static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock
     }
 }
 
-/* A waiting acquire cannot say when the statement that took the lease ran,
-   so the lease is renewed at once, from a time the command knows. */
-static sqllock_status start_lease_clock(const struct run_opts *o, sqllock_lock **lock,
-                                        long long *lease_end)
-{
-    long long t = now_ms();
-    sqllock_status st = sqllock_extend(*lock, o->ttl_ms);
-    if (st != SQLLOCK_OK) {
-        sqllock_release(*lock);
-        *lock = NULL;
-        return st;
-    }
-    *lease_end = t + o->ttl_ms;
-    return SQLLOCK_OK;
-}
-
-/*
- * Takes the lock. For a lease, *lease_end is its client-side deadline: the
- * start of the statement that took (or last renewed) it plus the ttl, which
- * is never later than the expiry the server judges by its own clock.
- */
+/* Takes the lock. */
 static sqllock_status take(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
-                           const char *url, sqllock_lock **lock, long long *lease_end)
+                           const char *url, sqllock_lock **lock)
 {
     sqllock_acquire_opts ao = SQLLOCK_ACQUIRE_OPTS_INIT;
     ao.mode = o->shared ? SQLLOCK_SHARED : SQLLOCK_EXCLUSIVE;
@@ -163,7 +147,6 @@ static sqllock_status take(const struct cli *cli, const struct run_opts *o, sqll
     /* With -v, a try first: only a lock that is busy is worth a report. */
     int report = cli->verbose && o->wait_ms != 0;
     sqllock_status st = SQLLOCK_BUSY;
-    *lease_end = now_ms() + o->ttl_ms;
     if (report)
         st = acquire(lock, c, o, &ao);
     if (st != SQLLOCK_BUSY)
@@ -176,11 +159,8 @@ static sqllock_status take(const struct cli *cli, const struct run_opts *o, sqll
     else if (report)
         cli_err("waiting for %s (who holds it is shown for PostgreSQL URLs only)", o->what);
     ao.wait_ms = o->wait_ms;
-    *lease_end = now_ms() + o->ttl_ms;
     st = acquire(lock, c, o, &ao);
     waitreport_stop(w);
-    if (st == SQLLOCK_OK && o->ttl_ms > 0 && o->wait_ms != 0)
-        st = start_lease_clock(o, lock, lease_end);
     return st;
 }
 
@@ -252,10 +232,11 @@ static int exit_status_of(int status)
 }
 
 /*
- * When PROGRAM must be stopped because its lease ends, whatever the checks
- * say: SIGKILL a little before the client-side deadline (so that a late
- * wake-up of this process still lands before it), SIGTERM --grace earlier
- * (at most half the ttl, so that a short lease still runs PROGRAM).
+ * When PROGRAM must be stopped because its lease could end, renewed or not
+ * (the deadline moves with every renewal): SIGKILL a little before the
+ * client-side deadline (so that a late wake-up of this process still lands
+ * before it), SIGTERM --grace earlier (at most half the ttl, so that a
+ * short lease still runs PROGRAM).
  */
 struct lease_stop {
     long long term_at, kill_at; /* LLONG_MAX: no lease */
@@ -263,10 +244,11 @@ struct lease_stop {
 
 #define LEASE_SLACK_MS 100
 
-static struct lease_stop lease_stop_plan(const struct run_opts *o, long long lease_end)
+static struct lease_stop lease_stop_plan(const struct run_opts *o, sqllock_lock *lock)
 {
     if (o->ttl_ms <= 0)
         return (struct lease_stop){LLONG_MAX, LLONG_MAX};
+    long long lease_end = sqllock_lease_deadline(lock);
     long long slack = o->ttl_ms / 10 < LEASE_SLACK_MS ? o->ttl_ms / 10 : LEASE_SLACK_MS;
     long long grace = o->grace_ms < o->ttl_ms / 2 ? o->grace_ms : o->ttl_ms / 2;
     long long kill_at = lease_end - slack;
@@ -280,8 +262,9 @@ static struct lease_stop lease_stop_plan(const struct run_opts *o, long long lea
  * gone, or its lease was ending, and the child was stopped for it.
  */
 static int supervise(const struct run_opts *o, struct checker *k, pid_t child, pid_t target,
-                     struct lease_stop plan, int *lost)
+                     sqllock_lock *lock, int *lost)
 {
+    struct lease_stop plan = lease_stop_plan(o, lock);
     long long kill_at = plan.kill_at;
     int status, killed = 0;
     struct pollfd p[2] = {{.fd = signals_fd(), .events = POLLIN},
@@ -295,10 +278,15 @@ static int supervise(const struct run_opts *o, struct checker *k, pid_t child, p
             return CLI_EXIT_OSERR;
         }
         long long now = now_ms();
+        if (!*lost) { /* read on this thread while the checker renews */
+            plan = lease_stop_plan(o, lock);
+            kill_at = plan.kill_at;
+        }
         if (!*lost && now >= plan.term_at) {
             *lost = 1;
-            cli_err("lease \"%s\" ends in %lldms (--ttl %lldms); stopping '%s'", o->name,
-                    plan.kill_at > now ? plan.kill_at - now : 0, (long long)o->ttl_ms,
+            cli_err("lease \"%s\" was not renewed and may end in %lldms (--ttl %lldms); "
+                    "stopping '%s'",
+                    o->name, plan.kill_at > now ? plan.kill_at - now : 0, (long long)o->ttl_ms,
                     o->program[0]);
             kill(target, SIGTERM);
         }
@@ -333,10 +321,9 @@ static int supervise(const struct run_opts *o, struct checker *k, pid_t child, p
 }
 
 static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
-                      sqllock_lock *lock, long long lease_end)
+                      sqllock_lock *lock, int *stuck)
 {
-    struct lease_stop plan = lease_stop_plan(o, lease_end);
-    if (now_ms() >= plan.kill_at) {
+    if (now_ms() >= lease_stop_plan(o, lock).kill_at) {
         sqllock_release(lock);
         return lease_too_short(o);
     }
@@ -361,8 +348,16 @@ static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_c
     if (cli->verbose)
         cli_err("holding %s; running '%s' (pid %ld)", o->what, o->program[0], (long)child);
     int lost = 0;
-    int code = supervise(o, k, child, target, plan, &lost);
-    checker_stop(k);
+    int code = supervise(o, k, child, target, lock, &lost);
+    if (checker_stop(k) != 0) {
+        /* The server stopped answering mid-check: PROGRAM is stopped, and
+           nothing more can be asked of the client. */
+        cli_err("the database did not answer; not releasing %s (a lease ends by its ttl, a "
+                "session lock with the connection when sqllock exits)",
+                o->what);
+        *stuck = 1;
+        return lost ? CLI_EXIT_LOST : code;
+    }
     sqllock_status st = sqllock_release(lock);
     if (lost)
         return CLI_EXIT_LOST;
@@ -407,9 +402,8 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     }
     signals_set_client(c);
     sqllock_lock *lock = NULL;
-    long long lease_end = 0;
     long long start = now_ms();
-    st = signals_terminating() ? SQLLOCK_CANCELED : take(cli, &o, c, url, &lock, &lease_end);
+    st = signals_terminating() ? SQLLOCK_CANCELED : take(cli, &o, c, url, &lock);
     signals_set_client(NULL);
     if (st == SQLLOCK_OK && signals_terminating()) {
         /* Told to stop while the lock was being granted: do not start now. */
@@ -421,7 +415,10 @@ int cmd_run(struct cli *cli, int argc, char **argv)
     else {
         if (cli->verbose)
             cli_err("took %s after %lldms", o.what, now_ms() - start);
-        code = run_locked(cli, &o, c, lock, lease_end);
+        int stuck = 0;
+        code = run_locked(cli, &o, c, lock, &stuck);
+        if (stuck) /* another thread is inside a call on c, which exit() ends */
+            return code;
     }
     sqllock_client_free(c);
     return code;
