@@ -24,6 +24,15 @@ beat='for ((i = 0; i < $2; i++)); do echo $(($(date +%s%N) / 1000000)) >>"$1"; s
 
 backend_of() { sql "SELECT pid FROM pg_stat_activity WHERE application_name = '$1'"; }
 span() { echo $(($(tail -n1 "$1") - $(head -n1 "$1"))); }
+# refused_then_done LABEL NAME PID: another run of NAME is refused (75)
+# while PID holds it; then PID exits 0.
+refused_then_done() {
+  local rc=0
+  "$SQLLOCK" run -n --ttl 1s "$2" -- true || rc=$?
+  ((rc == 75)) || fail "$1: another run while the lease was kept alive: exit $rc, not 75"
+  bounded_wait 20 "$3"
+  ((RC == 0)) || fail "$1: exit $RC, not 0 ($(cat "$TMP/$1.err"))"
+}
 
 # 1. Renewed past its ttl: 3 s of a 1 s lease, others refused meanwhile.
 name=$UNIQ-renewed f=$TMP/renewed
@@ -31,11 +40,7 @@ name=$UNIQ-renewed f=$TMP/renewed
 p=$!
 wait_until 10 test -s "$f"
 wait_until 10 eval '(($(span "$f") >= 1500))'
-rc=0
-"$SQLLOCK" run -n --ttl 1s "$name" -- true || rc=$?
-((rc == 75)) || fail "renewed: another run after 1.5 s of a 1 s lease: exit $rc, not 75"
-bounded_wait 20 "$p"
-((RC == 0)) || fail "renewed: exit $RC, not 0 ($(cat "$TMP/renewed.err"))"
+refused_then_done renewed "$name" "$p"
 ((($(span "$f")) >= 2500)) || fail "renewed: PROGRAM ran only $(span "$f") ms"
 ok "renewed: PROGRAM ran $(span "$f") ms of a 1 s lease kept alive, exit 0; others refused"
 
@@ -49,11 +54,7 @@ old=$(backend_of "$app")
 [[ -n "$old" ]] || fail "reconnect: no backend named $app"
 sql "SELECT pg_terminate_backend($old, 5000)" >/dev/null
 wait_until 10 eval '[[ -n "$(backend_of "$app")" ]]'
-rc=0
-"$SQLLOCK" run -n --ttl 1s "$name" -- true || rc=$?
-((rc == 75)) || fail "reconnect: another run after the holder reconnected: exit $rc, not 75"
-bounded_wait 20 "$p"
-((RC == 0)) || fail "reconnect: exit $RC, not 0 ($(cat "$TMP/reconnect.err"))"
+refused_then_done reconnect "$name" "$p"
 [[ "$(backend_of "$app")" == "" ]] || fail "reconnect: the holder's session outlived it"
 ok "reconnect: backend $old terminated; the holder reconnected, renewed, and PROGRAM ran" \
   "$(span "$f") ms of a 2 s lease, exit 0"
