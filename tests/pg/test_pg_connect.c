@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "reconnect.h"
 #include "support.h"
 
 #define PASSWORD "s3cret-Pa55"
@@ -290,18 +291,8 @@ static void t_reconnect_after_terminate(void)
    reconnects and works. */
 static void t_reconnect_after_restart(void)
 {
-    const char *restart = t_env("SQLLOCK_TEST_RESTART_CMD"), *name = t_tag("rr");
     sqllock_client *c = t_client(t_tag("rr"));
-    CHECK(restart && c);
-    sqllock_lock *l, *l2 = NULL;
-    CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
-    CHECK(system(restart) == 0);
-    CHECK_ST(sqllock_check(l), SQLLOCK_LOST, c);
-    long long t0 = t_now_ms();
-    CHECK_ST(sqllock_acquire(&l2, c, name, NULL), SQLLOCK_OK, c);
-    printf("after the restart: reconnected and acquired in %lld ms\n", t_now_ms() - t0);
-    CHECK_ST(sqllock_release(l), SQLLOCK_LOST, c);
-    CHECK_ST(sqllock_release(l2), SQLLOCK_OK, c);
+    t_reconnect_after_restart_of(c, t_tag("rr"), "");
     sqllock_client_free(c);
 }
 
@@ -309,27 +300,8 @@ static void t_reconnect_after_restart(void)
    refused connect), and the first call after it is back reconnects. */
 static void t_reconnect_after_down(void)
 {
-    const char *stop = t_env("SQLLOCK_TEST_STOP_CMD"), *start = t_env("SQLLOCK_TEST_START_CMD");
-    const char *name = t_tag("down");
     sqllock_client *c = t_client(t_tag("down"));
-    CHECK(stop && start && c);
-    sqllock_lock *l, *l2 = NULL;
-    CHECK_ST(sqllock_acquire(&l, c, name, NULL), SQLLOCK_OK, c);
-    CHECK(system(stop) == 0);
-    CHECK_ST(sqllock_check(l), SQLLOCK_LOST, c);
-    long long t0 = t_now_ms();
-    sqllock_status st = sqllock_acquire(&l2, c, name, NULL);
-    long long refused = t_now_ms() - t0;
-    usleep(3000 * 1000); /* the fault: the server stays down */
-    CHECK(system(start) == 0);
-    CHECK_ST(st, SQLLOCK_ECONNECT, c);
-    CHECK(refused < 5000);
-    t0 = t_now_ms();
-    CHECK_ST(sqllock_acquire(&l2, c, name, NULL), SQLLOCK_OK, c);
-    printf("down 3 s: refused in %lld ms; back: reconnected and acquired in %lld ms\n", refused,
-           t_now_ms() - t0);
-    CHECK_ST(sqllock_release(l), SQLLOCK_LOST, c);
-    CHECK_ST(sqllock_release(l2), SQLLOCK_OK, c);
+    t_reconnect_after_down_of(c, t_tag("down"), "", NULL);
     sqllock_client_free(c);
 }
 
