@@ -528,6 +528,7 @@ sqllock_status sqllock__lease_odbc_install(sqllock_client *c, struct odbc_state 
     }
     lo->conn = s;
     lo->d = d;
+    sqllock__odbc_register(s, lo->stmt, L_COUNT); /* a reconnect frees them */
     c->lease_state = lo;
     c->lease_be = &sqllock__lease_odbc;
     return SQLLOCK_OK;

@@ -3,7 +3,8 @@
  * ODBC connections: opening one of our own from an "odbc:" URL (a bounded
  * login timeout, connection pooling off, an application name), attaching
  * one the application holds, and choosing the row of odbc_dbms.c from the
- * DBMS the driver reports, unless the URL's "backend=" attribute forces one.
+ * DBMS the driver reports, unless the URL's "backend=" attribute forces one;
+ * and opening one of our own again, the same way, after it broke.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,9 +117,24 @@ static void conn_abandon(void *s)
     sqllock__odbc_state_abandon(s);
 }
 
-/* ODBC connections are not watched, nor reopened: the rest stays NULL. */
-static const struct sqllock_conn_ops odbc_conn_ops = {.close = conn_close,
-                                                      .abandon = conn_abandon};
+/* No round trip: a call that failed with class 08 set broken, or the
+   driver knows its session is gone. */
+static int conn_broken(const void *conn)
+{
+    const struct odbc_state *s = conn;
+    return s->broken || sqllock__odbc_dead(s);
+}
+
+static sqllock_status conn_reconnect(sqllock_client *c, void *conn);
+
+/* ODBC connections are not watched (no socket to poll), and reopen only
+   blocking: the non-blocking calls are ENOTSUP over ODBC. */
+static const struct sqllock_conn_ops odbc_conn_ops = {
+    .close = conn_close,
+    .abandon = conn_abandon,
+    .reconnect = conn_reconnect,
+    .broken = conn_broken,
+};
 
 /* Installs row's backend (and leases, when row is the DBMS's own) on c
    over s; on failure c is left without, and s is the caller's to free. An
@@ -127,6 +143,8 @@ static sqllock_status install(sqllock_client *c, struct odbc_state *s,
                               const struct odbc_dbms *row, const struct odbc_dbms *own)
 {
     s->map = (own ? own : row)->map;
+    s->row = row;
+    s->own = own;
     c->conn = s;
     c->conn_ops = &odbc_conn_ops;
     c->be = row->locks ? row->locks : &sqllock__lease_odbc;
@@ -142,6 +160,52 @@ static sqllock_status install(sqllock_client *c, struct odbc_state *s,
         c->be_state = NULL;
     }
     return st;
+}
+
+/*
+ * A connection of our own environment (ODBC 3, pooling off), connected
+ * with drv (the caller's string with our defaults) within the login
+ * timeout; on failure nothing is left allocated and c's error says why,
+ * masked with s's secrets.
+ */
+static sqllock_status driver_connect(sqllock_client *c, struct odbc_state *s, const char *drv,
+                                     SQLHENV *envp, SQLHDBC *dbcp, const char *what)
+{
+    SQLHENV env = SQL_NULL_HENV;
+    SQLHDBC dbc = SQL_NULL_HDBC;
+    SQLRETURN r = SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &env);
+    if (SQL_SUCCEEDED(r))
+        r = SQLSetEnvAttr(env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0);
+    /* Never pooled: a pooled connection is reset, not closed, and a reset
+       session would keep (or a reused one inherit) our session locks. Set
+       on our environment only; the process-wide setting is the app's. */
+    if (SQL_SUCCEEDED(r))
+        r = SQLSetEnvAttr(env, SQL_ATTR_CONNECTION_POOLING, (SQLPOINTER)SQL_CP_OFF, 0);
+    if (SQL_SUCCEEDED(r))
+        r = SQLAllocHandle(SQL_HANDLE_DBC, env, &dbc);
+    if (!SQL_SUCCEEDED(r)) {
+        if (env)
+            (void)SQLFreeHandle(SQL_HANDLE_ENV, env);
+        return sqllock__fail(c, SQLLOCK_ENOMEM,
+                             "%s: the ODBC driver manager could not "
+                             "allocate a connection",
+                             what);
+    }
+    (void)SQLSetConnectAttr(dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)(SQLULEN)LOGIN_TIMEOUT_S,
+                            0);
+    r = SQLDriverConnect(dbc, NULL, (SQLCHAR *)drv, SQL_NTS, NULL, 0, NULL, SQL_DRIVER_NOPROMPT);
+    if (!SQL_SUCCEEDED(r)) {
+        struct odbc_diag d;
+        sqllock__odbc_diag_read(s, SQL_HANDLE_DBC, dbc, &d);
+        sqllock__set_errcode(c, d.sqlstate);
+        (void)SQLFreeHandle(SQL_HANDLE_DBC, dbc);
+        (void)SQLFreeHandle(SQL_HANDLE_ENV, env);
+        return sqllock__fail(c, SQLLOCK_ECONNECT, "%s: %s", what,
+                             d.msg[0] ? d.msg : "the driver gave no reason");
+    }
+    *envp = env;
+    *dbcp = dbc;
+    return SQLLOCK_OK;
 }
 
 sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
@@ -211,43 +275,58 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
         snprintf(drv + n, cap - n, "%s%s", n && drv[n - 1] != ';' ? ";" : "", keepalive);
     }
 
-    SQLRETURN r = SQLAllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &s->env);
-    if (SQL_SUCCEEDED(r))
-        r = SQLSetEnvAttr(s->env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0);
-    /* Never pooled: a pooled connection is reset, not closed, and a reset
-       session would keep (or a reused one inherit) our session locks. Set
-       on our environment only; the process-wide setting is the app's. */
-    if (SQL_SUCCEEDED(r))
-        r = SQLSetEnvAttr(s->env, SQL_ATTR_CONNECTION_POOLING, (SQLPOINTER)SQL_CP_OFF, 0);
-    if (SQL_SUCCEEDED(r))
-        r = SQLAllocHandle(SQL_HANDLE_DBC, s->env, &s->dbc);
-    if (!SQL_SUCCEEDED(r)) {
-        free(drv);
+    s->connstr = drv; /* for a reconnect; wiped when s is freed */
+    sqllock_status st = driver_connect(c, s, drv, &s->env, &s->dbc, "connect");
+    if (st != SQLLOCK_OK) {
         sqllock__odbc_state_free(s);
-        return sqllock__fail(c, SQLLOCK_ENOMEM,
-                             "connect: the ODBC driver manager could not "
-                             "allocate a connection");
-    }
-    (void)SQLSetConnectAttr(s->dbc, SQL_ATTR_LOGIN_TIMEOUT, (SQLPOINTER)(SQLULEN)LOGIN_TIMEOUT_S,
-                            0);
-    r = SQLDriverConnect(s->dbc, NULL, (SQLCHAR *)drv, SQL_NTS, NULL, 0, NULL,
-                         SQL_DRIVER_NOPROMPT);
-    free(drv);
-    if (!SQL_SUCCEEDED(r)) {
-        struct odbc_diag d;
-        sqllock__odbc_diag_read(s, SQL_HANDLE_DBC, s->dbc, &d);
-        sqllock__set_errcode(c, d.sqlstate);
-        SQLFreeHandle(SQL_HANDLE_DBC, s->dbc);
-        s->dbc = SQL_NULL_HDBC;
-        sqllock__odbc_state_free(s);
-        return sqllock__fail(c, SQLLOCK_ECONNECT, "connect: %s",
-                             d.msg[0] ? d.msg : "the driver gave no reason");
+        return st;
     }
     const struct odbc_dbms *own, *row = choose(c, s, forced, "connect", &own);
-    sqllock_status st = row ? install(c, s, row, own) : c->last_status;
+    st = row ? install(c, s, row, own) : c->last_status;
     if (st != SQLLOCK_OK)
         sqllock__odbc_state_free(s);
     return st;
+}
+
+/*
+ * The broken connection of ours opens again with the string of the first
+ * connect, in new handles; only once that worked do the old session's
+ * handles go (every statement prepares anew on first use; the watcher
+ * stays, as it holds no statement between waits), and the DBMS check and
+ * the row's setup run again on the new session. A failure leaves s
+ * broken, its handles allocated, for the next acquire to try again.
+ */
+static sqllock_status conn_reconnect(sqllock_client *c, void *conn)
+{
+    struct odbc_state *s = conn;
+    SQLHENV env;
+    SQLHDBC dbc;
+    sqllock_status st = driver_connect(c, s, s->connstr, &env, &dbc, "reconnect");
+    if (st != SQLLOCK_OK)
+        return st;
+    sqllock__odbc_stmts_free(s);
+    (void)SQLDisconnect(s->dbc);
+    (void)SQLFreeHandle(SQL_HANDLE_DBC, s->dbc);
+    (void)SQLFreeHandle(SQL_HANDLE_ENV, s->env);
+    s->env = env;
+    s->dbc = dbc;
+    const struct odbc_dbms *own, *row = choose(c, s, s->row, "reconnect", &own);
+    if (!row)
+        st = c->last_status;
+    else if (own != s->own)
+        st = sqllock__fail(c, SQLLOCK_ESTATE,
+                           "reconnect: the ODBC driver now reports the DBMS \"%s\", not the "
+                           "one the client first connected to",
+                           s->dbms);
+    else if (s->row->setup)
+        st = s->row->setup(c, s);
+    if (st != SQLLOCK_OK) {
+        sqllock__odbc_stmts_free(s);
+        (void)SQLDisconnect(s->dbc);
+        return st;
+    }
+    s->broken = 0;
+    return SQLLOCK_OK;
 }
 
 sqllock_status sqllock_attach_odbc_as(sqllock_client **out, SQLHDBC dbc, const char *backend)

@@ -54,7 +54,7 @@ void sqllock__odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h
     sqllock__redact(d->msg, sizeof(d->msg), raw, &s->secrets, 0);
 }
 
-int sqllock__odbc_dead(struct odbc_state *s)
+int sqllock__odbc_dead(const struct odbc_state *s)
 {
     SQLUINTEGER dead = SQL_CD_FALSE;
     SQLRETURN r = SQLGetConnectAttr(s->dbc, SQL_ATTR_CONNECTION_DEAD, &dead, 0, NULL);
@@ -86,9 +86,11 @@ sqllock_status sqllock__odbc_fail_diag(sqllock_client *c, struct odbc_state *s,
     const char *st = d.sqlstate;
     const char *msg = d.msg[0] ? d.msg : "no diagnostics";
     /* ODBC's own SQLSTATEs first: every driver uses them alike. */
-    if (sqllock__odbc_dead(s) || strncmp(st, "08", 2) == 0)
+    if (sqllock__odbc_dead(s) || strncmp(st, "08", 2) == 0) {
+        s->broken = 1; /* the next acquire on a connection of ours reopens it */
         return sqllock__fail(c, SQLLOCK_ECONNECT,
                              "%s: the connection to the server was lost: %s", what, msg);
+    }
     if (strcmp(st, "HY008") == 0)
         meant = SQLLOCK_CANCELED;
     else if (strcmp(st, "40001") == 0)
@@ -364,11 +366,45 @@ static void watcher_end(struct odbc_state *s, int driver)
     s->watcher = NULL;
 }
 
+/* The stored connection string holds the password: zeroed before free,
+   through a volatile pointer so the stores are not optimised away. */
+static void wipe_free(char *p)
+{
+    if (!p)
+        return;
+    for (volatile char *v = p; *v; v++)
+        *v = '\0';
+    free(p);
+}
+
 /* What is ours alone, not the driver's. */
 static void free_own(struct odbc_state *s)
 {
     sqllock__secrets_free(&s->secrets);
+    wipe_free(s->connstr);
     free(s);
+}
+
+static void free_stmts(SQLHSTMT *v, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (v[i]) {
+            (void)SQLFreeHandle(SQL_HANDLE_STMT, v[i]);
+            v[i] = SQL_NULL_HSTMT;
+        }
+}
+
+void sqllock__odbc_register(struct odbc_state *s, SQLHSTMT *stmts, int n)
+{
+    s->more = stmts;
+    s->nmore = n;
+}
+
+void sqllock__odbc_stmts_free(struct odbc_state *s)
+{
+    free_stmts(s->stmt, ODBC_STMT_MAX);
+    if (s->more)
+        free_stmts(s->more, s->nmore);
 }
 
 void sqllock__odbc_state_free(struct odbc_state *s)
@@ -376,9 +412,8 @@ void sqllock__odbc_state_free(struct odbc_state *s)
     if (!s)
         return;
     watcher_end(s, 1);
-    for (int i = 0; i < ODBC_STMT_MAX; i++)
-        if (s->stmt[i])
-            (void)SQLFreeHandle(SQL_HANDLE_STMT, s->stmt[i]);
+    /* The registered statements are gone already: their backend ended first. */
+    free_stmts(s->stmt, ODBC_STMT_MAX);
     if (s->owned && s->dbc) {
         (void)SQLDisconnect(s->dbc);
         (void)SQLFreeHandle(SQL_HANDLE_DBC, s->dbc);

@@ -42,6 +42,12 @@ struct odbc_state {
     struct odbc_watcher *watcher;   /* turns sqllock_cancel into SQLCancel */
     int watcher_failed;             /* no thread could be started: waits run without */
     SQLHSTMT stmt[ODBC_STMT_MAX];   /* prepared lazily, by index */
+    /* A connection of ours reopens after it broke (odbc_conn.c): */
+    char *connstr;                     /* what the driver was given; wiped when freed */
+    const struct odbc_dbms *row, *own; /* the rows the first connect chose */
+    int broken;                        /* a call failed with SQLSTATE class 08 */
+    SQLHSTMT *more;                    /* the lease backend's statements on dbc */
+    int nmore;
 };
 
 /* odbc_connstr.c */
@@ -55,8 +61,15 @@ int sqllock__odbc_connstr_each(const char *s, odbc_attr_fn fn, void *arg);
 /* Reads the diagnostics of h into d (masked with s's secrets). */
 void sqllock__odbc_diag_read(struct odbc_state *s, SQLSMALLINT type, SQLHANDLE h,
                              struct odbc_diag *d);
-/* 1 when the driver says the connection is dead. */
-int sqllock__odbc_dead(struct odbc_state *s);
+/* 1 when the driver says the connection is dead (no round trip). */
+int sqllock__odbc_dead(const struct odbc_state *s);
+/* n statements another backend keeps on s's connection (the lease
+   backend's): a reconnect frees them and sets them to NULL, as it does
+   s's own. They stay the other backend's to free with itself. */
+void sqllock__odbc_register(struct odbc_state *s, SQLHSTMT *stmts, int n);
+/* Frees every statement on s's connection (its own and the registered),
+   which then prepare anew on first use: before the connection goes. */
+void sqllock__odbc_stmts_free(struct odbc_state *s);
 /* 1 when autocommit is on (no transaction of the caller's is open). */
 int sqllock__odbc_autocommit(struct odbc_state *s);
 /* Turns a failed call on h into a status and message on c. */
