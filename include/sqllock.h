@@ -111,19 +111,21 @@ typedef struct sqllock_client sqllock_client;
  * sqllock_errmsg() and must be freed; only when memory ran out before a
  * client could exist is *out NULL. No message ever contains a password.
  *
- * Reconnecting: when a libpq connection the library opened has broken (the
+ * Reconnecting: when a connection the library opened has broken (the
  * session terminated, the server restarted), the client's next acquire
  * opens it again with the same string and the same setup, within
- * connect_timeout, before it asks for the lock (sqllock_acquire_start
- * does it as its first steps, without blocking); while the server cannot
+ * connect_timeout (over ODBC: the 10 s login timeout), before it asks for
+ * the lock (sqllock_acquire_start does it as its first steps, without
+ * blocking, on libpq; over ODBC it stays ENOTSUP); while the server cannot
  * be reached that acquire is ECONNECT, and the one after tries again. The
  * locks of the old session are not taken again: their handles say LOST
  * (check, release) and their names are free to acquire anew. Leases are
  * rows and survive the reconnect. A call sees the break only once the
  * connection says so (a check or acquire that failed, or an idle
- * sqllock_poll): the acquire that finds it is the one that fails. An
- * attached connection is the caller's and is never reopened (ECONNECT);
- * an ODBC one is not reopened either (free the client and connect again).
+ * sqllock_poll; over ODBC a call that failed with SQLSTATE class 08, or
+ * the driver's SQL_ATTR_CONNECTION_DEAD): the acquire that finds it is the
+ * one that fails. An attached connection (libpq or ODBC) is the caller's
+ * and is never reopened (ECONNECT).
  */
 SQLLOCK_EXTERN sqllock_status sqllock_connect(sqllock_client **out, const char *url);
 

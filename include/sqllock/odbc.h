@@ -24,7 +24,9 @@
  * (SQL_ATTR_LOGIN_TIMEOUT), autocommit on, and an application name
  * "sqllock[<pid>]@<host>" (APP= for SQL Server; application_name for
  * PostgreSQL) unless the string sets one. PWD values are masked in every
- * message.
+ * message. Such a connection that broke is opened again, with the same
+ * string and setup, by the client's next acquire (see sqllock_connect);
+ * an attached one never is.
  *
  * SQL Server resource names. sp_getapplock's @Resource is nvarchar(255). A
  * name that is valid UTF-8, at most 255 UTF-16 code units long, does not end
