@@ -120,12 +120,14 @@ typedef struct sqllock_client sqllock_client;
  * be reached that acquire is ECONNECT, and the one after tries again. The
  * locks of the old session are not taken again: their handles say LOST
  * (check, release) and their names are free to acquire anew. Leases are
- * rows and survive the reconnect. A call sees the break only once the
- * connection says so (a check or acquire that failed, or an idle
- * sqllock_poll; over ODBC a call that failed with SQLSTATE class 08, or
- * the driver's SQL_ATTR_CONNECTION_DEAD): the acquire that finds it is the
- * one that fails. An attached connection (libpq or ODBC) is the caller's
- * and is never reopened (ECONNECT).
+ * rows and survive the reconnect. Over libpq an acquire first reads what
+ * the server said while the client was idle (no round trip), so after a
+ * terminate or restart it is that acquire which reconnects and succeeds. A
+ * break that only shows mid-statement (the server vanished without a
+ * word; over ODBC always: a call that failed with SQLSTATE class 08, or
+ * the driver's SQL_ATTR_CONNECTION_DEAD) fails the call that meets it,
+ * and the next acquire reconnects. An attached connection (libpq or ODBC)
+ * is the caller's and is never reopened (ECONNECT).
  */
 SQLLOCK_EXTERN sqllock_status sqllock_connect(sqllock_client **out, const char *url);
 

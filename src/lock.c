@@ -163,7 +163,12 @@ sqllock_status sqllock__acquire_prepare(sqllock_lock **lp, sqllock_client *c, co
         return st;
     /* A connection of ours that broke opens again: here for the blocking
        calls, as the first steps of the operation for the non-blocking ones
-       (nonblock.c); either way the old session's locks are lost first. */
+       (nonblock.c); either way the old session's locks are lost first. A
+       session the server ended while the client was idle has said so on
+       the socket: reading that (no round trip) makes this acquire the one
+       that reconnects, instead of one that fails on a dead connection. */
+    if (c->owns_connection && c->conn && c->conn_ops->alive && c->conn_ops->reconnect)
+        (void)c->conn_ops->alive(c->conn);
     if (nonblocking && sqllock__client_broken(c))
         sqllock__held_lose_session(&c->held);
     else if (!nonblocking && (st = sqllock__client_revive(c)) != SQLLOCK_OK)

@@ -287,6 +287,31 @@ static void t_reconnect_after_terminate(void)
     PQfinish(admin);
 }
 
+/* A client that held nothing and made no call while its session was
+   terminated: its very next acquire reconnects and works (the server's
+   last word was waiting on the socket), rather than failing on the dead
+   connection and leaving the reconnect to the call after. */
+static void t_reconnect_on_first_call(void)
+{
+    const char *app = t_tag("first");
+    sqllock_client *c = t_client(app);
+    PGconn *admin = t_admin();
+    CHECK(c && admin);
+    sqllock_lock *l;
+    CHECK_ST(sqllock_acquire(&l, c, t_tag("a"), NULL), SQLLOCK_OK, c);
+    CHECK_ST(sqllock_release(l), SQLLOCK_OK, c);
+    int before = pid_of(admin, app);
+    char pid[16];
+    snprintf(pid, sizeof(pid), "%d", before);
+    CHECK(t_sql_ll(admin, "SELECT pg_terminate_backend($1::int, 5000)::int", pid, NULL) == 1);
+    CHECK_ST(sqllock_acquire(&l, c, t_tag("b"), NULL), SQLLOCK_OK, c);
+    int after = pid_of(admin, app);
+    CHECK(after != 0 && after != before);
+    CHECK_ST(sqllock_release(l), SQLLOCK_OK, c);
+    sqllock_client_free(c);
+    PQfinish(admin);
+}
+
 /* An immediate restart: the first call sees the break, the next one
    reconnects and works. */
 static void t_reconnect_after_restart(void)
@@ -309,6 +334,8 @@ static const struct tcase cases[] = {
     {"reconnect_after_terminate", t_reconnect_after_terminate,
      "a terminated session: its lock is LOST, and the next acquire reconnects and works, "
      "never taking the lost lock again unasked"},
+    {"reconnect_on_first_call", t_reconnect_on_first_call,
+     "an idle client whose session was terminated: its next acquire reconnects and works"},
     {"reconnect_after_restart", t_reconnect_after_restart,
      "after pg_ctl restart -m immediate the same client reconnects on its next acquire"},
     {"reconnect_after_down", t_reconnect_after_down,
