@@ -20,6 +20,9 @@
  * The server is $NET_URL, from the environment so that its password stays
  * out of every process's command line. No server_ts: the library does not
  * give its statements' clock_timestamp() back, so that field is "-".
+ * $NET_TTL_MS > 0 makes hold and take acquire a lease of that ttl: its
+ * acquire_ok then carries the fencing token, and the holder's its
+ * deadline_ns, past which it may not assume the lease (nor does the checker).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -33,11 +36,28 @@
 
 static int hist = -1;
 static const char *proc;
+static sqllock_acquire_opts opts = SQLLOCK_ACQUIRE_OPTS_INIT;
 
 /* Advisory locks have no fencing token: "-". */
 static void event(enum hist_event ev, const char *name, const char *detail)
 {
     hist_write(hist, 0, proc, ev, name, -1, NULL, detail);
+}
+
+/* acquire_ok, with a lease's token and, for a try sent at invoked_ns (0:
+   a wait, whose last statement's time is not known here), the client-side
+   deadline: the ttl runs from the server's grant, which is later. */
+static void granted(const sqllock_lock *l, const char *name, int64_t invoked_ns)
+{
+    char detail[64] = "";
+    if (opts.ttl_ms <= 0) {
+        event(HIST_ACQUIRE_OK, name, NULL);
+        return;
+    }
+    if (invoked_ns > 0)
+        snprintf(detail, sizeof detail, "deadline_ns=%lld",
+                 (long long)(invoked_ns + opts.ttl_ms * 1000000));
+    hist_write(hist, 0, proc, HIST_ACQUIRE_OK, name, sqllock_fencing_token(l), NULL, detail);
 }
 
 static sqllock_client *connect_env(void)
@@ -86,13 +106,14 @@ static int hold(sqllock_client *c, const char *name, long check_ms, long max_ms)
 {
     sqllock_lock *l;
     event(HIST_ACQUIRE_INVOKE, name, "try");
-    sqllock_status st = sqllock_acquire(&l, c, name, NULL);
+    int64_t invoked = hist_mono_ns();
+    sqllock_status st = sqllock_acquire(&l, c, name, &opts);
     if (st != SQLLOCK_OK) {
         event(HIST_ACQUIRE_FAIL, name, sqllock_status_str(st));
         fprintf(stderr, "net_client: acquire: %s\n", sqllock_errmsg(c));
         return 1;
     }
-    event(HIST_ACQUIRE_OK, name, NULL);
+    granted(l, name, invoked);
     struct watchdog w = {name, max_ms};
     pthread_t th;
     if (pthread_create(&th, NULL, watchdog_main, &w) != 0) {
@@ -123,18 +144,17 @@ static int hold(sqllock_client *c, const char *name, long check_ms, long max_ms)
 
 static int take(sqllock_client *c, const char *name, long wait_ms)
 {
-    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
     sqllock_lock *l;
-    o.wait_ms = wait_ms;
+    opts.wait_ms = wait_ms;
     event(HIST_ACQUIRE_INVOKE, name, "wait");
-    sqllock_status st = sqllock_acquire(&l, c, name, &o);
+    sqllock_status st = sqllock_acquire(&l, c, name, &opts);
     if (st != SQLLOCK_OK) {
         event(HIST_ACQUIRE_FAIL, name, sqllock_status_str(st));
         fprintf(stderr, "net_client: acquire: %s: %s\n", sqllock_status_str(st),
                 sqllock_errmsg(c));
         return 1;
     }
-    event(HIST_ACQUIRE_OK, name, NULL);
+    granted(l, name, 0);
     event(HIST_RELEASE_INVOKE, name, NULL);
     st = sqllock_release(l);
     event(st == SQLLOCK_OK ? HIST_RELEASE_OK : HIST_RELEASE_FAIL, name, sqllock_status_str(st));
@@ -168,6 +188,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "net_client: durations are milliseconds > 0\n");
         return 64;
     }
+    const char *ttl = getenv("NET_TTL_MS");
+    opts.ttl_ms = ttl ? atol(ttl) : 0;
     sqllock_client *c = connect_env();
     if (!c)
         return 1;
