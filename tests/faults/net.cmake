@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Network and session faults (included by CMakeLists.txt in this directory):
-# a silent partition, the server's idle timeouts, and the race between a
-# release and the end of a wait.
+# a silent partition, the server's idle timeouts, the race between a
+# release and the end of a wait, and a killed or paused holder.
 add_executable(net_client net_client.c)
 target_link_libraries(net_client PRIVATE sqllock_history sqllock Threads::Threads)
 sqllock_fault_script(partition TIMEOUT 150)
@@ -13,3 +13,8 @@ sqllock_fault_script(idle TIMEOUT 60)
 add_executable(test_race test_race.c)
 target_link_libraries(test_race PRIVATE sqllock_testsupport)
 sqllock_fault_script(race TIMEOUT 120)
+
+# A killed or paused holder, for every backend: over ODBC too.
+if(SQLLOCK_WITH_ODBC)
+  sqllock_fault_script(holder_death TIMEOUT 120)
+endif()
