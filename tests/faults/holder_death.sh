@@ -20,6 +20,7 @@
 #
 # usage: holder_death.sh BUILD_DIR_OF_TESTS_FAULTS
 source "$(dirname "$0")/lib.sh"
+source "$FAULTS_DIR/pg_locks.sh"
 BIN=$1
 CLIENT=$BIN/net_client
 MARK=$BIN/workload_mark
@@ -56,18 +57,8 @@ status() {
   SQLLOCK_URL=$url "$CLI" status "$2" || true
 }
 holds() { status "$1" "$2" | grep -Eq "state=held .*(sqllock\[$3\]|owner_pid=$3( |\$))"; }
-# A lease's waiter queues on a session advisory lock of its own (the name's
-# key xor 0x9e3779b97f4a7c15, src/lease_sql.h) and, as its head, sleeps
-# idle on its socket until the row expires.
-lease_waits() {
-  local q="hashtextextended('$2', 0) # (-7046029254386353131)::int8"
-  [[ $(sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-            WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-              AND l.classid = (($q >> 32) & 4294967295)::oid AND l.objid = ($q & 4294967295)::oid
-              AND a.application_name LIKE 'sqllock[$3]@%' AND a.state = 'idle'") == 1 ]]
-}
 waits() {
-  if [[ $1 == lease ]]; then lease_waits "$@"; else status "$1" "$2" | grep -q "state=waiting .*sqllock\[$3\]"; fi
+  if [[ $1 == lease ]]; then lease_queued "$2" "$3"; else status "$1" "$2" | grep -q "state=waiting .*sqllock\[$3\]"; fi
 }
 
 # start_pair CASE BACKEND: a holder of lock CASE, then a next holder queued
