@@ -5,6 +5,9 @@
 add_executable(net_client net_client.c)
 target_link_libraries(net_client PRIVATE sqllock_history sqllock Threads::Threads)
 sqllock_fault_script(partition TIMEOUT 150)
+if(SQLLOCK_WITH_ODBC) # an ODBC holder is cut off too
+  set_tests_properties(faults::partition PROPERTIES ENVIRONMENT SQLLOCK_FAULT_ODBC=1)
+endif()
 
 add_executable(test_idle test_idle.c)
 target_link_libraries(test_idle PRIVATE sqllock_testsupport)
