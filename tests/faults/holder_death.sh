@@ -6,9 +6,10 @@
 #    the dead client's socket close, a lease at its expiry), and never while
 #    the old holder could still believe it holds (the checker, A);
 #  - SIGSTOP: a paused session-lock holder keeps its lock, since its socket
-#    stays open and its kernel answers keepalives: the next holder is still
-#    waiting after STOP_S s (figure stop_held_s), until the paused process
-#    ends; a paused lease holder loses the lease at its expiry, the next
+#    stays open and its kernel answers for it: the next holder is still
+#    waiting after STOP_S s (figure stop-*-held_s), longer than the
+#    keepalive idle time the library asks the server for (30 s), until the
+#    paused process ends; a paused lease holder loses the lease at its expiry, the next
 #    holder gets it with a higher token, and once resumed (SIGCONT) the old
 #    holder reports LOST at its next check, and a store fenced by the tokens
 #    refuses a write under its token.
@@ -27,7 +28,7 @@ MARK=$BIN/workload_mark
 CLI=$BIN/../../src/cli/sqllock
 TTL_MS=3000  # the leases'
 CHECK_MS=200 # how often a holder asks whether it still holds
-STOP_S=20    # how long paused session-lock holders are watched
+STOP_S=40    # how long paused session-lock holders are watched
 for f in "$CLIENT" "$MARK" "$CLI"; do [[ -x "$f" ]] || fail "no $f (build the tests first)"; done
 
 fault_cluster
