@@ -23,7 +23,7 @@ struct parsed {
     size_t backend_len;
     size_t cut_start, cut_end; /* where backend=... sits in the string */
     int has_app;
-    int has_keepalive;
+    int has_keepalive, has_pqopt;
     int nomem;
 };
 
@@ -69,6 +69,8 @@ static int parse_attr(void *arg, const char *key, size_t klen, const char *val, 
         p->has_app = 1;
     } else if (klen >= 9 && strncasecmp(key, "Keepalive", 9) == 0) {
         p->has_keepalive = 1;
+    } else if (klen == 5 && strncasecmp(key, "pqopt", 5) == 0) {
+        p->has_pqopt = 1;
     }
     return 0;
 }
@@ -245,16 +247,21 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
     }
 
     /* The string the driver sees: ours without backend=, plus defaults the
-       string does not set: APP= (SQL Server's application name) and TCP
+       string does not set: APP= (SQL Server's application name), TCP
        keepalives (idle 10 s, interval 5 s) in both psqlODBC's and SQL
-       Server's keywords. ODBC drivers ignore keywords they do not know
-       (at most a 01S00 warning). */
+       Server's keywords, and psqlODBC's libpq options (pqopt=) with the
+       20 s tcp_user_timeout our libpq connections have: keepalives are
+       not sent while a statement waits for its reply, so without it a
+       silent partition holds that statement until TCP gives up, many
+       minutes later. ODBC drivers ignore keywords they do not know (at
+       most a 01S00 warning). */
     char app[64];
     sqllock__appname(app, sizeof(app));
     static const char keepalive[] =
         "KeepaliveTime=10;KeepaliveInterval=5;KeepAlive=10;KeepAliveInterval=5";
+    static const char pqopt[] = "pqopt={tcp_user_timeout=20000}";
     size_t len = strlen(connstr);
-    size_t cap = len + sizeof(app) + sizeof(keepalive) + 16;
+    size_t cap = len + sizeof(app) + sizeof(keepalive) + sizeof(pqopt) + 16;
     char *drv = malloc(cap);
     if (!drv) {
         sqllock__odbc_state_free(s);
@@ -273,6 +280,10 @@ sqllock_status sqllock__odbc_open(sqllock_client *c, const char *connstr)
     if (!p.has_keepalive) {
         size_t n = strlen(drv);
         snprintf(drv + n, cap - n, "%s%s", n && drv[n - 1] != ';' ? ";" : "", keepalive);
+    }
+    if (!p.has_pqopt) {
+        size_t n = strlen(drv);
+        snprintf(drv + n, cap - n, "%s%s", n && drv[n - 1] != ';' ? ";" : "", pqopt);
     }
 
     s->connstr = drv; /* for a reconnect; wiped when s is freed */

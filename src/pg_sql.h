@@ -119,11 +119,15 @@
  * vanish without a word; statement_timeout and lock_timeout cut a lease
  * statement that waits behind another's row lock short, as if the wait had
  * timed out. Waits are bounded by wait_ms instead (the advisory statements
- * set both timeouts per transaction). pg_settings drops what the server's
- * version does not have.
+ * set both timeouts per transaction). The server's keepalives are looser
+ * than the client's (pq_conn.c), so that across a silent partition the
+ * client reports LOST before the server frees the lock. pg_settings drops
+ * what the server's version does not have.
  */
 #define PG_SQL_OWN_SETTINGS                                                                     \
-    "('statement_timeout', '0'), ('lock_timeout', '0'),"                                        \
+    "('tcp_keepalives_idle', '30'), ('tcp_keepalives_interval', '10'),"                         \
+    " ('tcp_keepalives_count', '3'), ('tcp_user_timeout', '60000'),"                            \
+    " ('statement_timeout', '0'), ('lock_timeout', '0'),"                                       \
     " ('idle_session_timeout', '0'), ('idle_in_transaction_session_timeout', '0'),"             \
     " ('client_connection_check_interval', '" PG_SQL_CHECK_INTERVAL_MS "')"
 /* s (a pg_settings row) was not chosen by the caller. */

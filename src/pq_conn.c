@@ -260,9 +260,7 @@ sqllock_status sqllock__pq_prepare_all(sqllock_client *c, struct pq_state *s)
 static const char setup_sql[] =
     "SELECT pg_catalog.pg_backend_pid(), pg_catalog.pg_is_in_recovery()"
     " FROM (SELECT pg_catalog.count(pg_catalog.set_config(d.name, d.setting, false))"
-    "  FROM (VALUES ('tcp_keepalives_idle', '30'), ('tcp_keepalives_interval', '10'),"
-    "               ('tcp_keepalives_count', '3'), ('tcp_user_timeout', '60000'),"
-    "               " PG_SQL_OWN_SETTINGS ") AS d(name, setting)"
+    "  FROM (VALUES " PG_SQL_OWN_SETTINGS ") AS d(name, setting)"
     "  WHERE pg_catalog.pg_backend_pid() = $1::pg_catalog.int4"
     "   AND d.name <> ALL ($2::pg_catalog.text[])"
     "   AND pg_catalog.current_setting(d.name, true) IS NOT NULL) AS applied";
