@@ -8,6 +8,7 @@
 #                     # (PGTEST_EXTRA_CONF: postgresql.conf lines appended to ours,
 #                     #  PGTEST_EXTRA_HBA: pg_hba.conf lines appended to ours)
 #   ...               # (the EXIT trap calls pg_stop; it replaces any earlier EXIT trap)
+#   pg_standby_start  # a streaming standby of it (ci/lib/pg_standby.sh)
 #
 # Must run as root (apt, and runuser to the "postgres" user: the server refuses
 # to run as root).
@@ -18,6 +19,7 @@
 
 PG_BINDIR=/usr/lib/postgresql/15/bin
 source "$(dirname "${BASH_SOURCE[0]}")/odbc.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/pg_standby.sh" # pg_standby_*: a standby, failover
 PG_DEPS=(postgresql-15 postgresql-client-15 libpq-dev build-essential cmake clang
          libclang-rt-14-dev pkg-config iproute2 procps util-linux jq nodejs groff-base man-db faketime
          nftables pgbouncer valgrind lintian clang-format-14

@@ -12,26 +12,11 @@ BIN=$1
 CLI=$BIN/../../src/cli/sqllock
 fault_cluster
 
-SDIR=$TMP/standby
-mkdir -m 700 "$SDIR"
-chown postgres:postgres "$SDIR"
-_pg_as_postgres "$PG_BINDIR/pg_basebackup" -D "$SDIR/data" -R -c fast -X stream \
-  -h "$PGTEST_SOCKDIR" -p "$PGTEST_PORT" -U postgres
-# The copied settings are the primary's; later lines win. Unix socket only,
-# in a directory of its own: no TCP port to race for (the port number only
-# names the socket file).
-SPORT=$((PGTEST_PORT + 1))
-mkdir "$SDIR/sock"
-chown postgres:postgres "$SDIR/sock"
-printf '%s\n' "port = $SPORT" "listen_addresses = ''" \
-  "unix_socket_directories = '$SDIR/sock'" "hot_standby = on" >>"$SDIR/data/sqllock_test.conf"
-on_exit "_pg_as_postgres '$PGTEST_PGCTL' stop -m immediate -w -t 30 -D '$SDIR/data' >/dev/null"
-_pg_as_postgres "$PGTEST_PGCTL" start -w -t 60 -D "$SDIR/data" -l "$SDIR/server.log" >/dev/null ||
-  fail "the standby did not start: $(tail -n 5 "$SDIR/server.log")"
-STANDBY_URL="host=$SDIR/sock port=$SPORT dbname=sqllock_test user=sqllock_test"
+on_exit pg_standby_stop
+pg_standby_start
+SDIR=$PGSB_SOCKDIR SPORT=$PGSB_PORT STANDBY_URL=$PGSB_URL
 in_recovery() { [[ $(psql -X -At -d "$STANDBY_URL" -c 'SELECT pg_is_in_recovery()' 2>/dev/null) == t ]]; }
-wait_until 30 in_recovery
-ok "hot standby of the test server in recovery on $SDIR/sock"
+ok "hot standby of the test server in recovery on $SDIR"
 
 "$BIN/pool_client" standby "$STANDBY_URL" || fail "the library did not refuse the standby"
 ok "sqllock_connect and sqllock_attach_pg on the standby: ESTATE naming recovery"
@@ -56,7 +41,7 @@ libpq_refusal=$REFUSAL
 cli_refused "sqllock run --ttl" --ttl 30s standby-lease
 if [[ -n "${SQLLOCK_TEST_ODBC_PG_URL:-}" ]]; then
   # The same through psqlODBC, which reaches the standby's socket directory.
-  STANDBY_URL="odbc:Driver=$ODBC_PG_DRIVER;Servername=$SDIR/sock;Port=$SPORT;Database=sqllock_test;UID=sqllock_test" \
+  STANDBY_URL="odbc:Driver=$ODBC_PG_DRIVER;Servername=$SDIR;Port=$SPORT;Database=sqllock_test;UID=sqllock_test" \
     cli_refused "sqllock run over ODBC" standby-lock
   [[ "$REFUSAL" == "$libpq_refusal" ]] ||
     fail "the refusal differs by transport: libpq '$libpq_refusal', ODBC '$REFUSAL'"
