@@ -10,7 +10,12 @@
  *  (B) a lost update: a name's counter_log values are not exactly 1..N, or
  *      its final counter is not N;
  *  (C) a fenced write accepted with a lower token than one accepted before;
- *  (D) a name's lease tokens not strictly increasing in grant order.
+ *  (D) a name's lease tokens not strictly increasing in grant order;
+ *  (E) a fencing token going back as the clients saw it: a grant of a name
+ *      invoked after another grant of it had returned carries a token no
+ *      greater. (D) reads the server's log, which a failover to a standby
+ *      that missed the last commits rewrites along with the grants; the
+ *      clients' histories keep what they were told.
  * An interval runs from acquire_ok to the first of release_invoke, lost,
  * the lease's deadline_ns, a session_gone that ended its session (session
  * locks only), or else the end of the run; an acquire_indeterminate is
@@ -40,6 +45,7 @@ struct ev {
 struct interval {
     const char *proc, *name;
     int64_t start, end, deadline, backend; /* end: INT64_MAX while open */
+    int64_t invoked, token;                /* the acquire's invoke; its token, -1 for none */
     int lease, indeterminate;
 };
 
@@ -47,7 +53,8 @@ static struct ev *evs;
 static size_t nev, capev;
 static struct interval *ivs;
 static size_t niv, capiv;
-static long violations[4], faults, acquisitions, sessions_gone, possible_overlaps;
+#define KINDS 5
+static long violations[KINDS], faults, acquisitions, sessions_gone, possible_overlaps;
 static double *detect_ms;
 static size_t ndetect;
 
@@ -165,6 +172,7 @@ static struct interval *open_iv(const struct ev *e, int64_t start, int indetermi
     iv->start = start;
     iv->end = INT64_MAX;
     iv->indeterminate = indeterminate;
+    iv->token = -1;
     return iv;
 }
 
@@ -198,6 +206,8 @@ static void build_intervals(const struct ev *e, size_t n)
         case HIST_ACQUIRE_OK:
             acquisitions++;
             iv = open_iv(&e[i], h->mono_ns, 0);
+            iv->invoked = invoked ? invoked : h->mono_ns;
+            iv->token = h->token;
             if (hist_detail_ll(h->detail, "deadline_ns", &v) && v > 0) {
                 iv->lease = 1;
                 iv->deadline = v;
@@ -326,6 +336,54 @@ static void check_overlaps(void)
     free(active);
 }
 
+static int by_invoked(const void *a, const void *b)
+{
+    const struct interval *const *x = a, *const *y = b;
+    int c = strcmp((*x)->name, (*y)->name);
+    return c ? c : ((*x)->invoked > (*y)->invoked) - ((*x)->invoked < (*y)->invoked);
+}
+
+/* (E) over the granted intervals that carry a token, sorted by name and
+   start (check_overlaps did it): per name, the grants in invoke order; each
+   is compared with the highest token among the grants that had returned
+   before it was invoked. */
+static void check_tokens(void)
+{
+    struct interval **inv = calloc(niv + 1, sizeof *inv);
+    size_t n = 0, i, j, first = 0, done = 0;
+    int64_t max = -1;
+
+    if (!inv)
+        exit(2);
+    for (i = 0; i < niv; i++)
+        if (ivs[i].token >= 0 && !ivs[i].indeterminate)
+            inv[n++] = &ivs[i];
+    /* inv is in start order within each name; a copy sorted by invoke
+       walks it. */
+    struct interval **by_start = malloc((n + 1) * sizeof *by_start);
+    if (!by_start)
+        exit(2);
+    memcpy(by_start, inv, n * sizeof *inv);
+    qsort(inv, n, sizeof *inv, by_invoked);
+    for (i = 0; i < n; i++) {
+        if (i == 0 || strcmp(inv[i - 1]->name, inv[i]->name) != 0) {
+            while (first < n && strcmp(by_start[first]->name, inv[i]->name) < 0)
+                first++;
+            done = first, max = -1;
+        }
+        for (j = done; j < n && strcmp(by_start[j]->name, inv[i]->name) == 0 &&
+                       by_start[j]->start < inv[i]->invoked;
+             j++)
+            max = by_start[j]->token > max ? by_start[j]->token : max;
+        done = j;
+        if (max >= 0 && inv[i]->token <= max)
+            violation(4, "%s: %s was granted token %lld after token %lld had been granted",
+                      inv[i]->name, inv[i]->proc, (long long)inv[i]->token, (long long)max);
+    }
+    free(by_start);
+    free(inv);
+}
+
 static void check_history(void)
 {
     size_t i = 0, j, k;
@@ -342,6 +400,7 @@ static void check_history(void)
         i = j;
     }
     check_overlaps();
+    check_tokens();
 }
 
 /* ---- (B)-(D) server logs -------------------------------------------------- */
@@ -484,7 +543,7 @@ int main(int argc, char **argv)
     }
     if (!hdir) {
         fprintf(stderr, "usage: checker --history DIR [--server DIR]"
-                        " [--expect-violations | --expect A,B,C,D]\n");
+                        " [--expect-violations | --expect A,B,C,D,E]\n");
         return 2;
     }
     read_history(hdir);
@@ -495,7 +554,7 @@ int main(int argc, char **argv)
         qsort(detect_ms, ndetect, sizeof *detect_ms, cmp_dbl);
         mn = detect_ms[0], med = detect_ms[ndetect / 2], mx = detect_ms[ndetect - 1];
     }
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < KINDS; i++)
         total += violations[i];
     printf(
         "checker: %zu events, %ld acquisitions, %ld faults, %ld session_gone, %zu intervals\n",
@@ -504,21 +563,23 @@ int main(int argc, char **argv)
            " %ld lease grants\n",
            sdir ? "read" : "not given (B-D not checked)", counter_writes, fenced_writes,
            fenced_refused, grants);
-    printf("checker: violations A=%ld B=%ld C=%ld D=%ld; overlaps with an indeterminate"
+    printf("checker: violations A=%ld B=%ld C=%ld D=%ld E=%ld; overlaps with an indeterminate"
            " acquire (not violations): %ld\n",
-           violations[0], violations[1], violations[2], violations[3], possible_overlaps);
+           violations[0], violations[1], violations[2], violations[3], violations[4],
+           possible_overlaps);
     printf("checker: detection session_gone->noticed: n=%zu min=%.1fms median=%.1fms"
            " max=%.1fms\n",
            ndetect, mn, med, mx);
-    printf("{\"events\":%zu,\"acquisitions\":%ld,\"faults\":%ld,\"session_gone\":%ld,"
-           "\"A\":%ld,\"B\":%ld,\"C\":%ld,\"D\":%ld,\"possible_A\":%ld,\"detect_n\":%zu,"
-           "\"detect_min_ms\":%.1f,\"detect_median_ms\":%.1f,\"detect_max_ms\":%.1f}\n",
-           nev, acquisitions, faults, sessions_gone, violations[0], violations[1], violations[2],
-           violations[3], possible_overlaps, ndetect, mn, med, mx);
+    printf(
+        "{\"events\":%zu,\"acquisitions\":%ld,\"faults\":%ld,\"session_gone\":%ld,"
+        "\"A\":%ld,\"B\":%ld,\"C\":%ld,\"D\":%ld,\"E\":%ld,\"possible_A\":%ld,\"detect_n\":%zu,"
+        "\"detect_min_ms\":%.1f,\"detect_median_ms\":%.1f,\"detect_max_ms\":%.1f}\n",
+        nev, acquisitions, faults, sessions_gone, violations[0], violations[1], violations[2],
+        violations[3], violations[4], possible_overlaps, ndetect, mn, med, mx);
     if (!expect)
         return total == 0 ? 0 : 1;
     ok = total > 0;
-    for (i = 0; i < 4; i++)
+    for (i = 0; i < KINDS; i++)
         if (strchr(expect, 'A' + i) && violations[i] == 0) {
             printf("checker: expected %c violations, found none\n", 'A' + i);
             ok = 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Proves that the checker (checker.c) finds each kind of violation A-D in
+# Proves that the checker (checker.c) finds each kind of violation A-E in
 # small synthetic histories and server dumps, that it accepts a clean run,
 # and that its cuts (lease deadline, session_gone, the end of an
 # indeterminate acquire) neither hide an overlap they must not nor invent
@@ -51,7 +51,7 @@ expect_line() {
 
 new_case clean; clean_rounds
 expect clean 0
-expect_line clean '"A":0,"B":0,"C":0,"D":0'
+expect_line clean '"A":0,"B":0,"C":0,"D":0,"E":0'
 expect clean 1 --expect-violations
 
 new_case overlap; clean_rounds
@@ -80,6 +80,18 @@ expect_line fence 'token 1 accepted after token 3'
 new_case grants; clean_rounds
 printf '1\tn\t1\tts\n2\tn\t2\tts\n3\tn\t2\tts\n' >"$C/s/grant_log.tsv"
 expect grants 0 --expect D
+
+# A token going back as the clients saw it: p3's grant was invoked after
+# p2's (token 2) had returned. Invoked before it returned, the same token
+# proves nothing: the server may have granted p3's first.
+new_case token_back; clean_rounds
+ev "$C/h/p3" 410000000 p3 acquire_invoke n
+ev "$C/h/p3" 420000000 p3 acquire_ok n 2
+ev "$C/h/p3" 430000000 p3 release_invoke n 2
+expect token_back 0 --expect E
+expect_line token_back 'violation E: n: p3 was granted token 2 after token 2'
+sed -i 's/^410000000/250000000/' "$C/h/p3"
+expect token_back 0
 
 # A lease ends at its client-side deadline even if released later.
 new_case lease_deadline; clean_rounds
