@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Writing and reading history lines (format: history.h). */
 #include "history.h"
+#include "sqllock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,18 @@ int64_t hist_mono_ns(void)
 const char *hist_event_str(enum hist_event e)
 {
     return e < HIST_NONE ? event_names[e] : "?";
+}
+
+const char *hist_status_name(int s)
+{
+    static const char *const pos[] = {"OK", "BUSY", "TIMEOUT", "CANCELED", "DEADLOCK", "LOST"};
+    static const char *const neg[] = {"EINVAL", "ECONNECT", "ESERVER",
+                                      "ENOMEM", "ENOTSUP",  "ESTATE"};
+    if (s >= 0 && s <= SQLLOCK_LOST)
+        return pos[s];
+    if (s < 0 && s >= SQLLOCK_ESTATE)
+        return neg[-s - 1];
+    return "UNKNOWN";
 }
 
 int hist_open(const char *path)

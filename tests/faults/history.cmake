@@ -2,6 +2,9 @@
 # Histories of fault runs: the workload client, the injectors' marker, the
 # checker, and the runs judged by it. Included by tests/faults/CMakeLists.txt.
 add_library(sqllock_history STATIC ${CMAKE_CURRENT_SOURCE_DIR}/history.c)
+# sqllock.h only, for hist_status_name's names: the checker links no library.
+target_include_directories(sqllock_history
+                           PRIVATE $<TARGET_PROPERTY:sqllock,INTERFACE_INCLUDE_DIRECTORIES>)
 
 add_executable(workload ${CMAKE_CURRENT_SOURCE_DIR}/workload.c
                         ${CMAKE_CURRENT_SOURCE_DIR}/workload_pg.c)

@@ -65,6 +65,9 @@ struct hist_line {
 
 int64_t hist_mono_ns(void);
 const char *hist_event_str(enum hist_event e);
+/* A sqllock_status (an int here: sqllock.h is not needed) by its enum
+   name without the prefix ("OK", "LOST", "ECONNECT"), for details. */
+const char *hist_status_name(int s);
 
 /* Opens path for appending (created 0644); -1 with errno on failure. */
 int hist_open(const char *path);

@@ -27,18 +27,6 @@
 
 #define DETAIL_MAX 160
 
-static const char *status_name(sqllock_status s)
-{
-    static const char *const pos[] = {"OK", "BUSY", "TIMEOUT", "CANCELED", "DEADLOCK", "LOST"};
-    static const char *const neg[] = {"EINVAL", "ECONNECT", "ESERVER",
-                                      "ENOMEM", "ENOTSUP",  "ESTATE"};
-    if (s >= 0 && s <= SQLLOCK_LOST)
-        return pos[s];
-    if (s < 0 && s >= SQLLOCK_ESTATE)
-        return neg[-s - 1];
-    return "UNKNOWN";
-}
-
 static void record(struct wl *w, int64_t at, enum hist_event e, const char *name, int64_t token,
                    const char *server_ts, const char *detail)
 {
@@ -119,9 +107,9 @@ static void abandon(struct wl *w, sqllock_lock *l, const char *name, int64_t tok
     chk = w->mode == WL_LEASE ? sqllock_check(l) : SQLLOCK_LOST;
     ext = w->mode == WL_LEASE ? sqllock_extend(l, w->ttl_ms) : SQLLOCK_LOST;
     st = sqllock_release(l);
-    snprintf(detail, sizeof detail, "%s check=%s extend=%s", status_name(st),
-             w->mode == WL_LEASE ? status_name(chk) : "-",
-             w->mode == WL_LEASE ? status_name(ext) : "-");
+    snprintf(detail, sizeof detail, "%s check=%s extend=%s", hist_status_name(st),
+             w->mode == WL_LEASE ? hist_status_name(chk) : "-",
+             w->mode == WL_LEASE ? hist_status_name(ext) : "-");
     record(w, 0, st == SQLLOCK_OK ? HIST_RELEASE_OK : HIST_RELEASE_FAIL, name, token, NULL,
            detail);
     if (broke(w, st))
@@ -154,7 +142,7 @@ static void one_round(struct wl *w, const char *name)
     t1 = hist_mono_ns();
     if (st != SQLLOCK_OK) {
         int indeterminate = broke(w, st);
-        const char *why = status_name(st);
+        const char *why = hist_status_name(st);
         w->busy += st == SQLLOCK_BUSY;
         w->timeout += st == SQLLOCK_TIMEOUT;
         w->indeterminate += indeterminate;
@@ -181,7 +169,7 @@ static void one_round(struct wl *w, const char *name)
     }
     st = hold(w, l);
     if (st != SQLLOCK_OK) {
-        abandon(w, l, name, token, NULL, status_name(st));
+        abandon(w, l, name, token, NULL, hist_status_name(st));
         return;
     }
     /* Without a fence nothing but the client's own clock stops a lease
@@ -199,7 +187,7 @@ static void one_round(struct wl *w, const char *name)
     record(w, 0, HIST_RELEASE_INVOKE, name, token, wts, NULL);
     st = l ? sqllock_release(l) : SQLLOCK_OK;
     record(w, 0, st == SQLLOCK_OK ? HIST_RELEASE_OK : HIST_RELEASE_FAIL, name, token, NULL,
-           status_name(st));
+           hist_status_name(st));
     w->lost += st == SQLLOCK_LOST;
     if (st != SQLLOCK_OK && broke(w, st))
         wl_disconnect(w);
