@@ -3,11 +3,15 @@
 # chaos); sourced after lib.sh, never run.
 #
 #   wl_cluster                  fault_cluster + the lease and log tables
-#   wl_start PROC ARGS...       a workload (workload.c) in the background
+#   wl_start PROC ARGS...       a workload (workload.c) in the background,
+#                               on WL_URL (default: the primary's URL)
 #   wl_wait SECONDS             waits for every workload; fails on a bad exit
 #   wl_mark PROC EVENT DETAIL [AT_NS]   an injector's history line
 #   wl_terminate PATTERN        ends the backend of one advisory-lock holder
 #   wl_stop_start               pg_ctl stop -m immediate, then start
+#   wl_failover [PID...]        the primary stopped so (PIDs of its killed
+#                               first), the standby promoted
+#                               (ci/lib/pg_standby.sh) and made the primary
 #   wl_check [checker options]  dumps the server's logs, runs the checker
 # Histories and dumps stay in $TMP, which lib.sh keeps when the test fails.
 # shellcheck shell=bash
@@ -31,7 +35,7 @@ wl_cluster() {
 wl_start() {
   local proc=$1
   shift
-  "$BIN/workload" --url "$SQLLOCK_TEST_URL" --proc "$proc" --history "$HIST/$proc" "$@" \
+  "$BIN/workload" --url "${WL_URL:-$SQLLOCK_TEST_URL}" --proc "$proc" --history "$HIST/$proc" "$@" \
     >"$TMP/$proc.out" 2>&1 &
   WL_PIDS[$proc]=$!
 }
@@ -68,14 +72,28 @@ wl_terminate() {
 _pgctl() { (cd / && runuser -u postgres -- "$PGTEST_PGCTL" "$@" -D "$PGTEST_DATA" >/dev/null); }
 
 # Every proc's sessions end; none can start until the server is down, which
-# is the until_ns the checker gets.
-wl_stop_start() {
-  local t0 t1 proc
-  t0=$("$BIN/workload_mark" --now)
+# is the until_ns the checker gets. Sets WL_STOP_NS (before the stop) and
+# WL_DOWN_NS (once it is down), monotonic.
+_wl_stop() {
+  local proc
+  WL_STOP_NS=$("$BIN/workload_mark" --now)
+  (($# == 0)) || kill -KILL "$@"
   _pgctl stop -m immediate -w -t 60
-  t1=$("$BIN/workload_mark" --now)
-  for proc in "${!WL_PIDS[@]}"; do wl_mark "$proc" session_gone "until_ns=$t1" "$t0"; done
+  WL_DOWN_NS=$("$BIN/workload_mark" --now)
+  for proc in "${!WL_PIDS[@]}"; do wl_mark "$proc" session_gone "until_ns=$WL_DOWN_NS" "$WL_STOP_NS"; done
+}
+
+wl_stop_start() {
+  _wl_stop
   _pgctl start -w -t 60 -l "$PGTEST_LOG"
+}
+
+# Sets WL_PROMOTED_NS too: when the standby accepted writes.
+wl_failover() {
+  _wl_stop "$@"
+  pg_standby_promote
+  WL_PROMOTED_NS=$("$BIN/workload_mark" --now)
+  pg_standby_swap
 }
 
 wl_check() {

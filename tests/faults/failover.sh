@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Proves what a primary failover does to sqllock's clients, on a primary
+# with a streaming standby (ci/lib/pg_standby.sh), every client on the
+# multi-host URL host=primary,standby target_session_attrs=read-write.
+# 4 advisory and 4 fenced lease workloads run, and failover_client holds an
+# advisory lock and a 60 s lease; the primary is stopped with `pg_ctl stop
+# -m immediate` and the standby promoted. Twice:
+#  - sync (synchronous_standby_names, synchronous_commit = on): the checker
+#    finds zero violations; the advisory holders hear LOST; the workloads and
+#    the library's own reconnect (failover_client's next acquire) work on the
+#    new primary; the lease granted before the failover is still held after
+#    it (check and extend OK, a second client BUSY).
+#  - async, the standby behind by the commits of a second or so (its
+#    walsender held stopped, then killed with the primary): the lease rows
+#    granted in that window are gone on the new primary, and this test
+#    asserts that it is seen: the checker reports tokens going back (E),
+#    and failover_client's lease is granted to a second client too. Those
+#    anomalies are inherent to asynchronous replication, so they are
+#    counted and reported, not a failure.
+# Reports the timeline, in ms from the stop: the promotion confirmed (pg_ctl
+# promote and a 50 ms poll of pg_is_in_recovery()), LOST at the advisory
+# holders (min/median/max over those holding), the first grant on the new
+# primary (any, advisory, lease: a lease name held at the stop is free only
+# at its expiry, the holder's release having failed with its connection),
+# and the library's own reconnect-and-acquire.
+source "$(dirname "$0")/lib.sh"
+source "$FAULTS_DIR/workload_lib.sh"
+
+on_exit pg_standby_stop
+GO=$TMP/go
+mkfifo "$GO"
+
+# go: the failover_client's next step (bounded: it may have died).
+go() { timeout 10 bash -c "echo go >'$GO'" || fail "failover_client is not waiting"; }
+client_said() { grep -q "^$1 " "$TMP/client.out"; }
+# said KEY: a value from failover_client's output.
+said() { grep -o " $1=[^ ]*" "$TMP/client.out" | head -n 1 | cut -d= -f2; }
+ms_between() { echo $((($2 - $1) / 1000000)); }
+# first_grant PROC_PREFIX: ms from the stop to the first grant after the
+# server was down (so on the new primary), or -1.
+first_grant() {
+  local t
+  t=$(cat "$HIST"/* | awk -F'\t' -v down="$WL_DOWN_NS" -v p="^$1" \
+    '$3 == "acquire_ok" && $1 > down && $2 ~ p { if (!m || $1 < m) m = $1 } END { printf "%.0f\n", m }')
+  ((t > 0)) && ms_between "$WL_STOP_NS" "$t" || echo -1
+}
+walsender() { sql "SELECT pid FROM pg_stat_replication WHERE application_name = '$PGSB_APPNAME'"; }
+lease_grants_since() {
+  cat "$HIST"/lease* | awk -F'\t' -v t="$1" '$3 == "acquire_ok" && $1 > t' | wc -l
+}
+
+scenario() {
+  local mode=$1 ws='' lag_ns
+  HIST=$TMP/$mode/history SERVER=$TMP/$mode/server
+  mkdir -p "$HIST" "$SERVER"
+  WL_PIDS=()
+  wl_cluster
+  pg_standby_start "$mode"
+  WL_URL=$(pg_multihost_url)
+  ok "$mode: primary $PGTEST_SOCKDIR, standby $PGSB_SOCKDIR streaming ($mode)"
+  for i in 1 2 3 4; do
+    wl_start "adv$i" --mode advisory --name fo_adv --names 2 --seconds 10 \
+      --hold-ms 40 --check-ms 10 --wait-ms 500
+    wl_start "lease$i" --mode lease --fence --name fo_lease --names 2 --seconds 10 \
+      --ttl-ms 2000 --hold-ms 30 --check-ms 10 --wait-ms 300
+  done
+  wait_until 10 wl_progress 16
+  if [[ $mode == async ]]; then
+    # The standby misses everything from here: its walsender sends nothing.
+    ws=$(walsender)
+    [[ -n "$ws" ]] || fail "no walsender to the standby"
+    kill -STOP "$ws"
+    lag_ns=$("$BIN/workload_mark" --now)
+  fi
+  rm -f "$TMP/client.out"
+  PGAPPNAME=failover_client "$BIN/failover_client" "$WL_URL" "fo_$mode" "$GO" \
+    >"$TMP/client.out" 2>"$TMP/client.err" &
+  local client=$!
+  wait_until 10 client_said held
+  wait_until 10 wl_progress $(($(wl_acquired) + 16))
+
+  wl_failover $ws
+  report "${mode}_stop_to_promote_confirmed_ms" "$(ms_between "$WL_STOP_NS" "$WL_PROMOTED_NS")"
+  [[ -z "$ws" ]] || report async_lag_ms "$(ms_between "$lag_ns" "$WL_STOP_NS")"
+  [[ -z "$ws" ]] || report async_lease_grants_in_lag "$(lease_grants_since "$lag_ns")"
+  [[ $(sql 'SELECT pg_is_in_recovery()') == f ]] || fail "the promoted standby is in recovery"
+
+  go
+  wait_until 30 client_said after
+  cat "$TMP/client.out" "$TMP/client.err"
+  [[ $(said adv_check) == LOST ]] || fail "$mode: the advisory holder did not hear LOST"
+  [[ $(said acquire) == OK ]] || fail "$mode: the library's reconnect did not acquire"
+  [[ $(sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+            WHERE l.locktype = 'advisory' AND l.granted
+              AND a.application_name = 'failover_client'") == 1 ]] ||
+    fail "$mode: failover_client's new lock is not on the new primary"
+  ok "$mode: failover_client heard LOST, reconnected through the multi-host URL to the new primary and acquired ($(said acquire_ms) ms)"
+  report "${mode}_library_reacquire_ms" "$(said acquire_ms)"
+  report "${mode}_lease_after" "check=$(said lease_check2) extend=$(said extend) other=$(said other)"
+  go
+  wait_until 30 client_said released
+  bounded_wait 10 "$client"
+  ((RC == 0)) || fail "failover_client exited with $RC: $(cat "$TMP/client.err")"
+
+  wait_until 20 wl_progress $(($(wl_acquired) + 16))
+  wl_wait 40
+  wl_check
+  report "${mode}_first_grant_ms" "$(first_grant '')"
+  report "${mode}_first_advisory_grant_ms" "$(first_grant adv)"
+  report "${mode}_first_lease_grant_ms" "$(first_grant lease)"
+  for f in acquisitions detect_n detect_min_ms detect_median_ms detect_max_ms A B C D E; do
+    report "${mode}_$f" "$(wl_figure "$f")"
+  done
+  (($(wl_figure detect_n) >= 1)) || fail "$mode: no advisory holder was holding at the stop"
+
+  if [[ $mode == sync ]]; then
+    ((CHECK_RC == 0)) || fail "sync: the checker found violations (histories in $HIST)"
+    [[ "$(said lease_check2) $(said extend) $(said other)" == "OK OK BUSY" ]] ||
+      fail "sync: the lease granted before the failover is not held after it"
+    ok "sync: zero violations; the lease taken before the failover is still held after it"
+  else
+    (($(wl_figure E) > 0)) || fail "async: the lost grants went unseen (no token went back)"
+    [[ $(said other) == OK && $(said other_token) -le $(said token) ]] ||
+      fail "async: the lease granted in the lag was not granted again"
+    ok "async: $(wl_figure E) grants with a token that went back; failover_client's lease (token $(said token)) granted again (token $(said other_token))"
+  fi
+  pg_standby_stop
+  pg_stop
+}
+
+scenario sync
+scenario async

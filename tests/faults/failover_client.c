@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * failover_client URL NAME FIFO: the library's own reconnect across a
+ * failover (failover.sh judges what it prints).
+ *
+ * One client of its own (sqllock_connect(URL), a multi-host URL) takes the
+ * advisory lock NAME.adv and the lease NAME.lease (ttl 60 s), prints
+ *   held adv=S lease=S token=T
+ * and waits for a line on FIFO (the failover is done). Then it asks, in
+ * this order, and prints
+ *   after adv_check=S lease_check=S acquire=S acquire_ms=M lease_check2=S
+ *         extend=S other=S other_token=T
+ * adv_check, lease_check: the old handles, on the broken connection;
+ * acquire: NAME.adv again, the call that reconnects (M: how long it took);
+ * lease_check2, extend: the lease on the new connection; other: a second
+ * client's try for NAME.lease (wait 0): BUSY while the lease is still held.
+ * It waits for a second line (the caller looks at the new primary's
+ * locks), releases everything and prints
+ *   released adv=S lease=S
+ * S: the status's enum name (OK, LOST, ...). Exit 0 unless a call could not be made at all.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "history.h"
+#include "sqllock.h"
+
+static const char *str(sqllock_status s)
+{
+    return hist_status_name(s);
+}
+
+static long long now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* One line from the fifo: the caller's go. */
+static int await_go(const char *fifo)
+{
+    char line[16];
+    FILE *f = fopen(fifo, "r");
+    int ok = f && fgets(line, sizeof line, f) != NULL;
+    if (f)
+        fclose(f);
+    return ok ? 0 : -1;
+}
+
+static sqllock_status take(sqllock_lock **l, sqllock_client *c, const char *name,
+                           const char *suffix, int64_t ttl_ms)
+{
+    char full[128];
+    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    o.wait_ms = 0;
+    o.ttl_ms = ttl_ms;
+    snprintf(full, sizeof full, "%s.%s", name, suffix);
+    return sqllock_acquire(l, c, full, &o);
+}
+
+int main(int argc, char **argv)
+{
+    sqllock_client *c = NULL, *other = NULL;
+    sqllock_lock *adv = NULL, *lease = NULL, *again = NULL, *stolen = NULL;
+
+    if (argc != 4) {
+        fprintf(stderr, "usage: failover_client URL NAME FIFO\n");
+        return 2;
+    }
+    const char *url = argv[1], *name = argv[2], *fifo = argv[3];
+    if (sqllock_connect(&c, url) != SQLLOCK_OK) {
+        fprintf(stderr, "failover_client: connect: %s\n", sqllock_errmsg(c));
+        sqllock_client_free(c);
+        return 1;
+    }
+    sqllock_status sa = take(&adv, c, name, "adv", 0);
+    sqllock_status sl = take(&lease, c, name, "lease", 60000);
+    if (sa != SQLLOCK_OK || sl != SQLLOCK_OK) {
+        fprintf(stderr, "failover_client: before the failover: %s\n", sqllock_errmsg(c));
+        return 1;
+    }
+    printf("held adv=%s lease=%s token=%lld\n", str(sa), str(sl),
+           (long long)sqllock_fencing_token(lease));
+    fflush(stdout);
+    if (await_go(fifo) != 0)
+        return 1;
+
+    sqllock_status adv_check = sqllock_check(adv);
+    sqllock_status lease_check = sqllock_check(lease);
+    long long t0 = now_ms();
+    sqllock_status acq = take(&again, c, name, "adv", 0);
+    long long took = now_ms() - t0;
+    if (acq != SQLLOCK_OK)
+        fprintf(stderr, "failover_client: acquire after the failover: %s\n", sqllock_errmsg(c));
+    sqllock_status lease_check2 = sqllock_check(lease);
+    sqllock_status ext = sqllock_extend(lease, 60000);
+    sqllock_status oth = SQLLOCK_ECONNECT;
+    if (sqllock_connect(&other, url) == SQLLOCK_OK)
+        oth = take(&stolen, other, name, "lease", 60000);
+    printf("after adv_check=%s lease_check=%s acquire=%s acquire_ms=%lld lease_check2=%s"
+           " extend=%s other=%s other_token=%lld\n",
+           str(adv_check), str(lease_check), str(acq), took, str(lease_check2), str(ext),
+           str(oth), (long long)(stolen ? sqllock_fencing_token(stolen) : -1));
+    fflush(stdout);
+    int rc = await_go(fifo) == 0 ? 0 : 1;
+
+    sqllock_status ra = again ? sqllock_release(again) : SQLLOCK_EINVAL;
+    sqllock_status rl = sqllock_release(lease);
+    (void)sqllock_release(adv); /* LOST: the old session's, already said */
+    if (stolen)
+        (void)sqllock_release(stolen);
+    printf("released adv=%s lease=%s\n", str(ra), str(rl));
+    sqllock_client_free(other);
+    sqllock_client_free(c);
+    return rc;
+}
