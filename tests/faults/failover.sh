@@ -3,15 +3,18 @@
 # Proves what a primary failover does to sqllock's clients, on a primary
 # with a streaming standby (ci/lib/pg_standby.sh), every client on the
 # multi-host URL host=primary,standby target_session_attrs=read-write.
-# 4 advisory and 4 fenced lease workloads run, and failover_client holds an
-# advisory lock and a 60 s lease; the primary is stopped with `pg_ctl stop
-# -m immediate` and the standby promoted. Twice:
+# 4 advisory and 4 fenced lease workloads run (and one advisory holder of
+# a name of its own, holding 1 s a round), and failover_client holds an
+# advisory lock and a 60 s lease (and, in a second client, an advisory
+# lock); the primary is stopped with `pg_ctl stop -m immediate` and the
+# standby promoted. Twice:
 #  - sync (synchronous_standby_names, synchronous_commit = on): the checker
 #    finds zero violations; the advisory holders hear LOST; the workloads and
-#    the library's own reconnect (failover_client's next acquire) work on the
-#    new primary; the lease granted before the failover is still held after
+#    the library's own reconnect (failover_client's next acquire; for a
+#    client whose first call is an acquire, the one after) work on the new
+#    primary, where their locks are seen; the lease granted before the failover is still held after
 #    it (check and extend OK, a second client BUSY).
-#  - async, the standby behind by the commits of a second or so (its
+#  - async, the standby behind by the commits of some 300 ms (its
 #    walsender held stopped, then killed with the primary): the lease rows
 #    granted in that window are gone on the new primary, and this test
 #    asserts that it is seen: the checker reports tokens going back (E),
@@ -65,6 +68,9 @@ scenario() {
     wl_start "lease$i" --mode lease --fence --name fo_lease --names 2 --seconds 10 \
       --ttl-ms 2000 --hold-ms 30 --check-ms 10 --wait-ms 300
   done
+  # Holds a name of its own almost all the time, so that some advisory
+  # holder is holding at the stop, whenever it comes.
+  wl_start adv_long --mode advisory --name fo_long --seconds 10 --hold-ms 1000 --check-ms 10
   wait_until 10 wl_progress 16
   if [[ $mode == async ]]; then
     # The standby misses everything from here: its walsender sends nothing.
@@ -87,16 +93,22 @@ scenario() {
   [[ $(sql 'SELECT pg_is_in_recovery()') == f ]] || fail "the promoted standby is in recovery"
 
   go
-  wait_until 30 client_said after
+  wait_until 30 client_said first
   cat "$TMP/client.out" "$TMP/client.err"
   [[ $(said adv_check) == LOST ]] || fail "$mode: the advisory holder did not hear LOST"
   [[ $(said acquire) == OK ]] || fail "$mode: the library's reconnect did not acquire"
   [[ $(sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
             WHERE l.locktype = 'advisory' AND l.granted
-              AND a.application_name = 'failover_client'") == 1 ]] ||
-    fail "$mode: failover_client's new lock is not on the new primary"
+              AND a.application_name = 'failover_client'") == 2 ]] ||
+    fail "$mode: failover_client's new locks are not on the new primary"
   ok "$mode: failover_client heard LOST, reconnected through the multi-host URL to the new primary and acquired ($(said acquire_ms) ms)"
   report "${mode}_library_reacquire_ms" "$(said acquire_ms)"
+  # A client whose first call after the failover is an acquire: that call
+  # finds the break (header: "the acquire that finds it is the one that
+  # fails"), the next one reconnects.
+  [[ $(said b_second) == OK && $(said b_check) == LOST ]] ||
+    fail "$mode: a client that acquired first did not reconnect on its next acquire"
+  report "${mode}_first_acquire_after_break" "$(said b_first)"
   report "${mode}_lease_after" "check=$(said lease_check2) extend=$(said extend) other=$(said other)"
   go
   wait_until 30 client_said released

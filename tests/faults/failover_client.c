@@ -14,6 +14,9 @@
  * acquire: NAME.adv again, the call that reconnects (M: how long it took);
  * lease_check2, extend: the lease on the new connection; other: a second
  * client's try for NAME.lease (wait 0): BUSY while the lease is still held.
+ * A third client, which took NAME.b before, calls acquire first (NAME.b2),
+ * twice if the first failed, then checks its old lock:
+ *   first b_first=S b_second=S b_check=S
  * It waits for a second line (the caller looks at the new primary's
  * locks), releases everything and prints
  *   released adv=S lease=S
@@ -62,22 +65,25 @@ static sqllock_status take(sqllock_lock **l, sqllock_client *c, const char *name
 
 int main(int argc, char **argv)
 {
-    sqllock_client *c = NULL, *other = NULL;
-    sqllock_lock *adv = NULL, *lease = NULL, *again = NULL, *stolen = NULL;
+    sqllock_client *c = NULL, *other = NULL, *b = NULL;
+    sqllock_lock *adv = NULL, *lease = NULL, *again = NULL, *stolen = NULL, *bl = NULL,
+                 *b2 = NULL;
 
     if (argc != 4) {
         fprintf(stderr, "usage: failover_client URL NAME FIFO\n");
         return 2;
     }
     const char *url = argv[1], *name = argv[2], *fifo = argv[3];
-    if (sqllock_connect(&c, url) != SQLLOCK_OK) {
-        fprintf(stderr, "failover_client: connect: %s\n", sqllock_errmsg(c));
+    if (sqllock_connect(&c, url) != SQLLOCK_OK || sqllock_connect(&b, url) != SQLLOCK_OK) {
+        fprintf(stderr, "failover_client: connect: %s%s\n", sqllock_errmsg(c),
+                b ? sqllock_errmsg(b) : "");
         sqllock_client_free(c);
+        sqllock_client_free(b);
         return 1;
     }
     sqllock_status sa = take(&adv, c, name, "adv", 0);
     sqllock_status sl = take(&lease, c, name, "lease", 60000);
-    if (sa != SQLLOCK_OK || sl != SQLLOCK_OK) {
+    if (sa != SQLLOCK_OK || sl != SQLLOCK_OK || take(&bl, b, name, "b", 0) != SQLLOCK_OK) {
         fprintf(stderr, "failover_client: before the failover: %s\n", sqllock_errmsg(c));
         return 1;
     }
@@ -103,6 +109,10 @@ int main(int argc, char **argv)
            " extend=%s other=%s other_token=%lld\n",
            str(adv_check), str(lease_check), str(acq), took, str(lease_check2), str(ext),
            str(oth), (long long)(stolen ? sqllock_fencing_token(stolen) : -1));
+    sqllock_status b_first = take(&b2, b, name, "b2", 0);
+    sqllock_status b_second = b_first == SQLLOCK_OK ? SQLLOCK_OK : take(&b2, b, name, "b2", 0);
+    printf("first b_first=%s b_second=%s b_check=%s\n", str(b_first), str(b_second),
+           str(sqllock_check(bl)));
     fflush(stdout);
     int rc = await_go(fifo) == 0 ? 0 : 1;
 
@@ -111,8 +121,12 @@ int main(int argc, char **argv)
     (void)sqllock_release(adv); /* LOST: the old session's, already said */
     if (stolen)
         (void)sqllock_release(stolen);
+    if (b2)
+        (void)sqllock_release(b2);
+    (void)sqllock_release(bl);
     printf("released adv=%s lease=%s\n", str(ra), str(rl));
     sqllock_client_free(other);
+    sqllock_client_free(b);
     sqllock_client_free(c);
     return rc;
 }
