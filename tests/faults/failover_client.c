@@ -17,11 +17,16 @@
  * A third client, which took NAME.b before, calls acquire first (NAME.b2),
  * twice if the first failed, then checks its old lock:
  *   first b_first=S b_second=S b_check=S
+ * A fourth, idle with NAME.n held, is driven as an event loop would: it
+ * waits for its socket (2 s at most), polls, then acquires NAME.n2 with
+ * sqllock_acquire_start and sqllock_poll (10 s at most):
+ *   loop n_idle=S n_acquire=S n_ms=M
  * It waits for a second line (the caller looks at the new primary's
  * locks), releases everything and prints
  *   released adv=S lease=S
  * S: the status's enum name (OK, LOST, ...). Exit 0 unless a call could not be made at all.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -63,27 +68,60 @@ static sqllock_status take(sqllock_lock **l, sqllock_client *c, const char *name
     return sqllock_acquire(l, c, full, &o);
 }
 
+/* What the idle client hears: sqllock_poll once its socket is readable. */
+static sqllock_status idle_news(sqllock_client *c)
+{
+    struct pollfd p = {.fd = sqllock_socket(c), .events = POLLIN};
+    if (p.fd < 0 || poll(&p, 1, 2000) != 1)
+        return SQLLOCK_OK;
+    return sqllock_poll(NULL, c);
+}
+
+/* An acquire started and driven by poll(), bounded by 10 s. */
+static sqllock_status loop_acquire(sqllock_lock **l, sqllock_client *c, const char *name)
+{
+    char full[128];
+    sqllock_acquire_opts o = SQLLOCK_ACQUIRE_OPTS_INIT;
+    o.wait_ms = 0;
+    snprintf(full, sizeof full, "%s.n2", name);
+    sqllock_status st = sqllock_acquire_start(c, full, &o);
+    long long end = now_ms() + 10000;
+    while (st == SQLLOCK_PENDING && now_ms() < end) {
+        int ev = sqllock_events(c);
+        struct pollfd p = {.fd = sqllock_socket(c),
+                           .events = (short)((ev & SQLLOCK_EV_READ ? POLLIN : 0) |
+                                             (ev & SQLLOCK_EV_WRITE ? POLLOUT : 0))};
+        int64_t t = sqllock_timeout_ms(c);
+        (void)poll(&p, p.fd >= 0 ? 1 : 0, t < 0 || t > 100 ? 100 : (int)t);
+        st = sqllock_poll(l, c);
+    }
+    return st;
+}
+
 int main(int argc, char **argv)
 {
-    sqllock_client *c = NULL, *other = NULL, *b = NULL;
+    sqllock_client *c = NULL, *other = NULL, *b = NULL, *n = NULL;
     sqllock_lock *adv = NULL, *lease = NULL, *again = NULL, *stolen = NULL, *bl = NULL,
-                 *b2 = NULL;
+                 *b2 = NULL, *nl = NULL, *n2 = NULL;
 
     if (argc != 4) {
         fprintf(stderr, "usage: failover_client URL NAME FIFO\n");
         return 2;
     }
     const char *url = argv[1], *name = argv[2], *fifo = argv[3];
-    if (sqllock_connect(&c, url) != SQLLOCK_OK || sqllock_connect(&b, url) != SQLLOCK_OK) {
-        fprintf(stderr, "failover_client: connect: %s%s\n", sqllock_errmsg(c),
-                b ? sqllock_errmsg(b) : "");
+    if (sqllock_connect(&c, url) != SQLLOCK_OK || sqllock_connect(&b, url) != SQLLOCK_OK ||
+        sqllock_connect(&n, url) != SQLLOCK_OK) {
+        fprintf(stderr, "failover_client: connect: %s %s %s\n", sqllock_errmsg(c),
+                b ? sqllock_errmsg(b) : "", n ? sqllock_errmsg(n) : "");
         sqllock_client_free(c);
         sqllock_client_free(b);
+        sqllock_client_free(n);
         return 1;
     }
     sqllock_status sa = take(&adv, c, name, "adv", 0);
     sqllock_status sl = take(&lease, c, name, "lease", 60000);
-    if (sa != SQLLOCK_OK || sl != SQLLOCK_OK || take(&bl, b, name, "b", 0) != SQLLOCK_OK) {
+    if (sa != SQLLOCK_OK || sl != SQLLOCK_OK || take(&bl, b, name, "b", 0) != SQLLOCK_OK ||
+        take(&nl, n, name, "n", 0) != SQLLOCK_OK) {
         fprintf(stderr, "failover_client: before the failover: %s\n", sqllock_errmsg(c));
         return 1;
     }
@@ -113,6 +151,12 @@ int main(int argc, char **argv)
     sqllock_status b_second = b_first == SQLLOCK_OK ? SQLLOCK_OK : take(&b2, b, name, "b2", 0);
     printf("first b_first=%s b_second=%s b_check=%s\n", str(b_first), str(b_second),
            str(sqllock_check(bl)));
+    sqllock_status n_idle = idle_news(n);
+    t0 = now_ms();
+    sqllock_status n_acq = loop_acquire(&n2, n, name);
+    printf("loop n_idle=%s n_acquire=%s n_ms=%lld\n", str(n_idle), str(n_acq), now_ms() - t0);
+    if (n_acq != SQLLOCK_OK)
+        fprintf(stderr, "failover_client: event-loop acquire: %s\n", sqllock_errmsg(n));
     fflush(stdout);
     int rc = await_go(fifo) == 0 ? 0 : 1;
 
@@ -124,9 +168,13 @@ int main(int argc, char **argv)
     if (b2)
         (void)sqllock_release(b2);
     (void)sqllock_release(bl);
+    if (n2)
+        (void)sqllock_release(n2);
+    (void)sqllock_release(nl);
     printf("released adv=%s lease=%s\n", str(ra), str(rl));
     sqllock_client_free(other);
     sqllock_client_free(b);
+    sqllock_client_free(n);
     sqllock_client_free(c);
     return rc;
 }
