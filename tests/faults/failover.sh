@@ -54,6 +54,18 @@ lease_grants_since() {
   cat "$HIST"/lease* | awk -F'\t' -v t="$1" '$3 == "acquire_ok" && $1 > t' | wc -l
 }
 lease_grants_at_least() { (($(lease_grants_since "$1") >= $2)); }
+# "HOLDERS HEARD BY_CHECK": the advisory workloads holding at the stop, how
+# many of them then logged the loss (lost, or a release that failed: one
+# whose write made it before the stop), and how many said LOST (the
+# others: a counter statement that failed).
+advisory_heard() {
+  cat "$HIST"/adv* | awk -F'\t' -v s="$WL_STOP_NS" '
+    $1 <= s && $3 == "acquire_ok" { held[$2] = 1 }
+    $1 <= s && ($3 == "release_invoke" || $3 == "lost") { held[$2] = 0 }
+    $1 > s && ($3 == "lost" || $3 == "release_fail") && !($2 in why) { why[$2] = $7 }
+    END { for (p in held) if (held[p]) { h++; n += p in why; k += why[p] == "LOST" }
+          print h + 0, n + 0, k + 0 }'
+}
 
 scenario() {
   local mode=$1 ws='' lag_ns
@@ -131,7 +143,10 @@ scenario() {
   for f in acquisitions detect_n detect_min_ms detect_median_ms detect_max_ms A B C D E; do
     report "${mode}_$f" "$(wl_figure "$f")"
   done
-  (($(wl_figure detect_n) >= 1)) || fail "$mode: no advisory holder was holding at the stop"
+  read -r holders heard by_check < <(advisory_heard)
+  ((holders >= 1)) || fail "$mode: no advisory holder was holding at the stop"
+  ((heard == holders)) || fail "$mode: only $heard of $holders advisory holders heard of the loss"
+  report "${mode}_advisory_holders_heard" "$heard of $holders ($by_check said LOST)"
 
   if [[ $mode == sync ]]; then
     ((CHECK_RC == 0)) || fail "sync: the checker found violations (histories in $HIST)"

@@ -24,7 +24,8 @@
  * It waits for a second line (the caller looks at the new primary's
  * locks), releases everything and prints
  *   released adv=S lease=S
- * S: the status's enum name (OK, LOST, ...). Exit 0 unless a call could not be made at all.
+ * S: the status's enum name (OK, LOST, ...). Exit 0 unless a call could
+ * not be made at all.
  */
 #include <poll.h>
 #include <stdio.h>
