@@ -19,7 +19,7 @@
  *   first b_first=S b_second=S b_check=S
  * A fourth, idle with NAME.n held, is driven as an event loop would: it
  * waits for its socket (2 s at most), polls, then acquires NAME.n2 with
- * sqllock_acquire_start and sqllock_poll (10 s at most):
+ * sqllock_acquire_start and sqllock_poll:
  *   loop n_idle=S n_acquire=S n_ms=M
  * It waits for a second line (the caller looks at the new primary's
  * locks), releases everything and prints
@@ -30,21 +30,14 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "history.h"
 #include "sqllock.h"
+#include "support.h"
 
 static const char *str(sqllock_status s)
 {
     return hist_status_name(s);
-}
-
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
 }
 
 /* One line from the fifo: the caller's go. */
@@ -78,7 +71,7 @@ static sqllock_status idle_news(sqllock_client *c)
     return sqllock_poll(NULL, c);
 }
 
-/* An acquire started and driven by poll(), bounded by 10 s. */
+/* An acquire started and driven by a poll() loop. */
 static sqllock_status loop_acquire(sqllock_lock **l, sqllock_client *c, const char *name)
 {
     char full[128];
@@ -86,17 +79,7 @@ static sqllock_status loop_acquire(sqllock_lock **l, sqllock_client *c, const ch
     o.wait_ms = 0;
     snprintf(full, sizeof full, "%s.n2", name);
     sqllock_status st = sqllock_acquire_start(c, full, &o);
-    long long end = now_ms() + 10000;
-    while (st == SQLLOCK_PENDING && now_ms() < end) {
-        int ev = sqllock_events(c);
-        struct pollfd p = {.fd = sqllock_socket(c),
-                           .events = (short)((ev & SQLLOCK_EV_READ ? POLLIN : 0) |
-                                             (ev & SQLLOCK_EV_WRITE ? POLLOUT : 0))};
-        int64_t t = sqllock_timeout_ms(c);
-        (void)poll(&p, p.fd >= 0 ? 1 : 0, t < 0 || t > 100 ? 100 : (int)t);
-        st = sqllock_poll(l, c);
-    }
-    return st;
+    return t_drive(l, c, st);
 }
 
 int main(int argc, char **argv)
@@ -134,9 +117,9 @@ int main(int argc, char **argv)
 
     sqllock_status adv_check = sqllock_check(adv);
     sqllock_status lease_check = sqllock_check(lease);
-    long long t0 = now_ms();
+    long long t0 = t_now_ms();
     sqllock_status acq = take(&again, c, name, "adv", 0);
-    long long took = now_ms() - t0;
+    long long took = t_now_ms() - t0;
     if (acq != SQLLOCK_OK)
         fprintf(stderr, "failover_client: acquire after the failover: %s\n", sqllock_errmsg(c));
     sqllock_status lease_check2 = sqllock_check(lease);
@@ -153,9 +136,9 @@ int main(int argc, char **argv)
     printf("first b_first=%s b_second=%s b_check=%s\n", str(b_first), str(b_second),
            str(sqllock_check(bl)));
     sqllock_status n_idle = idle_news(n);
-    t0 = now_ms();
+    t0 = t_now_ms();
     sqllock_status n_acq = loop_acquire(&n2, n, name);
-    printf("loop n_idle=%s n_acquire=%s n_ms=%lld\n", str(n_idle), str(n_acq), now_ms() - t0);
+    printf("loop n_idle=%s n_acquire=%s n_ms=%lld\n", str(n_idle), str(n_acq), t_now_ms() - t0);
     if (n_acq != SQLLOCK_OK)
         fprintf(stderr, "failover_client: event-loop acquire: %s\n", sqllock_errmsg(n));
     fflush(stdout);

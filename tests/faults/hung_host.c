@@ -14,20 +14,12 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "sqllock.h"
-
-static long long now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
+#include "support.h"
 
 /* A listening socket on 127.0.0.1 that nobody accepts on: its port, or -1. */
 static int silent_listener(int *fd)
@@ -39,23 +31,6 @@ static int silent_listener(int *fd)
         getsockname(*fd, (struct sockaddr *)&a, &len) != 0)
         return -1;
     return ntohs(a.sin_port);
-}
-
-/* sqllock_connect_start driven by poll(), bounded by 10 s. */
-static sqllock_status loop_connect(sqllock_client **c, const char *url)
-{
-    sqllock_status st = sqllock_connect_start(c, url);
-    long long end = now_ms() + 10000;
-    while (st == SQLLOCK_PENDING && now_ms() < end) {
-        int ev = sqllock_events(*c);
-        struct pollfd p = {.fd = sqllock_socket(*c),
-                           .events = (short)((ev & SQLLOCK_EV_READ ? POLLIN : 0) |
-                                             (ev & SQLLOCK_EV_WRITE ? POLLOUT : 0))};
-        int64_t t = sqllock_timeout_ms(*c);
-        (void)poll(&p, p.fd >= 0 ? 1 : 0, t < 0 || t > 100 ? 100 : (int)t);
-        st = sqllock_poll(NULL, *c);
-    }
-    return st;
 }
 
 /* One way of connecting, judged: connected, and a lock taken on it. */
@@ -94,13 +69,14 @@ int main(int argc, char **argv)
              " connect_timeout=2 target_session_attrs=read-write",
              argv[1], port, argv[2]);
 
-    long long t0 = now_ms();
+    long long t0 = t_now_ms();
     sqllock_status st = sqllock_connect(&c, url);
-    ok &= tried("sqllock_connect", c, st, now_ms() - t0);
+    ok &= tried("sqllock_connect", c, st, t_now_ms() - t0);
     c = NULL;
-    t0 = now_ms();
-    st = loop_connect(&c, url);
-    ok &= tried("sqllock_connect_start", c, st, now_ms() - t0);
+    t0 = t_now_ms();
+    st = sqllock_connect_start(&c, url);
+    st = t_drive(NULL, c, st);
+    ok &= tried("sqllock_connect_start", c, st, t_now_ms() - t0);
     close(fd);
     return ok ? 0 : 1;
 }

@@ -12,10 +12,10 @@ sqllock_fault_script(standby TIMEOUT 60)
 
 # Failover to a promoted standby; the workload and checker are history.cmake's.
 add_executable(failover_client ${CMAKE_CURRENT_SOURCE_DIR}/failover_client.c)
-target_link_libraries(failover_client PRIVATE sqllock_history sqllock)
+target_link_libraries(failover_client PRIVATE sqllock_history sqllock_testsupport)
 sqllock_fault_script(failover TIMEOUT 120)
 add_executable(hung_host ${CMAKE_CURRENT_SOURCE_DIR}/hung_host.c)
-target_link_libraries(hung_host PRIVATE sqllock)
+target_link_libraries(hung_host PRIVATE sqllock_testsupport)
 sqllock_fault_script(hung_host TIMEOUT 60)
 
 if(SQLLOCK_WITH_ODBC)
