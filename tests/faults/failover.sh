@@ -54,16 +54,18 @@ lease_grants_since() {
   cat "$HIST"/lease* | awk -F'\t' -v t="$1" '$3 == "acquire_ok" && $1 > t' | wc -l
 }
 lease_grants_at_least() { (($(lease_grants_since "$1") >= $2)); }
-# "HOLDERS HEARD BY_CHECK": the advisory workloads holding at the stop, how
-# many of them then logged the loss (lost, or a release that failed: one
-# whose write made it before the stop), and how many said LOST (the
-# others: a counter statement that failed).
+# "HOLDERS HEARD BY_CHECK": the advisory workloads holding at the stop (but
+# one whose release still made it while the server went down), how many
+# of them then logged the loss (lost, or a release that failed), and how
+# many said LOST (the others: a counter statement that failed).
 advisory_heard() {
   cat "$HIST"/adv* | awk -F'\t' -v s="$WL_STOP_NS" '
     $1 <= s && $3 == "acquire_ok" { held[$2] = 1 }
     $1 <= s && ($3 == "release_invoke" || $3 == "lost") { held[$2] = 0 }
-    $1 > s && ($3 == "lost" || $3 == "release_fail") && !($2 in why) { why[$2] = $7 }
-    END { for (p in held) if (held[p]) { h++; n += p in why; k += why[p] == "LOST" }
+    $1 > s && ($3 == "lost" || $3 == "release_fail" || $3 == "release_ok") && !($2 in why) {
+      why[$2] = $3 == "release_ok" ? "released" : $7 }
+    END { for (p in held) if (held[p] && why[p] != "released") {
+            h++; n += p in why; k += why[p] == "LOST" }
           print h + 0, n + 0, k + 0 }'
 }
 
