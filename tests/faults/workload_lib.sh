@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # Shared by the fault runs judged by the checker (broken, kill, lease_stop,
-# chaos); sourced after lib.sh, never run.
+# chaos, failover); sourced after lib.sh, never run.
 #
 #   wl_cluster                  fault_cluster + the lease and log tables
 #   wl_start PROC ARGS...       a workload (workload.c) in the background,
@@ -88,7 +88,7 @@ wl_stop_start() {
   _pgctl start -w -t 60 -l "$PGTEST_LOG"
 }
 
-# Sets WL_PROMOTED_NS too: when the standby accepted writes.
+# Sets WL_PROMOTED_NS too: once the promotion is confirmed (pg_standby_promote).
 wl_failover() {
   _wl_stop "$@"
   pg_standby_promote
