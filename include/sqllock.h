@@ -426,7 +426,8 @@ SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
    (sqllock_client_free it in the end, as always), and while it says
    SQLLOCK_PENDING, sqllock_poll(NULL, *out) goes on until OK, connected,
    or the error. Only libpq's URLs ("odbc:" is ENOTSUP); connect_timeout
-   bounds the whole connect, every host of a multi-host URL together. */
+   bounds the attempt at each host of a multi-host URL, as in libpq, so a
+   host that hangs is left for the next one. */
 SQLLOCK_EXTERN sqllock_status sqllock_connect_start(sqllock_client **out, const char *url);
 
 /* As sqllock_acquire, sqllock_acquire_key, sqllock_release and

@@ -394,15 +394,47 @@ static void collapse_quotes(char *msg)
         memmove(q1 + 1, q2, strlen(q2) + 1);
 }
 
+/* A setting as libpq will take it: the string's, else the environment's. */
+static const char *conninfo_value(PQconninfoOption *opts, const char *keyword, const char *env)
+{
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (strcmp(o->keyword, keyword) == 0 && o->val && *o->val)
+            return o->val;
+    return getenv(env);
+}
+
 /* connect_timeout as libpq will apply it: the string's, PGCONNECT_TIMEOUT,
    or ours (10 s); 0 or less: none. */
 static int connect_timeout_s(PQconninfoOption *opts)
 {
-    for (PQconninfoOption *o = opts; o->keyword; o++)
-        if (strcmp(o->keyword, "connect_timeout") == 0 && o->val && *o->val)
-            return atoi(o->val);
-    const char *env = getenv("PGCONNECT_TIMEOUT");
-    return env ? atoi(env) : 10;
+    const char *v = conninfo_value(opts, "connect_timeout", "PGCONNECT_TIMEOUT");
+    return v ? atoi(v) : 10;
+}
+
+/* Connects (nonblocking: starts) with our defaults under conninfo; hosts,
+   when not NULL, names the hosts to try instead of the string's: keywords
+   host, hostaddr and port, with their values. */
+static PGconn *start_params(const char *conninfo, int nonblocking, const char *const *hosts)
+{
+    char appname[64];
+    sqllock__appname(appname, sizeof(appname));
+    /* Our defaults come first: the caller's string is expanded after them and
+       wins for every key it names (libpq keeps the last value it reads). */
+    const char *kw[16], *val[16];
+    int n = 0;
+    kw[n] = "fallback_application_name", val[n++] = appname;
+    kw[n] = "keepalives", val[n++] = "1";
+    kw[n] = "keepalives_idle", val[n++] = "10";
+    kw[n] = "keepalives_interval", val[n++] = "5";
+    kw[n] = "keepalives_count", val[n++] = "3";
+    kw[n] = "tcp_user_timeout", val[n++] = "20000";
+    if (!getenv("PGCONNECT_TIMEOUT"))
+        kw[n] = "connect_timeout", val[n++] = "10";
+    kw[n] = "dbname", val[n++] = conninfo;
+    for (int i = 0; hosts && i < 3; i++)
+        kw[n] = hosts[2 * i], val[n++] = hosts[2 * i + 1];
+    kw[n] = NULL, val[n] = NULL;
+    return nonblocking ? PQconnectStartParams(kw, val, 1) : PQconnectdbParams(kw, val, 1);
 }
 
 /* Starts a connection of our own (nonblocking: PQconnectStartParams,
@@ -446,24 +478,7 @@ static sqllock_status open_begin(sqllock_client *c, const char *conninfo, int no
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
     }
 
-    char appname[64];
-    sqllock__appname(appname, sizeof(appname));
-    /* Our defaults come first: the caller's string is expanded after them and
-       wins for every key it names (libpq keeps the last value it reads). */
-    const char *kw[10], *val[10];
-    int n = 0;
-    kw[n] = "fallback_application_name", val[n++] = appname;
-    kw[n] = "keepalives", val[n++] = "1";
-    kw[n] = "keepalives_idle", val[n++] = "10";
-    kw[n] = "keepalives_interval", val[n++] = "5";
-    kw[n] = "keepalives_count", val[n++] = "3";
-    kw[n] = "tcp_user_timeout", val[n++] = "20000";
-    if (!getenv("PGCONNECT_TIMEOUT"))
-        kw[n] = "connect_timeout", val[n++] = "10";
-    kw[n] = "dbname", val[n++] = conninfo;
-    kw[n] = NULL, val[n] = NULL;
-
-    s->conn = nonblocking ? PQconnectStartParams(kw, val, 1) : PQconnectdbParams(kw, val, 1);
+    s->conn = start_params(conninfo, nonblocking, NULL);
     if (!s->conn) {
         state_free(s);
         return sqllock__fail(c, SQLLOCK_ENOMEM, "connect: out of memory");
@@ -547,6 +562,77 @@ sqllock_status sqllock__pq_reconnect_step(sqllock_client *c, struct pq_state *s,
     return st;
 }
 
+/* The number of entries of a comma-separated list (libpq's host, hostaddr
+   and port lists); 0 for NULL or "". */
+static int list_count(const char *l)
+{
+    int n = l && *l ? 1 : 0;
+    for (; l && *l; l++)
+        n += *l == ',';
+    return n;
+}
+
+/* Whether entry i of list l is v. */
+static int list_entry_is(const char *l, int i, const char *v)
+{
+    for (; l && *l && i > 0; l++)
+        i -= *l == ',';
+    size_t len = l ? strcspn(l, ",") : 0;
+    return l && v && strlen(v) == len && strncmp(l, v, len) == 0;
+}
+
+/* The entries of l from the i-th on, comma-joined (a pointer into l). */
+static const char *list_from(const char *l, int i)
+{
+    for (; l && *l && i > 0; l++)
+        i -= *l == ',';
+    return l ? l : "";
+}
+
+/*
+ * The attempt of o timed out at its current host: starts another at the
+ * hosts after it, as libpq's blocking connect does (connect_timeout is per
+ * host), so that a first host that hangs (an old primary frozen or cut
+ * off) does not hide the ones after it. 1 when one started, 0 when none
+ * is left (or it could not be told which host was being tried).
+ */
+static int next_host(struct pq_opening *o)
+{
+    struct pq_state *s = o->s;
+    PQconninfoOption *opts = PQconninfoParse(s->conninfo, NULL);
+    if (!opts)
+        return 0;
+    const char *host = conninfo_value(opts, "host", "PGHOST"),
+               *addr = conninfo_value(opts, "hostaddr", "PGHOSTADDR"),
+               *port = conninfo_value(opts, "port", "PGPORT");
+    int n = list_count(host) > list_count(addr) ? list_count(host) : list_count(addr);
+    const char *at = PQhost(s->conn), *at_port = PQport(s->conn);
+    int cur = -1;
+    for (int i = o->first_host; i < n && cur < 0; i++)
+        if ((list_entry_is(host, i, at) || list_entry_is(addr, i, at)) &&
+            (list_count(port) <= 1 || list_entry_is(port, i, at_port)))
+            cur = i;
+    PGconn *conn = NULL;
+    if (cur >= 0 && cur + 1 < n) {
+        const char *rest[6] = {
+            "host",     list_from(host, cur + 1),
+            "hostaddr", list_from(addr, cur + 1),
+            "port",     list_count(port) > 1 ? list_from(port, cur + 1) : (port ? port : "")};
+        conn = start_params(s->conninfo, 1, rest);
+    }
+    PQconninfoFree(opts);
+    if (!conn)
+        return 0;
+    PQfinish(s->conn);
+    s->conn = conn;
+    o->first_host = cur + 1;
+    o->started = 0;
+    o->events = SQLLOCK_EV_WRITE;
+    o->cur_host = NULL;
+    o->deadline = sqllock__now_ms() + 1000LL * o->timeout_s;
+    return 1;
+}
+
 sqllock_status sqllock__pq_open_start(sqllock_client *c, const char *conninfo,
                                       struct pq_opening *o)
 {
@@ -560,6 +646,7 @@ sqllock_status sqllock__pq_open_start(sqllock_client *c, const char *conninfo,
         o->s = NULL;
         return st;
     }
+    o->timeout_s = timeout_s;
     o->deadline = timeout_s > 0 ? sqllock__now_ms() + 1000LL * timeout_s : -1;
     o->events = SQLLOCK_EV_WRITE; /* as PQconnectPoll would have it first */
     return SQLLOCK_OK;
@@ -578,10 +665,16 @@ sqllock_status sqllock__pq_open_step(sqllock_client *c, struct pq_opening *o,
     struct pq_state *s = o->s;
     sqllock_status st;
     while (!o->identifying) {
-        if (o->started && o->deadline >= 0 && sqllock__now_ms() >= o->deadline)
+        if (o->started && o->deadline >= 0 && PQhost(s->conn) != o->cur_host) {
+            o->cur_host = PQhost(s->conn); /* a host of its own: its own timeout */
+            o->deadline = sqllock__now_ms() + 1000LL * o->timeout_s;
+        } else if (o->started && o->deadline >= 0 && sqllock__now_ms() >= o->deadline) {
+            if (next_host(o))
+                continue;
             return open_abandoned(o, sqllock__fail(c, SQLLOCK_ECONNECT,
                                                    "connect: timed out (connect_timeout, "
-                                                   "for every host together)"));
+                                                   "at every host)"));
+        }
         PostgresPollingStatusType ps =
             o->started ? PQconnectPoll(s->conn)
                        : (o->events == SQLLOCK_EV_WRITE ? PGRES_POLLING_WRITING

@@ -164,7 +164,11 @@ struct pq_opening {
     int started;   /* PQconnectPoll has been called */
     int events;    /* what to wait for before its first call */
     int identifying;
-    long long deadline; /* -1: none */
+    int timeout_s;        /* connect_timeout, per host as libpq applies it */
+    int first_host;       /* where in the host list the current attempt began */
+    const char *cur_host; /* PQhost() when the deadline was set: a new host
+                             (libpq moved on) gets a deadline of its own */
+    long long deadline;   /* -1: none */
     struct pq_identify id;
 };
 sqllock_status sqllock__pq_open_start(sqllock_client *c, const char *conninfo,
