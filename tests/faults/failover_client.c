@@ -15,7 +15,7 @@
  * lease_check2, extend: the lease on the new connection; other: a second
  * client's try for NAME.lease (wait 0): BUSY while the lease is still held.
  * A third client, which took NAME.b before, calls acquire first (NAME.b2),
- * twice if the first failed, then checks its old lock:
+ * again if that failed, then checks its old lock:
  *   first b_first=S b_second=S b_check=S
  * A fourth, idle with NAME.n held, is driven as an event loop would: it
  * waits for its socket (2 s at most), polls, then acquires NAME.n2 with
