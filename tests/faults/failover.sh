@@ -22,6 +22,8 @@
 #    anomalies are inherent to asynchronous replication, so they are
 #    counted and reported, not a failure. SQLLOCK_FAILOVER_ASYNC_LAG=0: the
 #    standby is left streaming as it does, and whatever happens is reported.
+# Beside them, `sqllock run --ttl 2s` keeps a lease alive across the
+# failover (kept_alive below says what each mode must show).
 # Reports the timeline, in ms from the stop: the promotion confirmed (pg_ctl
 # promote and a 50 ms poll of pg_is_in_recovery()), LOST at the advisory
 # holders (min/median/max over those holding), the first grant on the new
@@ -38,6 +40,10 @@ mkfifo "$GO"
 # go: the failover_client's next step (bounded: it may have died).
 go() { timeout 10 bash -c "echo go >'$GO'" || fail "failover_client is not waiting"; }
 client_said() { grep -q "^$1 " "$TMP/client.out"; }
+CLI=$BIN/../../src/cli/sqllock
+# PROGRAM of the kept-alive run: a wall-clock ms line into $1 every 50 ms,
+# $2 times.
+BEAT='for ((i = 0; i < $2; i++)); do echo $(($(date +%s%N) / 1000000)) >>"$1"; sleep 0.05; done'
 # said KEY: a value from failover_client's output.
 said() { grep -o " $1=[^ ]*" "$TMP/client.out" | head -n 1 | cut -d= -f2; }
 ms_between() { echo $((($2 - $1) / 1000000)); }
@@ -67,6 +73,30 @@ advisory_heard() {
     END { for (p in held) if (held[p] && why[p] != "released") {
             h++; n += p in why; k += why[p] == "LOST" }
           print h + 0, n + 0, k + 0 }'
+}
+
+# kept_alive MODE PID BEATS STOP_MS LAGGED: how the kept-alive run fared.
+# sync: it renews on the new primary (reconnecting through the multi-host
+# URL), others are refused, and PROGRAM runs to its end (exit 0). async
+# with the lag held: its grant never reached the standby, so the first
+# renewal on the new primary finds no lease of its own: LOST, PROGRAM
+# stopped, exit 70. Otherwise only reported.
+kept_alive() {
+  local mode=$1 pid=$2 f=$3 stop=$4 lagged=$5 rc=0 other=0
+  [[ $mode != sync ]] || "$CLI" run -n --url "$WL_URL" --ttl 2s "fo_kept_$mode" -- true || other=$?
+  bounded_wait 30 "$pid"
+  rc=$RC
+  local ran=$(($(tail -n1 "$f") - $(head -n1 "$f"))) last=$(($(tail -n1 "$f") - stop))
+  report "${mode}_kept_lease" "exit $rc; PROGRAM ran $ran ms, its last beat $last ms after the stop"
+  if [[ $mode == sync ]]; then
+    ((rc == 0 && other == 75 && ran >= 5500)) ||
+      fail "sync: the kept-alive lease did not outlive the failover (exit $rc, another run $other, ran $ran ms): $(cat "$TMP/$mode.kept.err")"
+    ok "sync: the kept-alive lease was renewed on the new primary; PROGRAM ran $ran ms, exit 0"
+  elif [[ -n "$lagged" ]]; then
+    ((rc == 70)) ||
+      fail "async: the kept-alive lease granted in the lag: exit $rc, not 70: $(cat "$TMP/$mode.kept.err")"
+    ok "async: the kept-alive lease granted in the lag was LOST at its first renewal on the new primary; PROGRAM stopped $last ms after the stop, exit 70"
+  fi
 }
 
 scenario() {
@@ -100,10 +130,19 @@ scenario() {
     >"$TMP/client.out" 2>"$TMP/client.err" &
   local client=$!
   wait_until 10 client_said held
+  # A lease kept alive by `sqllock run --ttl 2s` (renewed every 667 ms)
+  # across the failover; in async mode granted in the lag, like the
+  # client's.
+  local kept_f=$TMP/$mode.kept kept
+  "$CLI" run --url "$WL_URL" --ttl 2s "fo_kept_$mode" -- bash -c "$BEAT" sh "$kept_f" 120 \
+    2>"$TMP/$mode.kept.err" &
+  kept=$!
+  wait_until 10 test -s "$kept_f"
   wait_until 10 wl_progress $(($(wl_acquired) + 16))
   # Grants the standby never sees, whatever the machine's pace.
   [[ -z "$ws" ]] || wait_until 10 lease_grants_at_least "$lag_ns" 4
 
+  local stop_wall_ms=$(($(date +%s%N) / 1000000))
   wl_failover ${ws:+"$ws"}
   report "${mode}_stop_to_promote_confirmed_ms" "$(ms_between "$WL_STOP_NS" "$WL_PROMOTED_NS")"
   [[ -z "$ws" ]] || report async_lag_ms "$(ms_between "$lag_ns" "$WL_STOP_NS")"
@@ -135,6 +174,7 @@ scenario() {
   wait_until 30 client_said released
   bounded_wait 10 "$client"
   ((RC == 0)) || fail "failover_client exited with $RC: $(cat "$TMP/client.err")"
+  kept_alive "$mode" "$kept" "$kept_f" "$stop_wall_ms" "$ws"
 
   wait_until 20 wl_progress $(($(wl_acquired) + 16))
   wl_wait 40
