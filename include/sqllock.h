@@ -404,7 +404,10 @@ SQLLOCK_EXTERN int64_t sqllock_advisory_key(const char *name);
  * returns SQLLOCK_LOST when the server closed the session and the client
  * held session locks (all of them are then lost: check and release say
  * LOST), SQLLOCK_ECONNECT when it held none (leases, rows that outlive the
- * session, stay taken until their ttl), else SQLLOCK_OK.
+ * session, stay taken until their ttl), else SQLLOCK_OK. With a lease kept
+ * alive (sqllock_keep_alive), sqllock_timeout_ms is also the time until its
+ * next renewal, and a poll once it is due begins the renewal (PENDING, an
+ * operation in flight like any other, its outcome from a later poll).
  *
  * Backends: pg-advisory and leases over libpq, on connections of ours and
  * attached ones (a lease waiter sleeps on the socket until the holder's
