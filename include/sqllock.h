@@ -499,7 +499,10 @@ SQLLOCK_EXTERN sqllock_status sqllock_with(int *fn_result_out, sqllock_client *c
  * a waiter polls with capped exponential backoff (5 ms doubling to 250 ms),
  * each sleep bounded by the holder's expiry and the wait's deadline.
  * On a broken connection check says ECONNECT: the row may still be held
- * until it expires.
+ * until it expires. Over libpq, on a connection of ours, a check, extend
+ * (or renewal) or release sent before the lease's deadline is not waited
+ * for past it: a server that stopped answering then gives LOST at the
+ * deadline, and the connection is given up (the next acquire reconnects).
  * sqllock_release, sqllock_check and sqllock_extend return SQLLOCK_LOST once
  * the lease has expired, whether or not another owner took it since.
  * ttl_min_ms: a release earlier than that keeps the lease until then.

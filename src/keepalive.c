@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "sqllock_int.h"
@@ -63,14 +64,14 @@ sqllock_status sqllock__renew_end(sqllock_lock *l, sqllock_status st)
         return st;
     }
     l->keep = 0;
+    char why[SQLLOCK_ERRMSG_MAX];
+    snprintf(why, sizeof(why), "%s", c->errmsg); /* not formatted into itself */
     if (st != SQLLOCK_LOST)
         return sqllock__fail(c, SQLLOCK_LOST,
                              "keep alive: the lease could not be renewed before its deadline, "
                              "so it may have expired (the last try: %.900s)",
-                             c->errmsg);
-    return sqllock__fail(c, SQLLOCK_LOST,
-                         "keep alive: the lease is no longer ours (it expired, and may have "
-                         "been taken by another owner)");
+                             why);
+    return sqllock__fail(c, SQLLOCK_LOST, "keep alive: %.1000s", why);
 }
 
 sqllock_status sqllock_keep_alive(sqllock_lock *l, int on)

@@ -182,6 +182,8 @@ struct lease_op {
     long long left_ms;  /* the holder's time left, by the last try */
     long long wake_ms;  /* the head's sleep ends */
     int listening, woken;
+    long long bound_ms;         /* a row statement's answer is not awaited past it; -1: none */
+    int severed;                /* the connection was given up at bound_ms */
     struct sqllock_err outcome; /* kept while the session is tidied */
 };
 
@@ -490,8 +492,33 @@ static sqllock_status start_mine(sqllock_client *c, struct sqllock_op *op, struc
                              op->kind == SQLLOCK_OP_EXTEND ? p->ttl : p->key, p->q.key};
     memcpy(p->s.params, params, sizeof(params));
     stmt_begin(&p->s, mine[op->kind].stmt, NULL, mine[op->kind].n, NULL, mine[op->kind].what);
+    p->bound_ms = -1;
+    p->severed = 0;
     op->stage = L_MINE;
     return AGAIN;
+}
+
+/*
+ * A row statement sent before the lease's deadline is not waited for past
+ * it: by then the lease may have expired whatever the answer, and a server
+ * that stopped answering (frozen, or cut off by a partition the keepalives
+ * have not yet noticed) would keep the caller, or a renewal, blocked long
+ * after the holder should have known. The connection is given up then
+ * (sqllock__pq_sever: the statement fails as on a broken connection) and
+ * the outcome is LOST. 0 while the statement is still awaited.
+ */
+static int mine_step(sqllock_client *c, struct lease_op *p, const sqllock_lock *l)
+{
+    if (stmt_step(c, &p->s))
+        return 1;
+    long long deadline = sqllock_lease_deadline(l), now = sqllock__now_ms();
+    if (p->bound_ms < 0 && p->s.sent_ms < deadline && conn_of(c)->owned)
+        p->bound_ms = deadline;
+    if (p->bound_ms < 0 || now < p->bound_ms || p->severed)
+        return 0;
+    p->severed = 1;
+    sqllock__pq_sever(conn_of(c));
+    return stmt_step(c, &p->s);
 }
 
 static sqllock_status mine_outcome(sqllock_client *c, const struct stmt *t)
@@ -576,9 +603,14 @@ static sqllock_status stage(sqllock_client *c, struct sqllock_op *op, struct lea
             (void)sqllock__pq_notified(conn_of(c), p->q.channel, p->q.payload);
         return sqllock__err_restore(c, &p->outcome);
     case L_MINE:
-        if (!stmt_step(c, t))
+        if (!mine_step(c, p, l))
             return SQLLOCK_PENDING;
-        st = mine_outcome(c, t);
+        st = p->severed ? sqllock__fail(c, SQLLOCK_LOST,
+                                        "%s: no answer from the server before the lease's "
+                                        "deadline, so it may have expired; the connection was "
+                                        "given up (the next acquire opens a new one)",
+                                        t->what)
+                        : mine_outcome(c, t);
         if (st == SQLLOCK_OK && op->kind == SQLLOCK_OP_EXTEND)
             sqllock__lease_granted(l, t->sent_ms, op->wait_ms);
         return op->kind == SQLLOCK_OP_RELEASE ? sqllock__lease_release_outcome(c, st) : st;
@@ -594,6 +626,9 @@ static sqllock_status lease_step(sqllock_client *c, struct sqllock_op *op)
         ;
     if (st == SQLLOCK_PENDING && op->stage != L_SLEEP)
         op->wait = p->s.x.wait;
+    if (st == SQLLOCK_PENDING && op->stage == L_MINE && p->bound_ms >= 0 &&
+        (op->wait.until_ms < 0 || op->wait.until_ms > p->bound_ms))
+        op->wait.until_ms = p->bound_ms;
     return st;
 }
 

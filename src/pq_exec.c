@@ -8,6 +8,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "pq_int.h"
 
@@ -27,6 +28,12 @@ void sqllock__pq_cancel_now(struct pq_state *s)
     char err[256];
     if (s->cancel)
         (void)PQcancel(s->cancel, err, sizeof(err));
+}
+
+void sqllock__pq_sever(struct pq_state *s)
+{
+    if (s->owned && PQsocket(s->conn) >= 0)
+        (void)shutdown(PQsocket(s->conn), SHUT_RDWR);
 }
 
 static void record(struct pqx *x, const char *sqlstate, const char *msg)

@@ -141,6 +141,11 @@ sqllock_status sqllock__pq_fail_result(sqllock_client *c, struct pq_state *s, PG
 int sqllock__pq_txn(const struct pq_state *s);
 /* Sends a request to cancel what conn is running; async-signal-unsafe. */
 void sqllock__pq_cancel_now(struct pq_state *s);
+/* Ends a connection of ours that stopped answering, without a word to the
+   server (which may never read one): the statement in flight then fails
+   as on a broken connection, and the next acquire reconnects. A lent
+   connection is the caller's: left alone. */
+void sqllock__pq_sever(struct pq_state *s);
 
 /* pq_conn.c */
 /* Opens a connection of our own, with the defaults a lock holder needs,
