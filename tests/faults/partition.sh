@@ -17,10 +17,9 @@
 # Cut off by the same partition, at the same moment, each with its next
 # holder waiting outside, and judged by the checker alike (no overlap):
 #  - a lease holder (libpq, ttl LEASE_TTL_MS): the next holder must get the
-#    lease at its expiry, with a higher token, whoever knows; the holder may
-#    not assume it past its deadline (acquire + ttl), so how its check ends
-#    is only timed (lease-lost_s, or lease-check_failed_s when the check
-#    fails otherwise: the connection broke, before the lease was seen lost);
+#    lease at its expiry, with a higher token, whoever knows; the holder's
+#    check, unanswered, must say LOST by its deadline (acquire + ttl; the
+#    library gives the connection up then), within 1 s (lease-lost_s);
 #  - a pg-advisory holder over psqlODBC: it must notice within its window
 #    (the library gives psqlODBC libpq's 20 s tcp_user_timeout through
 #    pqopt=, and the server the same keepalives as over libpq); timed
@@ -212,6 +211,11 @@ done
 deadline=$(at hist-lease/holder acquire_ok 7)
 deadline=${deadline#deadline_ns=}
 report lease-deadline_s "$(secs "$cut" "$deadline")"
+lease_lost=$(at hist-lease/holder lost)
+[[ -n "$lease_lost" && ${NOTICED[lease]} == "LOST after"* ]] ||
+  fail "lease: the cut-off holder did not say LOST (${NOTICED[lease]})"
+((lease_lost <= deadline + 1000000000)) ||
+  fail "lease: the cut-off holder said LOST $(secs "$deadline" "$lease_lost") s after its deadline"
 old=$(at hist-lease/holder acquire_ok 5) new=$(at hist-lease/taker acquire_ok 5)
 ((old < new)) || fail "lease: the next holder's token $new is not above the cut-off holder's $old"
 
