@@ -26,6 +26,7 @@
 #ifndef SQLLOCK_H
 #define SQLLOCK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -264,6 +265,41 @@ SQLLOCK_EXTERN sqllock_status sqllock_acquire_key(sqllock_lock **out, sqllock_cl
 SQLLOCK_EXTERN sqllock_status sqllock_acquire_key_pair(sqllock_lock **out, sqllock_client *c,
                                                        int32_t a, int32_t b,
                                                        const sqllock_acquire_opts *opts);
+
+/* The most names one sqllock_acquire_all call takes. */
+#define SQLLOCK_ACQUIRE_ALL_MAX 1024
+
+/*
+ * Takes every one of the n locks names[0..n) through c, or none of them.
+ * On OK, out[i] is the lock of names[i], each released on its own with
+ * sqllock_release(); on any other result every out[i] is NULL and nothing
+ * taken by this call is held: session locks and leases taken on the way
+ * are released before it returns; transaction-scoped ones (which the
+ * server cannot unlock) are given up as sqllock_release does, held by the
+ * server until the transaction ends (so a failed SQLLOCK_TRANSACTION call
+ * should be followed by ROLLBACK when the others must see them free).
+ *
+ * The locks are taken in one global order, by key (the identity of the
+ * name on the backend: sqllock_advisory_key() on PostgreSQL) as a signed
+ * 64-bit number, then by name bytes, whatever the order of names: two
+ * callers asking for overlapping sets in any order never deadlock with
+ * each other. opts is as for sqllock_acquire() and applies to every lock.
+ * wait_ms bounds the whole call: one deadline, each lock waiting for what
+ * is left of it; once it has passed, a lock that is held elsewhere makes
+ * the call TIMEOUT. wait_ms 0 (a try) is one statement on pg-advisory over
+ * libpq in session scope; elsewhere (ODBC, SQL Server, leases, transaction
+ * scope) the locks are tried one by one in key order, and those taken are
+ * released when one is busy.
+ *
+ * n is 1..SQLLOCK_ACQUIRE_ALL_MAX. A NULL out, names or names[i], n 0 or
+ * too large, a name given twice, and two names that are one lock (the
+ * same key) are SQLLOCK_EINVAL; each name is checked as sqllock_acquire()
+ * checks it. The other results are sqllock_acquire()'s, with the message
+ * naming the lock that failed. Blocking only: there is no _start variant.
+ */
+SQLLOCK_EXTERN sqllock_status sqllock_acquire_all(sqllock_lock **out, sqllock_client *c,
+                                                  const char *const *names, size_t n,
+                                                  const sqllock_acquire_opts *opts);
 
 /*
  * Releases l and frees it. Returns OK, or LOST when the lock was no longer

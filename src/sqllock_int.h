@@ -15,6 +15,8 @@
  *   connect.c            sqllock_connect: picks the connector by the URL's form
  *   lock.c, once.c       the public lock and run-once API; lock.c routes a
  *                        lock to a backend by its capability bits (caps)
+ *   acquire_all.c        several locks at once, all or none, in key order,
+ *                        over lock.c's two halves of an acquire
  *   nonblock.c           the non-blocking API: holds the operation in
  *                        flight between the caller's polls, which step it
  *                        through the backend's step function
@@ -260,6 +262,12 @@ struct sqllock_backend {
     sqllock_status (*once_mark)(sqllock_client *c, const char *name, size_t len, int64_t token);
     /* Removes the marker; *existed = 1 when there was one. */
     sqllock_status (*once_forget)(sqllock_client *c, const char *name, size_t len, int *existed);
+
+    /* May be NULL. Tries the n session-scoped locks ls[0..n) (prepared as
+       for acquire, in key order) in one round trip: OK with every one
+       held; BUSY, or any other failure, with none of them held. Called by
+       sqllock_acquire_all (acquire_all.c) for wait_ms 0 instead of n tries. */
+    sqllock_status (*try_all)(sqllock_client *c, sqllock_lock *const *ls, size_t n);
 };
 
 /* How the client closes its connection (a transport object of pq_int.h or
