@@ -42,8 +42,8 @@ static sqllock_status refuse_same(sqllock_client *c, const struct item *it, size
         if (a->ident != b->ident)
             continue;
         if (a->name_len == b->name_len && memcmp(a->name, b->name, a->name_len) == 0)
-            return sqllock__fail(c, SQLLOCK_EINVAL, "acquire_all: the name \"%s\" is given twice",
-                                 a->name);
+            return sqllock__fail(c, SQLLOCK_EINVAL,
+                                 "acquire_all: the name \"%s\" is given twice", a->name);
         return sqllock__fail(c, SQLLOCK_EINVAL,
                              "acquire_all: \"%s\" and \"%s\" are the same lock (key %lld on "
                              "%s): give one of them",
@@ -100,8 +100,8 @@ static sqllock_status take_each(sqllock_client *c, sqllock_lock **out, struct it
         for (size_t j = k + 1; j < n; j++)
             free(it[j].l);
         let_go(out, it, k);
-        sqllock__fail(c, st, "acquire_all: \"%s\" (%zu of %zu in key order): %s", name, k + 1,
-                      n, e.msg[0] ? e.msg : sqllock_status_str(st));
+        sqllock__fail(c, st, "acquire_all: \"%s\" (%zu of %zu in key order): %s", name, k + 1, n,
+                      e.msg[0] ? e.msg : sqllock_status_str(st));
         sqllock__set_errcode(c, e.code[0] ? e.code : NULL);
         return st;
     }
@@ -139,9 +139,10 @@ sqllock_status sqllock_acquire_all(sqllock_lock **out, sqllock_client *c,
     if (!out)
         return sqllock__fail(c, SQLLOCK_EINVAL, "acquire_all: out is NULL");
     if (n == 0 || n > SQLLOCK_ACQUIRE_ALL_MAX)
-        return sqllock__fail(c, SQLLOCK_EINVAL,
-                             "acquire_all: n is %zu; it must be 1 to %d (SQLLOCK_ACQUIRE_ALL_MAX)",
-                             n, SQLLOCK_ACQUIRE_ALL_MAX);
+        return sqllock__fail(
+            c, SQLLOCK_EINVAL,
+            "acquire_all: n is %zu; it must be 1 to %d (SQLLOCK_ACQUIRE_ALL_MAX)", n,
+            SQLLOCK_ACQUIRE_ALL_MAX);
     memset(out, 0, n * sizeof(*out));
     if (!names)
         return sqllock__fail(c, SQLLOCK_EINVAL, "acquire_all: names is NULL");
@@ -154,10 +155,10 @@ sqllock_status sqllock_acquire_all(sqllock_lock **out, sqllock_client *c,
     size_t ready = 0;
     for (; ready < n; ready++) {
         it[ready].at = ready;
-        st = names[ready] ? sqllock__acquire_prepare(&it[ready].l, c, names[ready], 0, 0,
-                                                     SQLLOCK_SPACE_INT8, opts, 0)
-                          : sqllock__fail(c, SQLLOCK_EINVAL, "acquire_all: names[%zu] is NULL",
-                                          ready);
+        st = names[ready]
+                 ? sqllock__acquire_prepare(&it[ready].l, c, names[ready], 0, 0,
+                                            SQLLOCK_SPACE_INT8, opts, 0)
+                 : sqllock__fail(c, SQLLOCK_EINVAL, "acquire_all: names[%zu] is NULL", ready);
         if (st != SQLLOCK_OK)
             break;
     }

@@ -2,7 +2,9 @@
 /*
  * The pg-advisory backend: PostgreSQL advisory locks over libpq.
  *
- * A try is one statement. A wait is one pipeline that bounds the wait with
+ * A try is one statement, and so is a try of a set (sqllock_acquire_all):
+ * an int8[] of the keys, given back in the same statement unless all were
+ * got. A wait is one pipeline that bounds the wait with
  * lock_timeout and lifts statement_timeout, both set transaction-locally so
  * that the session is left as it was found:
  *
@@ -41,7 +43,8 @@ enum {
     S_HELD,
     S_CLEANUP,
     S_PAIR, /* the int4-pair space: S_PAIR + the int8 statement's index */
-    S_COUNT = S_PAIR + S_SET + 2
+    S_TRY_ALL = S_PAIR + S_SET + 2, /* + mode */
+    S_COUNT = S_TRY_ALL + 2
 };
 /* The pair space's S_HELD and S_CLEANUP, after its S_TRY..S_UNLOCK. */
 #define S_PAIR_HELD (S_PAIR + S_SET)
@@ -65,6 +68,7 @@ static const char *const stmt_name[S_COUNT] = {
     "sqllock1_pxlock",      "sqllock1_pxlock_shared",
     "sqllock1_punlock",     "sqllock1_punlock_shared",
     "sqllock1_pheld",       "sqllock1_pcleanup",
+    "sqllock1_try_all",     "sqllock1_try_all_shared",
 };
 
 /* The texts are shared with the ODBC transport (pg_sql.h). */
@@ -90,6 +94,8 @@ static const char *const stmt_sql[S_COUNT] = {
     PG_SQL_PAIR_LOCKFNS("$1", "$2"),
     PG_SQL_HELD_PAIR("$1", "$2", "$3", "$3"),
     PG_SQL_CLEANUP_PAIR("$1", "$2", "$3", "$3", "$4", "$5", "$4", "$5"),
+    PG_SQL_TRY_ALL("pg_try_advisory_lock", "pg_advisory_unlock", "$1"),
+    PG_SQL_TRY_ALL("pg_try_advisory_lock_shared", "pg_advisory_unlock_shared", "$1"),
 };
 static const struct pq_stmts stmts = {stmt_name, stmt_sql, S_COUNT, 1};
 _Static_assert(S_COUNT <= PQ_STMT_MAX, "raise PQ_STMT_MAX");
@@ -334,10 +340,10 @@ static void failed(sqllock_client *c, struct pg_op *p)
     p->tries = 0;
 }
 
-static sqllock_status start_acquire(sqllock_client *c, struct sqllock_op *op, struct pg_op *p)
+/* OK when a lock of this scope can be taken on the connection now. */
+static sqllock_status refusal(sqllock_client *c, int scope)
 {
     struct pq_state *s = state(c);
-    sqllock_lock *l = op->lock;
     int txn = sqllock__pq_txn(s);
     if (!sqllock__pq_connected(s))
         return sqllock__fail(c, SQLLOCK_ECONNECT,
@@ -351,17 +357,27 @@ static sqllock_status start_acquire(sqllock_client *c, struct sqllock_op *op, st
         return sqllock__fail(c, SQLLOCK_ESTATE,
                              "acquire: the connection is busy with "
                              "another query");
-    if (l->scope == SQLLOCK_TRANSACTION && txn != PQTRANS_INTRANS)
+    if (scope == SQLLOCK_TRANSACTION && txn != PQTRANS_INTRANS)
         return sqllock__fail(c, SQLLOCK_ESTATE,
                              "acquire: transaction scope needs an open "
                              "transaction on the connection (BEGIN first)");
-    if (s->pooled && l->scope == SQLLOCK_SESSION)
+    if (s->pooled && scope == SQLLOCK_SESSION)
         return sqllock__fail(c, SQLLOCK_ESTATE,
                              "acquire: a connection pooler is between "
                              "this client and PostgreSQL (the server's backend pid is not "
                              "the one libpq was given), so a session lock could be left on, "
                              "or lost with, a server session other clients share; take a "
                              "transaction-scoped lock, or connect to PostgreSQL directly");
+    return SQLLOCK_OK;
+}
+
+static sqllock_status start_acquire(sqllock_client *c, struct sqllock_op *op, struct pg_op *p)
+{
+    sqllock_lock *l = op->lock;
+    sqllock_status st = refusal(c, l->scope);
+    if (st != SQLLOCK_OK)
+        return st;
+    int txn = sqllock__pq_txn(state(c));
     keytext(&p->k, l);
     p->params[0] = p->k.key;
     p->params[1] = p->k.key2;
@@ -554,6 +570,37 @@ static int pg_still_held(sqllock_client *c, const sqllock_lock *e)
         (void)sqllock__wait(c, &p.x.wait);
     return p.st == SQLLOCK_OK ? p.got : (int)p.st;
 }
+/* The set's keys as an int8[] literal, one statement tries them all. */
+static sqllock_status pg_try_all(sqllock_client *c, sqllock_lock *const *ls, size_t n)
+{
+    sqllock_status st = refusal(c, SQLLOCK_SESSION);
+    if (st != SQLLOCK_OK)
+        return st;
+    char *keys = malloc(n * 21 + 3), *at = keys;
+    if (!keys)
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "acquire_all: out of memory");
+    *at++ = '{';
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *at++ = ',';
+        decimal(at, (int64_t)ls[i]->ident);
+        at += strlen(at);
+    }
+    strcpy(at, "}");
+    struct pg_op p;
+    p.params[0] = keys;
+    bool_begin(&p, S_TRY_ALL + ls[0]->mode, 1, "acquire_all");
+    while (!bool_step(c, &p))
+        (void)sqllock__wait(c, &p.x.wait);
+    free(keys);
+    if (p.st != SQLLOCK_OK || p.got)
+        return p.st;
+    return sqllock__fail(c, SQLLOCK_BUSY,
+                         "acquire_all: at least one of the %zu locks is held by another "
+                         "session (none was taken)",
+                         n);
+}
+
 static int pg_in_transaction(sqllock_client *c)
 {
     int txn = sqllock__pq_txn(state(c));
@@ -590,6 +637,7 @@ static const struct sqllock_backend pg_advisory = {
     .in_transaction = pg_in_transaction,
     .close = NULL, /* its state is the connection, which is the client's */
     .abandon = NULL,
+    .try_all = pg_try_all,
 };
 
 void sqllock__pg_advisory_install(sqllock_client *c, struct pq_state *s)

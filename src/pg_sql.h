@@ -31,6 +31,20 @@
         PG_SQL_PAIRFN("pg_advisory_unlock", a, b),                                              \
         PG_SQL_PAIRFN("pg_advisory_unlock_shared", a, b)
 
+/*
+ * Tries every int8 key of the array keys with try_fn and, unless all were
+ * got, unlocks with unlock_fn the ones that were, in the same statement:
+ * true with all held, false with none. The CASE leaves the unlocking
+ * subquery (an initplan, run when first needed) unrun when all were got.
+ */
+#define PG_SQL_TRY_ALL(try_fn, unlock_fn, keys)                                                 \
+    "WITH t AS MATERIALIZED (SELECT k, pg_catalog." try_fn "(k) AS got"                         \
+    " FROM pg_catalog.unnest(" keys "::pg_catalog.int8[]) AS u(k)),"                            \
+    " a AS MATERIALIZED (SELECT pg_catalog.bool_and(got) AS all_got FROM t)"                    \
+    " SELECT CASE WHEN a.all_got THEN true"                                                     \
+    " ELSE (SELECT pg_catalog.count(pg_catalog." unlock_fn "(t.k)) FROM t WHERE t.got) < 0"     \
+    " END FROM a"
+
 /* The session's own granted advisory lock on (classid, objid) in key space
    sub: objsubid "1" for int8 keys, "2" for int4 pairs. */
 #define PG_SQL_HELD_WHERE_IN(sub, cls, obj)                                                     \

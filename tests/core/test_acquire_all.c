@@ -20,8 +20,8 @@ static struct {
     char acquired[LOG_MAX][32], released[LOG_MAX][32];
     int64_t waits[LOG_MAX];
     int nacq, nrel, try_all_calls;
-    const char *busy;     /* this name is held elsewhere */
-    int slow_ms;          /* every acquire takes this long */
+    const char *busy;      /* this name is held elsewhere */
+    int slow_ms;           /* every acquire takes this long */
     sqllock_status set_st; /* what try_all answers */
 } seen;
 
