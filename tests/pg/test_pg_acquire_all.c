@@ -52,21 +52,49 @@ static sqllock_status traced(PGconn *pc, int *trips, sqllock_lock **out, sqllock
     return st;
 }
 
-static void t_try_one_round_trip(void)
-{
-    const char *appname = t_tag("p");
-    PGconn *pc = t_pq(appname), *admin = t_admin();
-    CHECK(pc && admin);
-    sqllock_client *c, *other = t_client(t_tag("other"));
-    CHECK(other);
-    CHECK_ST(sqllock_attach_pg(&c, pc), SQLLOCK_OK, c);
-    int pid = t_pid(admin, appname);
+/* A client attached to the test's connection pc (backend pid), another
+   client, and n names of prefix. */
+struct fix {
+    PGconn *pc, *admin;
+    sqllock_client *c, *other;
+    int pid;
     char buf[N][32];
     const char *names[N];
-    for (int i = 0; i < N; i++) {
-        snprintf(buf[i], sizeof(buf[i]), "%s-%d", t_tag("all"), i);
-        names[i] = buf[i];
+};
+
+static int fix_open(struct fix *f, const char *prefix, int n)
+{
+    const char *appname = t_tag("p");
+    memset(f, 0, sizeof(*f));
+    f->pc = t_pq(appname);
+    f->admin = t_admin();
+    f->other = t_client(t_tag("other"));
+    if (!f->pc || !f->admin || !f->other || sqllock_attach_pg(&f->c, f->pc) != SQLLOCK_OK)
+        return 0;
+    f->pid = t_pid(f->admin, appname);
+    for (int i = 0; i < n; i++) {
+        snprintf(f->buf[i], sizeof(f->buf[i]), "%s-%d", t_tag(prefix), i);
+        f->names[i] = f->buf[i];
     }
+    return 1;
+}
+
+static void fix_close(struct fix *f)
+{
+    sqllock_client_free(f->c);
+    sqllock_client_free(f->other);
+    PQfinish(f->pc);
+    PQfinish(f->admin);
+}
+
+static void t_try_one_round_trip(void)
+{
+    struct fix fx;
+    CHECK(fix_open(&fx, "all", N));
+    PGconn *pc = fx.pc, *admin = fx.admin;
+    sqllock_client *c = fx.c, *other = fx.other;
+    int pid = fx.pid;
+    const char *const *names = fx.names;
     sqllock_lock *out[N], *busy;
     int trips = -1;
     CHECK_ST(traced(pc, &trips, out, c, names, N, NULL), SQLLOCK_OK, c);
@@ -98,10 +126,7 @@ static void t_try_one_round_trip(void)
         CHECK_ST(sqllock_release(mine[i]), SQLLOCK_OK, c);
         CHECK_ST(sqllock_release(theirs[i]), SQLLOCK_OK, other);
     }
-    sqllock_client_free(c);
-    sqllock_client_free(other);
-    PQfinish(pc);
-    PQfinish(admin);
+    fix_close(&fx);
 }
 
 /* Transaction scope goes lock by lock (xact locks cannot be unlocked): a
@@ -109,19 +134,12 @@ static void t_try_one_round_trip(void)
    to the transaction, and ROLLBACK ends them. */
 static void t_transaction_scope_failure(void)
 {
-    const char *appname = t_tag("p");
-    PGconn *pc = t_pq(appname), *admin = t_admin();
-    CHECK(pc && admin);
-    sqllock_client *c, *other = t_client(t_tag("other"));
-    CHECK(other);
-    CHECK_ST(sqllock_attach_pg(&c, pc), SQLLOCK_OK, c);
-    int pid = t_pid(admin, appname);
-    char buf[4][32];
-    const char *names[4];
-    for (int i = 0; i < 4; i++) {
-        snprintf(buf[i], sizeof(buf[i]), "%s-%d", t_tag("txn"), i);
-        names[i] = buf[i];
-    }
+    struct fix fx;
+    CHECK(fix_open(&fx, "txn", 4));
+    PGconn *pc = fx.pc, *admin = fx.admin;
+    sqllock_client *c = fx.c, *other = fx.other;
+    int pid = fx.pid;
+    const char *const *names = fx.names;
     int64_t busy_key = sqllock_advisory_key(names[2]);
     int before = 0;
     for (int i = 0; i < 4; i++)
@@ -140,10 +158,7 @@ static void t_transaction_scope_failure(void)
     CHECK(t_exec(pc, "ROLLBACK"));
     CHECK(held_by(admin, pid) == 0);
     CHECK_ST(sqllock_release(busy), SQLLOCK_OK, other);
-    sqllock_client_free(c);
-    sqllock_client_free(other);
-    PQfinish(pc);
-    PQfinish(admin);
+    fix_close(&fx);
 }
 
 static const struct tcase cases[] = {
