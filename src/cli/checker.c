@@ -5,9 +5,11 @@
  * for as long as TCP takes to give up; the checks therefore run on a thread
  * of their own, so that the main loop keeps passing signals on and reaping
  * PROGRAM whatever the database does. While the thread runs it is the only
- * user of the client, as the library requires. A lease is not checked but
- * kept alive (sqllock_keep_alive_run): each renewal is a check, and the
- * renewals keep PROGRAM protected past the ttl.
+ * user of the client, as the library requires. Every lock of the run is
+ * checked (several NAMEs: each in turn, every period). Leases are not
+ * checked but kept alive (sqllock_keep_alive_run renews every kept-alive
+ * lease of the client): each renewal is a check, and the renewals keep
+ * PROGRAM protected past the ttl.
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,8 +30,8 @@ struct checker {
     int lost[2]; /* written by the thread when the lock is gone */
     int done[2]; /* written by the thread as it ends */
     sqllock_client *client;
-    sqllock_lock *lock;
-    int every_ms;
+    sqllock_lock *const *locks;
+    int n, every_ms;
     char reason[512]; /* written before lost[1], read after lost[0] */
 };
 
@@ -43,17 +45,19 @@ static void *run_checks(void *arg)
 {
     struct checker *k = arg;
     struct pollfd p = {.fd = k->stop[0], .events = POLLIN};
-    if (sqllock_lease_deadline(k->lock) >= 0) {
-        if (sqllock_keep_alive(k->lock, 1) != SQLLOCK_OK ||
-            sqllock_keep_alive_run(NULL, k->client, k->stop[0]) != SQLLOCK_OK)
+    if (sqllock_lease_deadline(k->locks[0]) >= 0) {
+        int kept = 1;
+        for (int i = 0; i < k->n && kept; i++)
+            kept = sqllock_keep_alive(k->locks[i], 1) == SQLLOCK_OK;
+        if (!kept || sqllock_keep_alive_run(NULL, k->client, k->stop[0]) != SQLLOCK_OK)
             gone(k);
     } else {
-        while (poll(&p, 1, k->every_ms) == 0) {
-            if (sqllock_check(k->lock) != SQLLOCK_OK) {
-                gone(k);
-                break;
-            }
-        }
+        int held = 1;
+        while (held && poll(&p, 1, k->every_ms) == 0)
+            for (int i = 0; i < k->n && held; i++)
+                held = sqllock_check(k->locks[i]) == SQLLOCK_OK;
+        if (!held)
+            gone(k);
     }
     (void)!write(k->done[1], "x", 1);
     return NULL;
@@ -72,7 +76,7 @@ static void free_checker(struct checker *k)
     free(k);
 }
 
-struct checker *checker_start(sqllock_client *c, sqllock_lock *l, int every_ms)
+struct checker *checker_start(sqllock_client *c, sqllock_lock *const *l, int n, int every_ms)
 {
     struct checker *k = malloc(sizeof(*k));
     if (!k)
@@ -81,7 +85,8 @@ struct checker *checker_start(sqllock_client *c, sqllock_lock *l, int every_ms)
                           .lost = {-1, -1},
                           .done = {-1, -1},
                           .client = c,
-                          .lock = l,
+                          .locks = l,
+                          .n = n,
                           .every_ms = every_ms};
     if (pipe(k->stop) != 0 || pipe(k->lost) != 0 || pipe(k->done) != 0) {
         free_checker(k);

@@ -64,7 +64,9 @@ int cmd_run(struct cli *cli, int argc, char **argv);
 
 /* run_opts.c: what `sqllock run` was asked to do. */
 struct run_opts {
-    const char *name;                 /* NULL with --key */
+    const char *name;                 /* NULL with --key; the first of names */
+    const char *const *names;         /* the NAMEs, all taken or none */
+    int nnames;                       /* 0 with --key */
     struct cli_key key;               /* --key, or the advisory key of name */
     char what[SQLLOCK_NAME_MAX + 64]; /* for messages: lock "NAME" or lock key N */
     int64_t wait_ms;
@@ -245,10 +247,11 @@ void waitreport_once(const char *url, const char *what, const struct cli_key *ke
 
 struct checker;
 
-/* Calls sqllock_check(l) every every_ms on a thread of its own, which is
-   the only user of c until checker_stop(); a lease is kept alive instead
-   (sqllock_keep_alive_run). NULL if it could not start. */
-struct checker *checker_start(sqllock_client *c, sqllock_lock *l, int every_ms);
+/* Calls sqllock_check on each of l[0..n) every every_ms on a thread of its
+   own, which is the only user of c until checker_stop(); leases are kept
+   alive instead (sqllock_keep_alive_run). l must live until then. NULL if
+   it could not start. */
+struct checker *checker_start(sqllock_client *c, sqllock_lock *const *l, int n, int every_ms);
 /* Becomes readable once a check found the lock gone; the thread then ends. */
 int checker_fd(const struct checker *k);
 /* Why the lock was found gone; call once, after checker_fd() is readable. */

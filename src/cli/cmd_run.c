@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `sqllock run NAME [options] -- PROGRAM [ARGS...]`: flock(1) across
- * machines. Takes the lock through the public API, runs PROGRAM as a child
+ * `sqllock run NAME... [options] -- PROGRAM [ARGS...]`: flock(1) across
+ * machines. Takes the lock (several NAMEs: all of them or none, through
+ * sqllock_acquire_all, in key order) through the public API, runs PROGRAM as a child
  * (never through a shell), passes SIGINT, SIGTERM and SIGHUP on to it, and
  * releases the lock once it has exited. While PROGRAM runs the lock is
  * checked every --check-every; a lock that is gone means another holder may
@@ -27,13 +28,16 @@
 #include "cli.h"
 
 const char cmd_run_help[] =
-    "usage: sqllock run NAME|--key N|--key A/B [-n | -w DURATION] [-s]\n"
+    "usage: sqllock run NAME [NAME...]|--key N|--key A/B [-n | -w DURATION] [-s]\n"
     "                   [--ttl DURATION] [-E CODE]\n"
     "                   [--check-every DURATION] [--grace DURATION]\n"
     "                   -- PROGRAM [ARGS...]\n"
     "\n"
     "Takes the lock NAME (or a numeric key), runs PROGRAM (not through a shell)\n"
-    "while holding it and releases it once PROGRAM has exited. SIGINT, SIGTERM and\n"
+    "while holding it and releases it once PROGRAM has exited. Several NAMEs\n"
+    "(at most 1024) are taken all or none, in one order whatever the order given,\n"
+    "so that runs asking for overlapping NAMEs never deadlock; -n, -w, -s and\n"
+    "--ttl apply to each, and -w bounds them all together. SIGINT, SIGTERM and\n"
     "SIGHUP are passed on to PROGRAM. The lock is checked every --check-every while PROGRAM runs; if it\n"
     "is lost (connection killed, server restarted, lease not renewed), PROGRAM gets\n"
     "SIGTERM, then SIGKILL after --grace, and sqllock exits 70.\n"
@@ -94,9 +98,12 @@ static const char *report_what(char *buf, size_t n, const struct run_opts *o)
     return buf;
 }
 
+/* Takes every lock of o into locks (o->nnames of them, or the one key). */
 static sqllock_status acquire(sqllock_lock **lock, sqllock_client *c, const struct run_opts *o,
                               const sqllock_acquire_opts *ao)
 {
+    if (o->nnames > 1)
+        return sqllock_acquire_all(lock, c, o->names, (size_t)o->nnames, ao);
     if (o->name)
         return sqllock_acquire(lock, c, o->name, ao);
     if (o->key.pair)
@@ -120,7 +127,7 @@ static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock
     switch (st) {
     case SQLLOCK_BUSY:
         /* An expected outcome, silent as flock's (cron mails every line). */
-        if (cli->verbose && cli_url_is_libpq(url))
+        if (cli->verbose && cli_url_is_libpq(url) && o->nnames <= 1)
             waitreport_once(url, report_what(w, sizeof(w), o), &o->key);
         else if (cli->verbose)
             cli_err("%s is held elsewhere", o->what);
@@ -132,6 +139,10 @@ static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock
     case SQLLOCK_CANCELED: /* only our signal handler cancels */
         return 128 + signals_terminating();
     case SQLLOCK_DEADLOCK: cli_err("%s", sqllock_errmsg(c)); return o->busy_code;
+    case SQLLOCK_EINVAL:
+        if (o->nnames > 1) /* a NAME twice, or two NAMEs of one key */
+            return cli_usage("run", "%s", sqllock_errmsg(c));
+        return cli_fail(c, st);
     default: return cli_fail(c, st);
     }
 }
@@ -153,9 +164,11 @@ static sqllock_status take(const struct cli *cli, const struct run_opts *o, sqll
         return st;
     struct waitreport *w = NULL;
     char what[sizeof(o->what) + 32];
-    /* The report reads pg_locks, over libpq. */
-    if (report && cli_url_is_libpq(url))
+    /* The report reads pg_locks, over libpq, for one key. */
+    if (report && cli_url_is_libpq(url) && o->nnames <= 1)
         w = waitreport_start(url, report_what(what, sizeof(what), o), &o->key);
+    else if (report && o->nnames > 1)
+        cli_err("waiting for %s", o->what);
     else if (report)
         cli_err("waiting for %s (who holds it is shown for PostgreSQL URLs only)", o->what);
     ao.wait_ms = o->wait_ms;
@@ -244,11 +257,23 @@ struct lease_stop {
 
 #define LEASE_SLACK_MS 100
 
-static struct lease_stop lease_stop_plan(const struct run_opts *o, sqllock_lock *lock)
+/* The number of locks o holds: its NAMEs, or the one key. */
+static int nlocks(const struct run_opts *o)
+{
+    return o->nnames > 1 ? o->nnames : 1;
+}
+
+static struct lease_stop lease_stop_plan(const struct run_opts *o, sqllock_lock *const *locks)
 {
     if (o->ttl_ms <= 0)
         return (struct lease_stop){LLONG_MAX, LLONG_MAX};
-    long long lease_end = sqllock_lease_deadline(lock);
+    /* The first lease to end ends the protection of PROGRAM. */
+    long long lease_end = LLONG_MAX;
+    for (int i = 0; i < nlocks(o); i++) {
+        long long d = sqllock_lease_deadline(locks[i]);
+        if (d < lease_end)
+            lease_end = d;
+    }
     long long slack = o->ttl_ms / 10 < LEASE_SLACK_MS ? o->ttl_ms / 10 : LEASE_SLACK_MS;
     long long grace = o->grace_ms < o->ttl_ms / 2 ? o->grace_ms : o->ttl_ms / 2;
     long long kill_at = lease_end - slack;
@@ -262,9 +287,9 @@ static struct lease_stop lease_stop_plan(const struct run_opts *o, sqllock_lock 
  * gone, or its lease was ending, and the child was stopped for it.
  */
 static int supervise(const struct run_opts *o, struct checker *k, pid_t child, pid_t target,
-                     sqllock_lock *lock, int *lost)
+                     sqllock_lock *const *locks, int *lost)
 {
-    struct lease_stop plan = lease_stop_plan(o, lock);
+    struct lease_stop plan = lease_stop_plan(o, locks);
     long long kill_at = plan.kill_at;
     int status, killed = 0;
     struct pollfd p[2] = {{.fd = signals_fd(), .events = POLLIN},
@@ -279,7 +304,7 @@ static int supervise(const struct run_opts *o, struct checker *k, pid_t child, p
         }
         long long now = now_ms();
         if (!*lost) { /* read on this thread while the checker renews */
-            plan = lease_stop_plan(o, lock);
+            plan = lease_stop_plan(o, locks);
             kill_at = plan.kill_at;
         }
         if (!*lost && now >= plan.term_at) {
@@ -320,35 +345,47 @@ static int supervise(const struct run_opts *o, struct checker *k, pid_t child, p
     }
 }
 
-static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
-                      sqllock_lock *lock, int *stuck)
+/* Releases every lock: OK, LOST when one was lost, or another failure. */
+static sqllock_status release_all(const struct run_opts *o, sqllock_lock **locks)
 {
-    if (now_ms() >= lease_stop_plan(o, lock).kill_at) {
-        sqllock_release(lock);
+    sqllock_status worst = SQLLOCK_OK;
+    for (int i = 0; i < nlocks(o); i++) {
+        sqllock_status st = sqllock_release(locks[i]);
+        if (st != SQLLOCK_OK && worst != SQLLOCK_LOST)
+            worst = st;
+    }
+    return worst;
+}
+
+static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
+                      sqllock_lock **locks, int *stuck)
+{
+    if (now_ms() >= lease_stop_plan(o, locks).kill_at) {
+        release_all(o, locks);
         return lease_too_short(o);
     }
     int own_group;
     pid_t child = spawn(o->program, &own_group);
     if (child < 0) {
         cli_err("cannot start '%s': %s", o->program[0], strerror(errno));
-        sqllock_release(lock);
+        release_all(o, locks);
         return CLI_EXIT_OSERR;
     }
     pid_t target = own_group ? -child : child;
     /* Started after the fork, so that the child is forked from one thread. */
-    struct checker *k = checker_start(c, lock, (int)o->check_ms);
+    struct checker *k = checker_start(c, locks, nlocks(o), (int)o->check_ms);
     if (!k) {
         cli_err("cannot watch the lock (out of threads or memory); stopping '%s'",
                 o->program[0]);
         kill(target, SIGKILL);
         (void)waitpid(child, NULL, 0);
-        sqllock_release(lock);
+        release_all(o, locks);
         return CLI_EXIT_OSERR;
     }
     if (cli->verbose)
         cli_err("holding %s; running '%s' (pid %ld)", o->what, o->program[0], (long)child);
     int lost = 0;
-    int code = supervise(o, k, child, target, lock, &lost);
+    int code = supervise(o, k, child, target, locks, &lost);
     if (checker_stop(k) != 0) {
         /* The server stopped answering mid-check: PROGRAM is stopped, and
            nothing more can be asked of the client. */
@@ -358,7 +395,7 @@ static int run_locked(const struct cli *cli, const struct run_opts *o, sqllock_c
         *stuck = 1;
         return lost ? CLI_EXIT_LOST : code;
     }
-    sqllock_status st = sqllock_release(lock);
+    sqllock_status st = release_all(o, locks);
     if (lost)
         return CLI_EXIT_LOST;
     if (st == SQLLOCK_LOST) {
@@ -401,13 +438,18 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         return code;
     }
     signals_set_client(c);
-    sqllock_lock *lock = NULL;
+    sqllock_lock **locks = calloc((size_t)nlocks(&o), sizeof(*locks));
+    if (!locks) {
+        cli_err("out of memory");
+        sqllock_client_free(c);
+        return CLI_EXIT_OSERR;
+    }
     long long start = now_ms();
-    st = signals_terminating() ? SQLLOCK_CANCELED : take(cli, &o, c, url, &lock);
+    st = signals_terminating() ? SQLLOCK_CANCELED : take(cli, &o, c, url, locks);
     signals_set_client(NULL);
     if (st == SQLLOCK_OK && signals_terminating()) {
         /* Told to stop while the lock was being granted: do not start now. */
-        sqllock_release(lock);
+        release_all(&o, locks);
         st = SQLLOCK_CANCELED;
     }
     if (st != SQLLOCK_OK)
@@ -416,10 +458,11 @@ int cmd_run(struct cli *cli, int argc, char **argv)
         if (cli->verbose)
             cli_err("took %s after %lldms", o.what, now_ms() - start);
         int stuck = 0;
-        code = run_locked(cli, &o, c, lock, &stuck);
+        code = run_locked(cli, &o, c, locks, &stuck);
         if (stuck) /* another thread is inside a call on c, which exit() ends */
             return code;
     }
+    free(locks);
     sqllock_client_free(c);
     return code;
 }

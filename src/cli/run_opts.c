@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The command line of `sqllock run`, apart from running it: options up to
- * "--", then PROGRAM. Kept alone so that a fuzzer can drive it.
+ * The command line of `sqllock run`, apart from running it: options and
+ * NAMEs (one or more, or --key) up to "--", then PROGRAM. Kept alone so
+ * that a fuzzer can drive it.
  */
 #include <getopt.h>
 #include <limits.h>
@@ -42,6 +43,22 @@ static int duration_arg(int64_t *ms, const char *option, const char *value, int6
         return cli_usage("run", "%s %s is out of range (%lldms to %lldms)", option, value,
                          (long long)min, (long long)max);
     return 0;
+}
+
+/* o->what for messages: lock "A", or locks "A", "B", ... (cut short with
+   "..." where the buffer ends). */
+static void describe_names(struct run_opts *o)
+{
+    size_t n = sizeof(o->what),
+           at = (size_t)snprintf(o->what, n, "%s", o->nnames > 1 ? "locks" : "lock");
+    for (int i = 0; i < o->nnames && at < n; i++) {
+        size_t need = strlen(o->names[i]) + 4;
+        if (at + need + 4 >= n) {
+            snprintf(o->what + at, n - at, " ...");
+            return;
+        }
+        at += (size_t)snprintf(o->what + at, n - at, "%s \"%s\"", i ? "," : "", o->names[i]);
+    }
 }
 
 int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, int *help)
@@ -108,11 +125,9 @@ int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, i
         return cli_usage("run", "missing -- before PROGRAM");
     if (has_key && optind < dashdash)
         return cli_usage("run", "give NAME or --key, not both ('%s' before --)", argv[optind]);
-    if (optind + 1 < dashdash)
-        return cli_usage("run",
-                         "unexpected argument '%s' before -- (PROGRAM and its "
-                         "arguments go after it)",
-                         argv[optind + 1]);
+    if (dashdash - optind > SQLLOCK_ACQUIRE_ALL_MAX)
+        return cli_usage("run", "%d NAMEs; at most %d are taken at once", dashdash - optind,
+                         SQLLOCK_ACQUIRE_ALL_MAX);
     if (has_key && o->ttl_ms > 0)
         return cli_usage("run", "--ttl takes a lease, and leases are named: give NAME, "
                                 "not --key");
@@ -121,11 +136,14 @@ int run_opts_parse(struct cli *cli, struct run_opts *o, int argc, char **argv, i
         cli_key_format(k, sizeof(k), &o->key);
         snprintf(o->what, sizeof(o->what), "lock key %s", k);
     } else {
-        o->name = argv[optind];
-        if (!*o->name || strlen(o->name) > SQLLOCK_NAME_MAX)
-            return cli_usage("run", "NAME must be 1 to %d bytes", SQLLOCK_NAME_MAX);
+        o->names = (const char *const *)argv + optind;
+        o->nnames = dashdash - optind;
+        o->name = o->names[0];
+        for (int i = 0; i < o->nnames; i++)
+            if (!*o->names[i] || strlen(o->names[i]) > SQLLOCK_NAME_MAX)
+                return cli_usage("run", "NAME must be 1 to %d bytes", SQLLOCK_NAME_MAX);
         o->key.key = sqllock_advisory_key(o->name);
-        snprintf(o->what, sizeof(o->what), "lock \"%s\"", o->name);
+        describe_names(o);
     }
     if (dashdash + 1 == argc)
         return cli_usage("run", "missing PROGRAM after --");

@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: MIT
 # Proves that every bad invocation gives its exit status and one clear line
 # on stderr, never a password: unknown commands and options, a missing --,
-# bad durations and exit codes, no database (64); a malformed URL (64); a
-# wrong password, a refused port and an unreachable host with a bounded
-# connect timeout (69). Also --help, help COMMAND and --version, and that
+# bad durations and exit codes, a NAME given twice, no database (64); a
+# malformed URL (64); a wrong password, a refused port and an unreachable
+# host with a bounded connect timeout (69). Also --help, help COMMAND and --version, and that
 # every option the help texts name is in the man page.
 source "$(dirname "$0")/lib.sh" "$@"
 need_server SQLLOCK_TEST_URL SQLLOCK_TEST_TCP_URL SQLLOCK_TEST_WRONGPW_URL
@@ -17,7 +17,8 @@ no_password() { [[ "$ERR" != *"$PW"* && "$ERR" != *wrong-password* ]] || fail "p
 usage_cases=(
   "" "bogus" "--bogus run x -- true" "--url"
   "run" "run x true" "run x --" "run x -- "
-  "run x --bogus -- true" "run x -q -- true" "run x -w -- true" "run x y -- true"
+  "run x --bogus -- true" "run x -q -- true" "run x -w -- true" "run x '' -- true"
+  "run x y x -- true" "run x y --key 1 -- true"
   "run x -n -w 1s -- true" "run '' -- true"
   "run x -E 256 -- true" "run x -E -1 -- true" "run x -E abc -- true"
   "run x --check-every 0 -- true" "run x --grace 1.5s -- true" "run x --ttl 0 -- true"
