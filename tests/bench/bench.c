@@ -46,6 +46,11 @@ static const struct {
      "   (rel-call); rss_per_client: resident set after the run - before connecting, / clients\n"
      "   (thread stacks included); cpu_us_per_acq: the process's user + system CPU per grant",
      sc_eventloop},
+    {"acquire_all",
+     "8. several names at once: sqllock_acquire_all of K free names vs K sqllock_acquire,\n"
+     "   one client, in turns; a try (one statement over libpq) and a wait (lock by lock);\n"
+     "   sets_per_s of acquire + K releases; ratio > 1: acquire_all is faster",
+     sc_acquire_all},
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 

@@ -115,5 +115,6 @@ int sc_memory(const struct bench_cfg *cfg, const struct bench_backend *b);
 int sc_cli(const struct bench_cfg *cfg, const struct bench_backend *b);
 int sc_lease(const struct bench_cfg *cfg, const struct bench_backend *b);
 int sc_eventloop(const struct bench_cfg *cfg, const struct bench_backend *b);
+int sc_acquire_all(const struct bench_cfg *cfg, const struct bench_backend *b);
 
 #endif /* BENCH_SCENARIOS_H */
