@@ -36,8 +36,8 @@ static int one_set(const struct set_run *r)
         st = sqllock_acquire_all(l, r->c, r->names, (size_t)r->k, r->opts);
         got = st == SQLLOCK_OK ? r->k : 0;
     } else {
-        for (; got < r->k && (st = sqllock_acquire(&l[got], r->c, r->names[got], r->opts)) ==
-                                 SQLLOCK_OK;
+        for (; got < r->k &&
+               (st = sqllock_acquire(&l[got], r->c, r->names[got], r->opts)) == SQLLOCK_OK;
              got++)
             ;
     }

@@ -195,8 +195,9 @@ static void t_refused(void)
     sqllock_client_free(c);
 }
 
-/* A try goes to try_all once (no single acquires); a wait, or transaction
-   scope, goes lock by lock; a failed try_all leaves nothing held. */
+/* A try of several goes to try_all once (no single acquires); a wait,
+   transaction scope, or one name goes lock by lock; a failed try_all
+   leaves nothing held. */
 static void t_try_all_member(void)
 {
     sqllock_client *c = keyed_client();
@@ -222,6 +223,9 @@ static void t_try_all_member(void)
     o.scope = SQLLOCK_TRANSACTION;
     CHECK_ST(sqllock_acquire_all(out, c, names, 2, &o), SQLLOCK_OK, c);
     CHECK(seen.try_all_calls == 2 && seen.nacq == 4);
+    const char *one[] = {"k9"};
+    CHECK_ST(sqllock_acquire_all(out, c, one, 1, NULL), SQLLOCK_OK, c);
+    CHECK(seen.try_all_calls == 2 && seen.nacq == 5);
     sqllock_client_free(c);
 }
 
@@ -235,7 +239,8 @@ static const struct tcase cases[] = {
     {"refused", t_refused,
      "a name twice, two names of one key, n 0 or too large, NULLs: EINVAL, nothing asked"},
     {"try_all_member", t_try_all_member,
-     "a try is the backend's try_all once; waits and transaction scope go lock by lock"},
+     "a try of several is the backend's try_all once; waits, transaction scope and one name "
+     "go lock by lock"},
 };
 
 T_MAIN(cases)
