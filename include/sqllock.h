@@ -286,10 +286,10 @@ SQLLOCK_EXTERN sqllock_status sqllock_acquire_key_pair(sqllock_lock **out, sqllo
  * each other. opts is as for sqllock_acquire() and applies to every lock.
  * wait_ms bounds the whole call: one deadline, each lock waiting for what
  * is left of it; once it has passed, a lock that is held elsewhere makes
- * the call TIMEOUT. wait_ms 0 (a try) is one statement on pg-advisory over
- * libpq in session scope; elsewhere (ODBC, SQL Server, leases, transaction
- * scope) the locks are tried one by one in key order, and those taken are
- * released when one is busy.
+ * the call TIMEOUT. wait_ms 0 (a try) of several names is one statement on
+ * pg-advisory (libpq and ODBC) in session scope; elsewhere (SQL Server,
+ * leases, transaction scope) and for every wait the locks are taken one by
+ * one in key order, and those taken are released when one fails.
  *
  * n is 1..SQLLOCK_ACQUIRE_ALL_MAX. A NULL out, names or names[i], n 0 or
  * too large, a name given twice, and two names that are one lock (the

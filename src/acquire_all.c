@@ -9,6 +9,7 @@
  * one by one in key order under one deadline, and those taken are let go
  * again when one fails.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,6 +107,18 @@ static sqllock_status take_each(sqllock_client *c, sqllock_lock **out, struct it
         return st;
     }
     return SQLLOCK_OK;
+}
+
+char *sqllock__keys_array(sqllock_lock *const *ls, size_t n)
+{
+    char *keys = malloc(n * 21 + 3), *at = keys;
+    if (!keys)
+        return NULL;
+    *at++ = '{';
+    for (size_t i = 0; i < n; i++)
+        at += sprintf(at, "%s%lld", i ? "," : "", (long long)(int64_t)ls[i]->ident);
+    strcpy(at, "}");
+    return keys;
 }
 
 /* The one-round-trip try of the backend: every lock into out, or none. */

@@ -38,7 +38,8 @@ enum {
     O_SNAPSHOT,
     O_RECOVERY,
     O_PAIR, /* the int4-pair space: O_PAIR + the int8 statement's index */
-    O_COUNT = O_PAIR + O_SET + 2
+    O_TRY_ALL = O_PAIR + O_SET + 2, /* + mode */
+    O_COUNT = O_TRY_ALL + 2
 };
 /* The pair space's O_HELD and O_CLEANUP, after its O_TRY..O_UNLOCK. */
 #define O_PAIR_HELD (O_PAIR + O_SET)
@@ -66,6 +67,8 @@ static const char *const sql[O_COUNT] = {
     PG_SQL_PAIR_LOCKFNS("?", "?"),
     PG_SQL_HELD_PAIR("?", "?", "?", "?"),
     PG_SQL_CLEANUP_PAIR("?", "?", "?", "?", "?", "?", "?", "?"),
+    PG_SQL_TRY_ALL("pg_try_advisory_lock", "pg_advisory_unlock", "?"),
+    PG_SQL_TRY_ALL("pg_try_advisory_lock_shared", "pg_advisory_unlock_shared", "?"),
 };
 
 #define VAL_MAX 64
@@ -339,6 +342,28 @@ static sqllock_status po_acquire(sqllock_client *c, sqllock_lock *l, int64_t wai
     return ac ? wait_idle(c, l, &k, timeout) : wait_in_txn(c, l, &k, timeout);
 }
 
+/* A try of the set in one statement, as over libpq (pg_sql.h). */
+static sqllock_status po_try_all(sqllock_client *c, sqllock_lock *const *ls, size_t n)
+{
+    if (sqllock__odbc_dead(state(c)))
+        return sqllock__fail(c, SQLLOCK_ECONNECT,
+                             "acquire: the connection to the server is "
+                             "closed or broken");
+    char *keys = sqllock__keys_array(ls, n);
+    if (!keys)
+        return sqllock__fail(c, SQLLOCK_ENOMEM, "acquire_all: out of memory");
+    struct arg a = {0, 0, keys};
+    int got;
+    sqllock_status st = run_bool(c, O_TRY_ALL + ls[0]->mode, &a, 1, &got, "acquire_all");
+    free(keys);
+    if (st == SQLLOCK_OK && !got)
+        return sqllock__fail(c, SQLLOCK_BUSY,
+                             "acquire_all: at least one of the %zu locks is held by another "
+                             "session (none was taken)",
+                             n);
+    return st;
+}
+
 /* Whether the session holds l (in its mode, or any mode when any_mode). */
 static int held(sqllock_client *c, const sqllock_lock *l, int any_mode, const char *what)
 {
@@ -498,4 +523,5 @@ const struct sqllock_backend sqllock__pg_advisory_odbc = {
     .in_transaction = sqllock__odbc_in_transaction,
     .close = NULL, /* its state is the connection, which is the client's */
     .abandon = NULL,
+    .try_all = po_try_all,
 };

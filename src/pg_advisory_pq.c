@@ -576,17 +576,9 @@ static sqllock_status pg_try_all(sqllock_client *c, sqllock_lock *const *ls, siz
     sqllock_status st = refusal(c, SQLLOCK_SESSION);
     if (st != SQLLOCK_OK)
         return st;
-    char *keys = malloc(n * 21 + 3), *at = keys;
+    char *keys = sqllock__keys_array(ls, n);
     if (!keys)
         return sqllock__fail(c, SQLLOCK_ENOMEM, "acquire_all: out of memory");
-    *at++ = '{';
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            *at++ = ',';
-        decimal(at, (int64_t)ls[i]->ident);
-        at += strlen(at);
-    }
-    strcpy(at, "}");
     struct pg_op p;
     p.params[0] = keys;
     bool_begin(&p, S_TRY_ALL + ls[0]->mode, 1, "acquire_all");

@@ -427,6 +427,10 @@ sqllock_status sqllock__handle_prepare(sqllock_lock *l, enum sqllock_op_kind kin
 /* Records the outcome st of the backend's release of l. */
 sqllock_status sqllock__release_end(sqllock_lock *l, sqllock_status st);
 
+/* acquire_all.c: the keys of ls[0..n) as an int8[] literal ("{k1,k2}",
+   signed), for a backend's try_all; malloc'd, NULL when out of memory. */
+char *sqllock__keys_array(sqllock_lock *const *ls, size_t n);
+
 /* keepalive.c */
 /* Lease l was taken or renewed, for ttl_ms, by a statement sent at sent_ms
    (sqllock__now_ms()): sets its client-side deadline and next renewal. */

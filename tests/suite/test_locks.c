@@ -1175,6 +1175,11 @@ static void t_acquire_all_none_held(void)
     CHECK_ST(acq(&lb, b, names[2], NULL), SQLLOCK_OK, b);
     CHECK_ST(acq_all(out, a, names, 4, 0), SQLLOCK_BUSY, a);
     CHECK(!out[0] && !out[1] && !out[2] && !out[3]);
+    /* pg-advisory, over libpq and ODBC, tries the set in one statement,
+       which cannot say which lock was busy; elsewhere lock by lock. */
+    if (!LEASE && strcmp(sqllock_backend_name(a), "pg-advisory") == 0)
+        CHECKF(strstr(sqllock_errmsg(a), "none was taken"), "not the one-statement try: %s",
+               sqllock_errmsg(a));
     CHECK(pg_held_by(admin, an) == 0);
     CHECK(free_for_others(names[0]) && free_for_others(names[1]) && free_for_others(names[3]));
     CHECK_ST(acq_all(out, a, names, 4, 300), SQLLOCK_TIMEOUT, a);
