@@ -111,10 +111,22 @@ static sqllock_status acquire(sqllock_lock **lock, sqllock_client *c, const stru
     return sqllock_acquire_key(lock, c, o->key.key, ao);
 }
 
+/* The leases of o for messages: lease "A", or (several NAMEs, whichever
+   ends first) one of leases "A", "B", ... */
+static const char *leases_of(const struct run_opts *o, char *buf, size_t n)
+{
+    if (o->nnames > 1)
+        snprintf(buf, n, "one of leases%s", o->what + strlen("locks"));
+    else
+        snprintf(buf, n, "lease \"%s\"", o->name);
+    return buf;
+}
+
 /* A lease that ended before PROGRAM could start: as if never had. */
 static int lease_too_short(const struct run_opts *o)
 {
-    cli_err("lease \"%s\" ran out before '%s' could start (--ttl %lldms)", o->name,
+    char w[sizeof(o->what) + 16];
+    cli_err("%s ran out before '%s' could start (--ttl %lldms)", leases_of(o, w, sizeof(w)),
             o->program[0], (long long)o->ttl_ms);
     return o->busy_code;
 }
@@ -291,6 +303,7 @@ static int supervise(const struct run_opts *o, struct checker *k, pid_t child, p
 {
     struct lease_stop plan = lease_stop_plan(o, locks);
     long long kill_at = plan.kill_at;
+    char w[sizeof(o->what) + 16];
     int status, killed = 0;
     struct pollfd p[2] = {{.fd = signals_fd(), .events = POLLIN},
                           {.fd = checker_fd(k), .events = POLLIN}};
@@ -309,16 +322,16 @@ static int supervise(const struct run_opts *o, struct checker *k, pid_t child, p
         }
         if (!*lost && now >= plan.term_at) {
             *lost = 1;
-            cli_err("lease \"%s\" was not renewed and may end in %lldms (--ttl %lldms); "
+            cli_err("%s was not renewed and may end in %lldms (--ttl %lldms); "
                     "stopping '%s'",
-                    o->name, plan.kill_at > now ? plan.kill_at - now : 0, (long long)o->ttl_ms,
-                    o->program[0]);
+                    leases_of(o, w, sizeof(w)), plan.kill_at > now ? plan.kill_at - now : 0,
+                    (long long)o->ttl_ms, o->program[0]);
             kill(target, SIGTERM);
         }
         if (*lost && !killed && now >= kill_at) {
             if (kill_at == plan.kill_at)
-                cli_err("'%s' did not exit before lease \"%s\" ended; sending SIGKILL",
-                        o->program[0], o->name);
+                cli_err("'%s' did not exit before %s ended; sending SIGKILL", o->program[0],
+                        leases_of(o, w, sizeof(w)));
             else
                 cli_err("'%s' did not exit within the grace period; sending SIGKILL",
                         o->program[0]);
