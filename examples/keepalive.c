@@ -89,7 +89,8 @@ int main(int argc, char **argv)
         st = sqllock_keep_alive(l, 1);
     struct keeper k = {.c = c, .stop = {-1, -1}, .st = SQLLOCK_OK};
     pthread_t thread;
-    if (st == SQLLOCK_OK && (pipe(k.stop) != 0 || pthread_create(&thread, NULL, keep, &k) != 0)) {
+    if (st == SQLLOCK_OK &&
+        (pipe(k.stop) != 0 || pthread_create(&thread, NULL, keep, &k) != 0)) {
         fprintf(stderr, "keepalive: cannot start the renewing thread\n");
         sqllock_release(l);
         sqllock_client_free(c);
