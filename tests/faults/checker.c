@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * checker --history DIR [--server DIR] [--expect-violations | --expect KINDS]
+ * checker --history DIR [--server DIR] [--max-holders N]
+ *         [--expect-violations | --expect KINDS]
  *
  * Judges a fault run from the clients' histories (every file of the history
  * DIR, format in history.h) and the server's logs (the --server DIR holds
  * the dumps of schema.sql's tables: counter_log.tsv, counters.tsv,
  * fence_log.tsv, grant_log.tsv, psql \copy text format, rows in id order):
- *  (A) two believed-held intervals of one name, of two procs, overlap;
+ *  (A) two believed-held intervals of one name, of two procs, overlap (with
+ *      --max-holders N, for a counting semaphore: N + 1 of them at once);
  *  (B) a lost update: a name's counter_log values are not exactly 1..N, or
  *      its final counter is not N;
  *  (C) a fenced write accepted with a lower token than one accepted before;
@@ -297,6 +299,8 @@ static int by_name_start(const void *a, const void *b)
 /* An overlap with an indeterminate acquire is only "possible": that acquire
    may not have taken effect, which explains the overlap, so it proves
    nothing alone. Overlaps of two acquire_ok intervals are violations. */
+static long max_holders = 1;
+
 static void check_overlaps(void)
 {
     struct interval **active = calloc(niv + 1, sizeof *active);
@@ -308,7 +312,7 @@ static void check_overlaps(void)
     for (i = 0; i < niv; i++) {
         struct interval *iv = &ivs[i], *definite = NULL;
         size_t keep = 0;
-        int possible = 0;
+        long held = 0, maybe = 0; /* other holders at iv's start: acquire_ok ones, and any */
         if (iv->end <= iv->start)
             continue;
         for (j = 0; j < nact; j++)
@@ -318,19 +322,21 @@ static void check_overlaps(void)
         for (j = 0; j < nact; j++) {
             if (strcmp(active[j]->proc, iv->proc) == 0)
                 continue;
-            if (iv->indeterminate || active[j]->indeterminate)
-                possible = 1;
-            else
-                definite = active[j];
+            maybe++;
+            if (!iv->indeterminate && !active[j]->indeterminate)
+                held++, definite = active[j];
         }
-        if (definite)
+        if (held >= max_holders && max_holders == 1)
             violation(0, "%s: %s and %s both held it for %.3f ms from mono %lld", iv->name,
                       definite->proc, iv->proc,
                       (double)((definite->end < iv->end ? definite->end : iv->end) - iv->start) /
                           1e6,
                       (long long)iv->start);
+        else if (held >= max_holders)
+            violation(0, "%s: %ld holders at once (at most %ld), the last %s, from mono %lld",
+                      iv->name, held + 1, max_holders, iv->proc, (long long)iv->start);
         else
-            possible_overlaps += possible;
+            possible_overlaps += maybe >= max_holders;
         active[nact++] = iv;
     }
     free(active);
@@ -538,11 +544,13 @@ int main(int argc, char **argv)
             hdir = argv[++i];
         else if (i + 1 < argc && strcmp(argv[i], "--server") == 0)
             sdir = argv[++i];
+        else if (i + 1 < argc && strcmp(argv[i], "--max-holders") == 0)
+            max_holders = atol(argv[++i]);
         else
             hdir = NULL, i = argc;
     }
-    if (!hdir) {
-        fprintf(stderr, "usage: checker --history DIR [--server DIR]"
+    if (!hdir || max_holders < 1) {
+        fprintf(stderr, "usage: checker --history DIR [--server DIR] [--max-holders N]"
                         " [--expect-violations | --expect A,B,C,D,E]\n");
         return 2;
     }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Proves that the checker (checker.c) finds each kind of violation A-E in
+# Proves that the checker (checker.c) finds each kind of violation A-E (A
+# also as N + 1 holders of a counting semaphore of N, --max-holders) in
 # small synthetic histories and server dumps, that it accepts a clean run,
 # and that its cuts (lease deadline, session_gone, the end of an
 # indeterminate acquire) neither hide an overlap they must not nor invent
@@ -61,6 +62,15 @@ expect overlap 1
 expect overlap 0 --expect A
 expect_line overlap 'violation A: n: p2 and p3'
 expect overlap 1 --expect A,B
+# A counting semaphore of 2: two holders at once are allowed, three are not.
+expect overlap 0 --max-holders 2
+ev "$C/h/p4" 355000000 p4 acquire_ok n 4
+ev "$C/h/p4" 358000000 p4 release_invoke n 4
+expect overlap 1 --max-holders 2
+expect overlap 0 --max-holders 2 --expect A
+expect_line overlap 'violation A: n: 3 holders at once \(at most 2\), the last p4'
+expect overlap 0 --max-holders 3
+expect overlap 2 --max-holders 0
 
 new_case lost_update; clean_rounds
 printf '1\tn\t1\tp1\t\\N\tts\n2\tn\t1\tp2\t\\N\tts\n' >"$C/s/counter_log.tsv"
