@@ -233,15 +233,16 @@ void lease_print_json(FILE *f, const struct lease_row *l);
 struct waitreport;
 
 /* Says on stderr now, and every few seconds until waitreport_stop(), who
-   holds the lock with this key; what names it ("lock \"NAME\" (key K)").
-   Both are borrowed until waitreport_stop(). NULL if it could not start
-   (not fatal). */
-struct waitreport *waitreport_start(const char *url, const char *what,
-                                    const struct cli_key *key);
+   holds the locks with these n keys (of several, those someone holds);
+   whats[i] names keys[i] ("lock \"NAME\" (key K)"). All are borrowed until
+   waitreport_stop(). NULL if it could not start (not fatal). */
+struct waitreport *waitreport_start(const char *url, int n, const char *const *whats,
+                                    const struct cli_key *keys);
 void waitreport_stop(struct waitreport *w);
 
-/* Says once, on stderr, who holds the lock with this key (a failed wait). */
-void waitreport_once(const char *url, const char *what, const struct cli_key *key);
+/* Says once, on stderr, who holds those locks (a failed wait). */
+void waitreport_once(const char *url, int n, const char *const *whats,
+                     const struct cli_key *keys);
 
 /* ---- watching the lock while PROGRAM runs (checker.c) ---------------------- */
 

@@ -89,13 +89,48 @@ static long long now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* What the wait reports name: for a name, its key too. */
-static const char *report_what(char *buf, size_t n, const struct run_opts *o)
+/* What the wait reports ask about: each lock of o, named with its key. */
+struct report_set {
+    int n;
+    const char **whats;
+    struct cli_key *keys;
+    char *text;
+};
+
+static void report_set_free(struct report_set *r)
 {
-    if (!o->name)
-        return o->what;
-    snprintf(buf, n, "%s (key %lld)", o->what, (long long)o->key.key);
-    return buf;
+    free(r->whats);
+    free(r->keys);
+    free(r->text);
+}
+
+/* 0, or -1 out of memory (no report then). */
+static int report_set_init(struct report_set *r, const struct run_opts *o)
+{
+    enum { WHAT_MAX = SQLLOCK_NAME_MAX + 96 }; /* o->what, and its key */
+    r->n = o->nnames > 1 ? o->nnames : 1;
+    r->whats = calloc((size_t)r->n, sizeof(*r->whats));
+    r->keys = calloc((size_t)r->n, sizeof(*r->keys));
+    r->text = malloc((size_t)r->n * WHAT_MAX);
+    if (!r->whats || !r->keys || !r->text) {
+        report_set_free(r);
+        return -1;
+    }
+    for (int i = 0; i < r->n; i++) {
+        char *t = r->text + (size_t)i * WHAT_MAX;
+        r->keys[i] = o->key;
+        if (o->nnames > 1)
+            r->keys[i] = (struct cli_key){.key = sqllock_advisory_key(o->names[i])};
+        if (o->nnames > 1)
+            snprintf(t, WHAT_MAX, "lock \"%s\" (key %lld)", o->names[i],
+                     (long long)r->keys[i].key);
+        else if (o->name)
+            snprintf(t, WHAT_MAX, "%s (key %lld)", o->what, (long long)o->key.key);
+        else
+            snprintf(t, WHAT_MAX, "%s", o->what);
+        r->whats[i] = t;
+    }
+    return 0;
 }
 
 /* Takes every lock of o into locks (o->nnames of them, or the one key). */
@@ -135,13 +170,14 @@ static int lease_too_short(const struct run_opts *o)
 static int not_acquired(const struct cli *cli, const struct run_opts *o, sqllock_client *c,
                         sqllock_status st, const char *url)
 {
-    char w[sizeof(o->what) + 32];
+    struct report_set r;
     switch (st) {
     case SQLLOCK_BUSY:
         /* An expected outcome, silent as flock's (cron mails every line). */
-        if (cli->verbose && cli_url_is_libpq(url) && o->nnames <= 1)
-            waitreport_once(url, report_what(w, sizeof(w), o), &o->key);
-        else if (cli->verbose)
+        if (cli->verbose && cli_url_is_libpq(url) && report_set_init(&r, o) == 0) {
+            waitreport_once(url, r.n, r.whats, r.keys);
+            report_set_free(&r);
+        } else if (cli->verbose)
             cli_err("%s is held elsewhere", o->what);
         return o->busy_code;
     case SQLLOCK_TIMEOUT:
@@ -175,17 +211,16 @@ static sqllock_status take(const struct cli *cli, const struct run_opts *o, sqll
     if (st != SQLLOCK_BUSY)
         return st;
     struct waitreport *w = NULL;
-    char what[sizeof(o->what) + 32];
-    /* The report reads pg_locks, over libpq, for one key. */
-    if (report && cli_url_is_libpq(url) && o->nnames <= 1)
-        w = waitreport_start(url, report_what(what, sizeof(what), o), &o->key);
-    else if (report && o->nnames > 1)
-        cli_err("waiting for %s", o->what);
+    struct report_set r = {0};
+    /* The report reads pg_locks, over libpq. */
+    if (report && cli_url_is_libpq(url) && report_set_init(&r, o) == 0)
+        w = waitreport_start(url, r.n, r.whats, r.keys);
     else if (report)
         cli_err("waiting for %s (who holds it is shown for PostgreSQL URLs only)", o->what);
     ao.wait_ms = o->wait_ms;
     st = acquire(lock, c, o, &ao);
     waitreport_stop(w);
+    report_set_free(&r);
     return st;
 }
 

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: MIT
 # Proves -v: while `run` waits, stderr says what it waits for and who holds
 # it (the holder's backend pid and application_name, from pg_locks and
-# pg_stat_activity), again every few seconds; -n -v says who held it; a
+# pg_stat_activity), again every few seconds; -n -v says who held it (of
+# several NAMEs, those held, each with its holder); a
 # run that gets the lock says so and how PROGRAM exited.
 source "$(dirname "$0")/lib.sh" "$@"
 need_server SQLLOCK_TEST_URL SQLLOCK_TEST_ADMIN_URL
@@ -33,6 +34,22 @@ rc=0
 grep -q "^sqllock: could not take lock \"$name\" (key $key): held by$" "$TMP/err" &&
   grep -q "pid=$hpid " "$TMP/err" || fail "-n -v: $(cat "$TMP/err")"
 ok "-n -v says who holds it"
+
+# Several NAMEs: the reports name the ones someone holds, each with its
+# holder, and not the free one.
+free_name="$UNIQ-free"
+rc=0
+"$SQLLOCK" run -v -n "$free_name" "$name" -- true 2>"$TMP/err" || rc=$?
+((rc == 75)) || fail "-n -v, two names: exit $rc"
+grep -q "^sqllock: could not take lock \"$name\" (key $key): held by$" "$TMP/err" &&
+  grep -q "pid=$hpid " "$TMP/err" && ! grep -q "$free_name" "$TMP/err" ||
+  fail "-n -v, two names: $(cat "$TMP/err")"
+rc=0
+"$SQLLOCK" -v run -w 1s "$free_name" "$name" -- true 2>"$TMP/err" || rc=$?
+((rc == 75)) || fail "-v -w, two names: exit $rc"
+grep -q "^sqllock: waiting for lock \"$name\" (key $key): held by$" "$TMP/err" &&
+  ! grep -q "lock \"$free_name\" (key" "$TMP/err" || fail "-v -w, two names: $(cat "$TMP/err")"
+ok "-v with several names reports the held ones and their holders"
 
 gate_open
 bounded_wait 15 "$holder"
