@@ -201,6 +201,16 @@ int t_holds(PGconn *admin, int pid, int64_t key)
                          p, k);
 }
 
+long long t_advisory_count(PGconn *admin, int pid, const char *granted)
+{
+    char p[16];
+    snprintf(p, sizeof(p), "%d", pid);
+    return t_sql_ll(admin,
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1::int"
+                    " AND granted = $2::bool",
+                    p, granted);
+}
+
 int t_wait_blocked(PGconn *admin, int pid, int timeout_ms)
 {
     char p[16];

@@ -46,6 +46,9 @@ int t_exec(PGconn *pc, const char *sql);
 int t_pid(PGconn *admin, const char *appname);
 /* How many advisory locks on key the backend pid holds (granted). */
 int t_holds(PGconn *admin, int pid, int64_t key);
+/* How many advisory locks the backend pid holds (granted "true") or
+   waits for ("false"), on any key. */
+long long t_advisory_count(PGconn *admin, int pid, const char *granted);
 /* Waits (bounded by timeout_ms) until backend pid waits for a lock:
    1 when it does, 0 on timeout. Polls the server's own view. */
 int t_wait_blocked(PGconn *admin, int pid, int timeout_ms);

@@ -17,12 +17,7 @@
 /* Granted advisory locks of the backend pid. */
 static long long held_by(PGconn *admin, int pid)
 {
-    char p[16];
-    snprintf(p, sizeof(p), "%d", pid);
-    return t_sql_ll(admin,
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                    " AND pid = $1::int",
-                    p, NULL);
+    return t_advisory_count(admin, pid, "true");
 }
 
 /* How many exchanges the trace in f saw end (one ReadyForQuery each). */

@@ -28,17 +28,6 @@ static int blocked_on_server(PGconn *admin, const char *appname)
     return t_wait_blocked(admin, t_pid(admin, appname), 10000);
 }
 
-/* Waiting (ungranted) and granted advisory locks of a backend. */
-static long long advisory_of(PGconn *admin, int pid, const char *granted)
-{
-    char p[16];
-    snprintf(p, sizeof(p), "%d", pid);
-    return t_sql_ll(admin,
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = $1::int"
-                    " AND granted = $2::bool",
-                    p, granted);
-}
-
 /* Starts b's wait forever for name and sees the server queue it (b's
    session is appname): 1, or 0 with the case failed. */
 static int wait_queued(sqllock_client *b, const char *name, PGconn *admin, const char *appname)
@@ -214,7 +203,8 @@ static void t_cancel_through_loop(void)
     CHECK_ST(t_drive(&lb, b, SQLLOCK_PENDING), SQLLOCK_CANCELED, b);
     CHECK(lb == NULL);
     int pid = t_pid(admin, bname);
-    CHECK(advisory_of(admin, pid, "false") == 0 && advisory_of(admin, pid, "true") == 0);
+    CHECK(t_advisory_count(admin, pid, "false") == 0 &&
+          t_advisory_count(admin, pid, "true") == 0);
     /* Once the holder lets go it is free: nothing of b's wait was left. */
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
     CHECK(t_free_for_others(name));
@@ -396,7 +386,8 @@ static void t_lease_in_loop(void)
     CHECK(steps_until_asleep(admin, pid, b));
     sqllock_cancel(b);
     CHECK_ST(t_drive(&lb, b, SQLLOCK_PENDING), SQLLOCK_CANCELED, b);
-    CHECK(advisory_of(admin, pid, "false") == 0 && advisory_of(admin, pid, "true") == 0);
+    CHECK(t_advisory_count(admin, pid, "false") == 0 &&
+          t_advisory_count(admin, pid, "true") == 0);
     /* Again, and this time the release hands it over. */
     CHECK_ST(sqllock_acquire_start(b, name, &wait), SQLLOCK_PENDING, b);
     CHECK(steps_until_asleep(admin, pid, b));
@@ -525,7 +516,8 @@ static void t_free_with_pending_attached(void)
     CHECK(PQstatus(pc) == CONNECTION_OK && PQtransactionStatus(pc) == PQTRANS_IDLE);
     CHECK(t_exec(pc, "SELECT 1"));
     int pid = t_pid(admin, pname);
-    CHECK(advisory_of(admin, pid, "false") == 0 && advisory_of(admin, pid, "true") == 0);
+    CHECK(t_advisory_count(admin, pid, "false") == 0 &&
+          t_advisory_count(admin, pid, "true") == 0);
     CHECK_ST(sqllock_release(la), SQLLOCK_OK, a);
     CHECK(t_free_for_others(name));
     PQfinish(pc);
